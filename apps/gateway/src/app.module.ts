@@ -1,0 +1,51 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '@kgw/config';
+import { Database } from '@kgw/db';
+import { HealthController } from './health/health.controller';
+import { READINESS_CHECKS, type ReadinessCheckFn } from './health/readiness';
+import { assignRequestId } from './logging/request-id';
+
+export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
+
+/** What the gateway builds before Nest starts (config, database, logger) and hands to its modules. */
+export interface GatewayRuntime {
+  config: GatewayConfig;
+  db: Database;
+  logger: Logger;
+  readinessChecks: ReadinessCheckFn[];
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(runtime: GatewayRuntime): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            logger: runtime.logger,
+            genReqId: (req, res) => assignRequestId(req, res),
+            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+            // Only what we need: method, path, status. Headers would carry credentials.
+            serializers: {
+              req: (req: { id: string; method: string; url: string }) => ({
+                id: req.id,
+                method: req.method,
+                url: req.url,
+              }),
+              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+            },
+          },
+        }),
+      ],
+      controllers: [HealthController],
+      providers: [
+        { provide: GATEWAY_CONFIG, useValue: runtime.config },
+        { provide: Database, useValue: runtime.db },
+        { provide: READINESS_CHECKS, useValue: runtime.readinessChecks },
+      ],
+    };
+  }
+}

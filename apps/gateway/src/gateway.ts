@@ -1,0 +1,157 @@
+// Assembles and runs one gateway: config → logger → database → upstream → Nest (routes under
+// /kgw/) → one HTTP server that sends every other path to the Kubernetes proxy chain.
+import 'reflect-metadata';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import express from 'express';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import type { DestinationStream, Logger } from 'pino';
+import { redactedConfig, type GatewayConfig } from '@kgw/config';
+import { Database } from '@kgw/db';
+import { AppModule } from './app.module';
+import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
+import type { ReadinessCheckFn } from './health/readiness';
+import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
+import { createLogger } from './logging/logger';
+
+/** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
+export interface KubeTrafficHandler {
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readiness?: ReadinessCheckFn;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  logDestination?: DestinationStream;
+  /** Builds the Kubernetes side once the database is open (the proxy chain, demo cluster...). */
+  kubeTraffic?: (ctx: {
+    config: GatewayConfig;
+    db: Database;
+    logger: Logger;
+  }) => Promise<KubeTrafficHandler | undefined>;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  logger: Logger;
+  db: Database;
+  startupMs: number;
+  /** Graceful: stop accepting, drain up to the grace period, close the database. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
+  const started = performance.now();
+  const logger = createLogger(config.log, options.logDestination);
+  logger.debug({ config: redactedConfig(config) }, 'configuration');
+
+  const db = await Database.open({
+    url: config.db.url,
+    dataDir: config.db.dataDir,
+    connectTimeoutMs: config.db.connectTimeoutMs,
+    onLog: (line) => logger.debug({ component: 'postgres' }, line),
+  });
+  logger.info(
+    {
+      database: db.embedded ? `embedded Postgres in ${config.db.dataDir}` : 'DATABASE_URL',
+      migrationsApplied: db.migrations.applied,
+    },
+    'database ready',
+  );
+
+  let kube: KubeTrafficHandler | undefined;
+  let server: Server | undefined;
+  try {
+    kube = await options.kubeTraffic?.({ config, db, logger });
+    const expressApp = express();
+    expressApp.disable('x-powered-by');
+    const nest = await NestFactory.create(
+      AppModule.forRoot({ config, db, logger, readinessChecks: kube?.readiness ? [kube.readiness] : [] }),
+      new ExpressAdapter(expressApp),
+      { bufferLogs: true, abortOnError: false },
+    );
+    nest.useLogger(nest.get(NestPinoLogger));
+    nest.useGlobalFilters(new GatewayExceptionFilter(logger));
+    await nest.init();
+
+    const kubeHandler = kube;
+    server = createServer((req, res) => {
+      if (isGatewayRoute(req.url)) expressApp(req, res);
+      else if (kubeHandler) kubeHandler.handleRequest(req, res);
+      else notServed(res);
+    });
+    const tracker = new ConnectionTracker(server);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+    // Long-lived watches and exec sessions must not be cut by Node's request timers.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 65_000;
+
+    await new Promise<void>((ok, fail) => {
+      server!.once('error', fail);
+      server!.listen(config.http.port, config.http.host, () => ok());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+    const url = config.http.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    const startupMs = Math.round(performance.now() - started);
+    logger.info({ url, startupMs }, `kgw gateway ready in ${startupMs} ms at ${url}`);
+
+    const listening = server;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      logger,
+      db,
+      startupMs,
+      close() {
+        closing ??= (async () => {
+          logger.info({ graceMs: config.http.shutdownGraceMs }, 'shutting down: draining connections');
+          await drainServer(listening, tracker, config.http.shutdownGraceMs);
+          await kubeHandler?.close();
+          await nest.close();
+          await db.close();
+          logger.info('stopped');
+          logger.flush();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    server?.close();
+    await kube?.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function isGatewayRoute(url: string | undefined): boolean {
+  return url === '/kgw' || (url?.startsWith('/kgw/') ?? false) || (url?.startsWith('/kgw?') ?? false);
+}
+
+function notServed(res: ServerResponse): void {
+  res.writeHead(503, { 'Content-Type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'kgw has no Kubernetes upstream configured',
+      reason: 'ServiceUnavailable',
+      code: 503,
+    }),
+  );
+}

@@ -1,0 +1,47 @@
+// `node dist/apps/gateway/src/main.js`: options → validate → run, and a clean exit on signals.
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from '@kgw/config';
+import { startGateway } from './gateway';
+import { kubeTrafficFromConfig } from './kube-traffic';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kgw: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const gateway = await startGateway(config, { kubeTraffic: kubeTrafficFromConfig });
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      // An impatient operator: a second signal exits at once, without draining.
+      process.stderr.write(`kgw: ${signal} again, exiting now\n`);
+      process.exit(130);
+    }
+    gateway.logger.info({ signal }, 'signal received');
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((err: unknown) => {
+  const message =
+    err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  process.stderr.write(`kgw: failed to start: ${message}\n`);
+  process.exit(1);
+});

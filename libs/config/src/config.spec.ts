@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, redactedConfig } from './config';
+import { renderSettingsTable } from './settings-doc';
+
+describe('loadConfig', () => {
+  it('gives defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.http).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      shutdownGraceMs: 10000,
+      trustedProxies: [],
+    });
+    expect(config.db).toEqual({ dataDir: '.kgw/pg', connectTimeoutMs: 5000 });
+    expect(config.kube.mode).toBe('auto');
+    expect(config.demo.enabled).toBe('auto');
+  });
+
+  it('reports every problem at once, each naming its variable', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({
+        KGW_HTTP_PORT: 'abc',
+        DATABASE_URL: 'nonsense',
+        KGW_KUBE_MODE: 'sideways',
+        KGW_HTTP_SHUTDOWN_GRACE_MS: '-5',
+      });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toEqual([
+      'KGW_HTTP_PORT: must be an integer, got "abc"',
+      'KGW_HTTP_SHUTDOWN_GRACE_MS: must be ≥ 0, got -5',
+      'DATABASE_URL: is not a URL (expected postgres://user:password@host:port/database)',
+      'KGW_KUBE_MODE: must be one of auto, kubeconfig, in-cluster, demo, got "sideways"',
+    ]);
+  });
+
+  it('never echoes a secret value in an error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/x' })).toThrow(/scheme "mysql:"/);
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/x' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('reads a KGW_CONFIG file, with the environment taking precedence', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kgw-config-'));
+    const file = join(dir, 'kgw.yaml');
+    writeFileSync(file, 'http:\n  port: 9000\n  host: 0.0.0.0\n  trustedProxies: [10.0.0.1, 10.0.0.2]\n');
+    const config = loadConfig({ KGW_CONFIG: file, KGW_HTTP_PORT: '9100' });
+    expect(config.http.port).toBe(9100);
+    expect(config.http.host).toBe('0.0.0.0');
+    expect(config.http.trustedProxies).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
+  it('rejects unknown keys and unreadable files in KGW_CONFIG', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kgw-config-'));
+    const file = join(dir, 'kgw.yaml');
+    writeFileSync(file, 'http:\n  prot: 9000\n');
+    expect(() => loadConfig({ KGW_CONFIG: file })).toThrow(/unknown setting "http.prot"/);
+    expect(() => loadConfig({ KGW_CONFIG: join(dir, 'missing.yaml') })).toThrow(/KGW_CONFIG: cannot read/);
+  });
+
+  it('requires a kubeconfig path in kubeconfig mode', () => {
+    expect(() => loadConfig({ KGW_KUBE_MODE: 'kubeconfig' })).toThrow(/KGW_KUBECONFIG: required/);
+  });
+
+  it('hides secrets when the config is logged', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u:s3cret@db:5432/kgw' });
+    expect(JSON.stringify(redactedConfig(config))).not.toContain('s3cret');
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('lists every setting exactly as the schema defines it', () => {
+    const doc = readFileSync(join(__dirname, '../../../docs/configuration.md'), 'utf8');
+    expect(doc).toContain(renderSettingsTable());
+  });
+});

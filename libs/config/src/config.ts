@@ -1,0 +1,157 @@
+// Builds the one typed config object at boot: defaults, then an optional file named by
+// KGW_CONFIG (YAML or JSON, nested like the paths in SETTINGS), then the environment. Every
+// problem is collected and reported at once, each naming its variable; secret values are
+// never echoed back.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { SETTINGS, type Setting } from './settings';
+
+export interface GatewayConfig {
+  http: {
+    host: string;
+    port: number;
+    publicUrl?: string;
+    shutdownGraceMs: number;
+    trustedProxies: string[];
+    streamKeepaliveSeconds: number;
+  };
+  db: { url?: string; dataDir: string; connectTimeoutMs: number };
+  kube: { mode: 'auto' | 'kubeconfig' | 'in-cluster' | 'demo'; kubeconfig?: string; context?: string };
+  auth: { tokenFile?: string };
+  audit: { instance: string };
+  demo: { enabled: 'auto' | 'true' | 'false'; dir: string };
+  log: {
+    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    format: 'auto' | 'json' | 'pretty';
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads KGW_CONFIG (if set) and the environment; throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env): GatewayConfig {
+  const problems: string[] = [];
+  const fileValues = env.KGW_CONFIG ? readConfigFile(env.KGW_CONFIG, problems) : new Map<string, string>();
+  const out: Record<string, Record<string, unknown>> = {};
+
+  for (const setting of SETTINGS as readonly Setting[]) {
+    const fromEnv = env[setting.env];
+    const raw =
+      fromEnv !== undefined && fromEnv !== '' ? fromEnv : (fileValues.get(setting.path) ?? setting.default);
+    const source =
+      fromEnv !== undefined && fromEnv !== '' ? setting.env : `${setting.path} in ${env.KGW_CONFIG}`;
+    const [group, key] = setting.path.split('.') as [string, string];
+    out[group] ??= {};
+    if (raw === undefined) continue;
+    const parsed = parseSetting(setting, raw);
+    if (parsed instanceof Problem) {
+      problems.push(`${source}: ${parsed.text}`);
+    } else {
+      out[group][key] = parsed;
+    }
+  }
+  for (const path of fileValues.keys()) {
+    if (!SETTINGS.some((s) => s.path === path)) problems.push(`${env.KGW_CONFIG}: unknown setting "${path}"`);
+  }
+
+  const config = out as unknown as GatewayConfig;
+  config.audit.instance ??= hostname();
+  if (config.kube.mode === 'kubeconfig' && !config.kube.kubeconfig) {
+    problems.push('KGW_KUBECONFIG: required when KGW_KUBE_MODE=kubeconfig');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class Problem {
+  constructor(readonly text: string) {}
+}
+
+function parseSetting(setting: Setting, raw: string): unknown {
+  const shown = setting.secret ? '(value hidden)' : JSON.stringify(raw);
+  switch (setting.type) {
+    case 'string':
+      return raw;
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) return new Problem(`must be an integer, got ${shown}`);
+      const n = Number(raw);
+      if (setting.min !== undefined && n < setting.min)
+        return new Problem(`must be ≥ ${setting.min}, got ${n}`);
+      if (setting.max !== undefined && n > setting.max)
+        return new Problem(`must be ≤ ${setting.max}, got ${n}`);
+      return n;
+    }
+    case 'bool':
+      if (['true', '1', 'yes'].includes(raw)) return true;
+      if (['false', '0', 'no'].includes(raw)) return false;
+      return new Problem(`must be true or false, got ${shown}`);
+    case 'list':
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case 'enum':
+      return setting.values?.includes(raw)
+        ? raw
+        : new Problem(`must be one of ${setting.values?.join(', ')}, got ${shown}`);
+    case 'postgres-url': {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        return new Problem('is not a URL (expected postgres://user:password@host:port/database)');
+      }
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+        return new Problem(`must be a postgres:// or postgresql:// URL, got scheme "${url.protocol}"`);
+      }
+      if (!url.hostname) return new Problem('has no host');
+      return raw;
+    }
+  }
+}
+
+/** Flattens a nested YAML/JSON file into dotted paths; values become strings like env values. */
+function readConfigFile(file: string, problems: string[]): Map<string, string> {
+  const values = new Map<string, string>();
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    problems.push(`KGW_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+    return values;
+  }
+  if (doc === null || doc === undefined) return values;
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    problems.push(`KGW_CONFIG: ${file} must hold a mapping of groups (http, db, kube, ...)`);
+    return values;
+  }
+  for (const [group, body] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      problems.push(`${file}: "${group}" must be a mapping`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      values.set(`${group}.${key}`, Array.isArray(value) ? value.join(',') : String(value));
+    }
+  }
+  return values;
+}
+
+/** The config with secrets replaced, safe to log. */
+export function redactedConfig(config: GatewayConfig): unknown {
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, Record<string, unknown>>;
+  for (const setting of SETTINGS as readonly Setting[]) {
+    if (!setting.secret) continue;
+    const [group, key] = setting.path.split('.') as [string, string];
+    if (copy[group]?.[key] !== undefined) copy[group][key] = '(hidden)';
+  }
+  return copy;
+}

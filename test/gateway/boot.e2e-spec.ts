@@ -1,0 +1,89 @@
+// The gateway process as an operator meets it: boot, health, bad input, a busy data directory,
+// signals. Runs the built output with plain node, exactly as `npm start` does.
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@kgw/db';
+import { runGatewayToExit, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
+
+describe('gateway process', () => {
+  let root: string;
+  let gateway: GatewayProcess | undefined;
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'kgw-boot-'));
+    chmodSync(root, 0o755);
+  });
+  afterEach(async () => {
+    await gateway?.stop('SIGKILL');
+    gateway = undefined;
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('names every configuration problem at once and exits non-zero', async () => {
+    const result = await runGatewayToExit({ KGW_HTTP_PORT: 'abc', DATABASE_URL: 'nonsense' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('KGW_HTTP_PORT: must be an integer, got "abc"');
+    expect(result.stderr).toContain('DATABASE_URL: is not a URL');
+  });
+
+  it('fails within 10 s naming host:port when DATABASE_URL points at a closed port', async () => {
+    const port = await freePort();
+    const result = await runGatewayToExit({ DATABASE_URL: `postgres://kgw:pw@127.0.0.1:${port}/kgw` });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`cannot reach Postgres at 127.0.0.1:${port}`);
+    expect(result.stderr).not.toContain(':pw@');
+    expect(result.ms).toBeLessThan(10_000);
+  });
+
+  it('serves health, readiness with the database check, request ids and JSON errors, then stops on SIGTERM', async () => {
+    const dataDir = join(root, 'pg-a');
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir });
+
+    const health = await fetch(`${gateway.url}/kgw/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    const ready = await fetch(`${gateway.url}/kgw/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: { ok: true } } });
+
+    // A client's own X-Request-Id is never trusted.
+    const spoofed = await fetch(`${gateway.url}/kgw/healthz`, { headers: { 'X-Request-Id': 'evil\nline' } });
+    expect(spoofed.headers.get('x-request-id')).not.toBe('evil\nline');
+
+    const missing = await fetch(`${gateway.url}/kgw/no-such-route`);
+    expect(missing.status).toBe(404);
+    const body = (await missing.json()) as { error: string; message: string; requestId: string };
+    expect(body).toEqual({
+      error: 'not_found',
+      message: expect.any(String),
+      requestId: missing.headers.get('x-request-id'),
+    });
+
+    // Credentials never reach the log.
+    await fetch(`${gateway.url}/kgw/healthz`, {
+      headers: { Authorization: 'Bearer sekret-token-1', Cookie: 'kgw_session=sekret-cookie-2' },
+    });
+
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    const log = gateway.logLines().join('\n');
+    expect(log).not.toContain('sekret');
+    expect(log).toContain('"msg":"stopped"');
+    // A clean Postgres shutdown removes its pid file.
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+    for (const line of gateway.logLines().filter((l) => l.includes('"req"'))) {
+      expect(JSON.parse(line).req.id).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('refuses a second gateway on the same embedded data directory and leaves the first intact', async () => {
+    const dataDir = join(root, 'pg-b');
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir });
+    const second = await runGatewayToExit({ KGW_DB_DATA_DIR: dataDir });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/data directory .*pg-b is in use by another process/);
+    const ready = await fetch(`${gateway.url}/kgw/readyz`);
+    expect(ready.status).toBe(200);
+  });
+});

@@ -1,0 +1,98 @@
+// Runs the built gateway (dist/, as `npm start` does) as a child process and waits for its
+// "ready" log line. Used by the tests that are about the process itself: boot, bad input, signals.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const GATEWAY_MAIN = join(__dirname, '../../dist/apps/gateway/src/main.js');
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  url: string;
+  logLines: () => string[];
+  stderr: () => string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function spawnGateway(env: Record<string, string>): {
+  child: ChildProcess;
+  out: string[];
+  err: string[];
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [GATEWAY_MAIN], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      KGW_LOG_FORMAT: 'json',
+      KGW_HTTP_PORT: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  const err: string[] = [];
+  child.stdout.setEncoding('utf8').on('data', (c: string) => out.push(c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => err.push(c));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return { child, out, err, exited };
+}
+
+/** Runs the gateway expecting it to exit by itself (bad input). */
+export async function runGatewayToExit(env: Record<string, string>, timeoutMs = 30_000): Promise<Exit> {
+  const started = Date.now();
+  const { child, out, err, exited } = spawnGateway(env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, stdout: out.join(''), stderr: err.join(''), ms: Date.now() - started };
+}
+
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<GatewayProcess> {
+  const { child, out, err, exited } = spawnGateway(env);
+  const url = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error(`gateway not ready in ${timeoutMs} ms:\n${out.join('')}\n${err.join('')}`)),
+      timeoutMs,
+    );
+    const onData = (): void => {
+      const ready = out
+        .join('')
+        .split('\n')
+        .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { url?: string; startupMs?: number }) : {}))
+        .find((l) => l.url && l.startupMs !== undefined);
+      if (ready?.url) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        ok(ready.url);
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      fail(new Error(`gateway exited with ${code} before it was ready:\n${out.join('')}\n${err.join('')}`));
+    });
+  });
+  return {
+    child,
+    url,
+    exited,
+    logLines: () => out.join('').split('\n').filter(Boolean),
+    stderr: () => err.join(''),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
