@@ -1,0 +1,83 @@
+// @kgw/kube: the gateway's Kubernetes knowledge. Pure functions and small classes; no Nest here.
+export {
+  canonicalizeRequestTarget,
+  isRequestRejection,
+  DEFAULT_TARGET_LIMITS,
+  type CanonicalTarget,
+  type RejectionCode,
+  type RequestRejection,
+  type TargetLimits,
+} from './request-target';
+export {
+  resolveRequestInfo,
+  streamingUpgradeOf,
+  authorizationVerbFor,
+  type RequestInfo,
+  type StreamingUpgrade,
+  type StreamingTransport,
+} from './request-info';
+export {
+  accessAttributesFor,
+  forbiddenMessageFor,
+  forbiddenReasonText,
+  forbiddenStatusFor,
+  type AccessAttributes,
+  type NonResourceAttributes,
+  type ResourceAttributes,
+} from './access-attributes';
+export {
+  alreadyExists,
+  badRequest,
+  conflict,
+  encodeStatus,
+  expired,
+  forbidden,
+  gatewayTimeout,
+  internal,
+  methodNotSupported,
+  qualifiedResourceName,
+  requestEntityTooLarge,
+  serviceUnavailable,
+  statusNotFound,
+  tooManyRequests,
+  unauthorized,
+  unsupportedMediaType,
+  writeStatus,
+  type GroupResource,
+  type KubeStatus,
+  type StatusCause,
+  type StatusDetails,
+  type StatusReason,
+} from './status';
+export {
+  impersonationHeaders,
+  isForbiddenClientHeader,
+  escapeExtraKey,
+  canonicalHeaderName,
+  HOP_BY_HOP_HEADERS,
+  ImpersonationError,
+  type Identity,
+} from './impersonation';
+export {
+  loadUpstream,
+  RotatingTokenFile,
+  UpstreamConfigError,
+  type Upstream,
+  type UpstreamOptions,
+  type UpstreamSource,
+} from './upstream';
+export {
+  AccessReviewCache,
+  AccessReviewError,
+  SubjectAccessReviewClient,
+  SUBJECT_ACCESS_REVIEW_PATH,
+  accessReviewCacheKey,
+  subjectAccessReviewFor,
+  upstreamReviewTransport,
+  type AccessDecision,
+  type AccessReviewCacheOptions,
+  type AccessReviewer,
+  type ReviewHttpRequest,
+  type ReviewHttpResponse,
+  type ReviewTransport,
+} from './subject-access-review';
