@@ -1,6 +1,6 @@
 // The gateway process as an operator meets it: boot, health, bad input, a busy data directory,
 // signals. Runs the built output with plain node, exactly as `npm start` does.
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@kgw/db';
@@ -38,21 +38,48 @@ describe('gateway process', () => {
 
   it('serves health, readiness with the database check, request ids and JSON errors, then stops on SIGTERM', async () => {
     const dataDir = join(root, 'pg-a');
-    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir });
+    const demoDir = join(root, 'demo-a');
+    // Nothing configured: demo mode, as after `npm ci && npm start`.
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO_DIR: demoDir });
+    expect(gateway.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // Demo mode answers plain HTTP on the same port too (curl http://127.0.0.1:8080/kgw/healthz).
+    const plainUrl = gateway.url.replace(/^https:/, 'http:');
+    const credentials = JSON.parse(readFileSync(join(demoDir, 'credentials.json'), 'utf8'));
+    expect(credentials.url).toBe(gateway.url);
+    expect(credentials.users.map((u: { name: string }) => u.name)).toEqual(['alice', 'bob', 'carol', 'dave']);
+    for (const user of credentials.users) {
+      expect(user).toEqual({
+        name: expect.any(String),
+        password: expect.any(String),
+        token: expect.any(String),
+        kubeconfig: expect.any(String),
+        role: expect.any(String),
+      });
+      expect(existsSync(user.kubeconfig)).toBe(true);
+    }
+    const pods = await fetch(`${plainUrl}/api/v1/namespaces/default/pods/nginx/proxy/`, {
+      headers: { Authorization: `Bearer ${credentials.users[0].token}` },
+    });
+    expect(await pods.text()).toContain('Welcome to nginx!');
 
-    const health = await fetch(`${gateway.url}/kgw/healthz`);
+    const health = await fetch(`${plainUrl}/kgw/healthz`);
     expect(health.status).toBe(200);
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 
-    const ready = await fetch(`${gateway.url}/kgw/readyz`);
+    const ready = await fetch(`${plainUrl}/kgw/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: { ok: true } } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      checks: { database: { ok: true }, kubernetes: { ok: true } },
+    });
 
     // A client's own X-Request-Id is never trusted.
-    const spoofed = await fetch(`${gateway.url}/kgw/healthz`, { headers: { 'X-Request-Id': 'spoofed-id-123' } });
+    const spoofed = await fetch(`${plainUrl}/kgw/healthz`, {
+      headers: { 'X-Request-Id': 'spoofed-id-123' },
+    });
     expect(spoofed.headers.get('x-request-id')).not.toBe('spoofed-id-123');
 
-    const missing = await fetch(`${gateway.url}/kgw/no-such-route`);
+    const missing = await fetch(`${plainUrl}/kgw/no-such-route`);
     expect(missing.status).toBe(404);
     const body = (await missing.json()) as { error: string; message: string; requestId: string };
     expect(body).toEqual({
@@ -62,7 +89,7 @@ describe('gateway process', () => {
     });
 
     // Credentials never reach the log.
-    await fetch(`${gateway.url}/kgw/healthz`, {
+    await fetch(`${plainUrl}/kgw/healthz`, {
       headers: { Authorization: 'Bearer sekret-token-1', Cookie: 'kgw_session=sekret-cookie-2' },
     });
 
@@ -79,8 +106,8 @@ describe('gateway process', () => {
 
   it('refuses a second gateway on the same embedded data directory and leaves the first intact', async () => {
     const dataDir = join(root, 'pg-b');
-    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir });
-    const second = await runGatewayToExit({ KGW_DB_DATA_DIR: dataDir });
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false' });
+    const second = await runGatewayToExit({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false' });
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(/data directory .*pg-b is in use by another process/);
     const ready = await fetch(`${gateway.url}/kgw/readyz`);

@@ -1,9 +1,18 @@
 // Assembles and runs one gateway: config → logger → database → upstream → Nest (routes under
 // /kgw/) → one HTTP server that sends every other path to the Kubernetes proxy chain.
 import 'reflect-metadata';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Server as HttpsServer } from 'node:https';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import express from 'express';
@@ -15,6 +24,7 @@ import { AppModule } from './app.module';
 import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
 import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
+import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { createLogger } from './logging/logger';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
@@ -22,6 +32,10 @@ export interface KubeTrafficHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   readiness?: ReadinessCheckFn;
+  /** TLS for the gateway's own listener (demo mode brings a generated certificate). */
+  tls?: { cert: string; key: string; alsoPlainHttp: boolean };
+  /** Said once at startup, after the URL (demo credentials and the like). */
+  banner?: (url: string) => void;
   close(): Promise<void>;
 }
 
@@ -68,7 +82,7 @@ export async function startGateway(
   );
 
   let kube: KubeTrafficHandler | undefined;
-  let server: Server | undefined;
+  let server: NetServer | undefined;
   try {
     kube = await options.kubeTraffic?.({ config, db, logger });
     const expressApp = express();
@@ -83,20 +97,31 @@ export async function startGateway(
     await nest.init();
 
     const kubeHandler = kube;
-    server = createServer((req, res) => {
+    const onRequest: RequestListener = (req, res) => {
       if (isGatewayRoute(req.url)) expressApp(req, res);
       else if (kubeHandler) kubeHandler.handleRequest(req, res);
       else notServed(res);
-    });
-    const tracker = new ConnectionTracker(server);
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    };
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      tracker.track(socket);
       if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    });
-    // Long-lived watches and exec sessions must not be cut by Node's request timers.
-    server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
-    server.keepAliveTimeout = 65_000;
+    };
+    const tls = config.http.tlsCertFile && config.http.tlsKeyFile ? readTlsFiles(config) : kube?.tls;
+    const httpServers: Server[] = [];
+    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(onRequest));
+    if (tls) httpServers.push(createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest));
+    for (const s of httpServers) {
+      s.on('upgrade', onUpgrade);
+      // Long-lived watches and exec sessions must not be cut by Node's request timers.
+      s.requestTimeout = 0;
+      s.headersTimeout = 60_000;
+      s.keepAliveTimeout = 65_000;
+    }
+    server = tls?.alsoPlainHttp
+      ? dualProtocolListener(httpServers[0], httpServers[1] as HttpsServer)
+      : httpServers[0];
+    const tracker = new ConnectionTracker(server);
 
     await new Promise<void>((ok, fail) => {
       server!.once('error', fail);
@@ -104,9 +129,15 @@ export async function startGateway(
     });
     const port = (server.address() as AddressInfo).port;
     const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
-    const url = config.http.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    const url =
+      config.http.publicUrl ??
+      `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     const startupMs = Math.round(performance.now() - started);
-    logger.info({ url, startupMs }, `kgw gateway ready in ${startupMs} ms at ${url}`);
+    logger.info(
+      { url, startupMs, plainHttpToo: tls?.alsoPlainHttp ?? false },
+      `kgw gateway ready in ${startupMs} ms at ${url}`,
+    );
+    kube?.banner?.(url);
 
     const listening = server;
     let closing: Promise<void> | undefined;
@@ -119,7 +150,7 @@ export async function startGateway(
       close() {
         closing ??= (async () => {
           logger.info({ graceMs: config.http.shutdownGraceMs }, 'shutting down: draining connections');
-          await drainServer(listening, tracker, config.http.shutdownGraceMs);
+          await drainServer(listening, httpServers, tracker, config.http.shutdownGraceMs);
           await kubeHandler?.close();
           await nest.close();
           await db.close();
@@ -135,6 +166,14 @@ export async function startGateway(
     await db.close().catch(() => undefined);
     throw err;
   }
+}
+
+function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoPlainHttp: boolean } {
+  return {
+    cert: readFileSync(config.http.tlsCertFile!, 'utf8'),
+    key: readFileSync(config.http.tlsKeyFile!, 'utf8'),
+    alsoPlainHttp: false,
+  };
 }
 
 function isGatewayRoute(url: string | undefined): boolean {

@@ -1,6 +1,6 @@
 // `node dist/apps/gateway/src/main.js`: options → validate → run, and a clean exit on signals.
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '@kgw/config';
+import { ConfigError, loadConfig, unknownVariables } from '@kgw/config';
 import { startGateway } from './gateway';
 import { kubeTrafficFromConfig } from './kube-traffic';
 
@@ -15,6 +15,11 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+
+  for (const name of unknownVariables())
+    process.stderr.write(
+      `kgw: warning: ${name} is not a kgw setting and is ignored (see docs/configuration.md)\n`,
+    );
 
   const gateway = await startGateway(config, { kubeTraffic: kubeTrafficFromConfig });
 

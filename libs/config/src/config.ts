@@ -12,12 +12,24 @@ export interface GatewayConfig {
     host: string;
     port: number;
     publicUrl?: string;
+    tlsCertFile?: string;
+    tlsKeyFile?: string;
     shutdownGraceMs: number;
     trustedProxies: string[];
     streamKeepaliveSeconds: number;
   };
   db: { url?: string; dataDir: string; connectTimeoutMs: number };
-  kube: { mode: 'auto' | 'kubeconfig' | 'in-cluster' | 'demo'; kubeconfig?: string; context?: string };
+  kube: {
+    mode: 'auto' | 'kubeconfig' | 'in-cluster' | 'demo';
+    kubeconfig?: string;
+    context?: string;
+    serviceHost?: string;
+    servicePort?: string;
+    serviceAccountDir: string;
+    sarAllowedTtlMs: number;
+    sarDeniedTtlMs: number;
+    sarCacheSize: number;
+  };
   auth: { tokenFile?: string };
   audit: { instance: string };
   demo: { enabled: 'auto' | 'true' | 'false'; dir: string };
@@ -64,6 +76,11 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 
   const config = out as unknown as GatewayConfig;
   config.audit.instance ??= hostname();
+  if (Boolean(config.http.tlsCertFile) !== Boolean(config.http.tlsKeyFile)) {
+    problems.push(
+      `${config.http.tlsCertFile ? 'KGW_HTTP_TLS_KEY_FILE' : 'KGW_HTTP_TLS_CERT_FILE'}: required together with its pair`,
+    );
+  }
   if (config.kube.mode === 'kubeconfig' && !config.kube.kubeconfig) {
     problems.push('KGW_KUBECONFIG: required when KGW_KUBE_MODE=kubeconfig');
   }
@@ -143,6 +160,14 @@ function readConfigFile(file: string, problems: string[]): Map<string, string> {
     }
   }
   return values;
+}
+
+/** KGW_* variables that are not settings (typos, removed settings): worth a warning at boot. */
+export function unknownVariables(env: Env = process.env): string[] {
+  const known = new Set<string>([...SETTINGS.map((s) => s.env), 'KGW_CONFIG']);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('KGW_') && !known.has(name))
+    .sort();
 }
 
 /** The config with secrets replaced, safe to log. */

@@ -1,3 +1,3 @@
-export { loadConfig, redactedConfig, ConfigError, type GatewayConfig } from './config';
+export { loadConfig, redactedConfig, unknownVariables, ConfigError, type GatewayConfig } from './config';
 export { SETTINGS, type Setting } from './settings';
 export { renderSettingsTable } from './settings-doc';

@@ -45,6 +45,18 @@ export const SETTINGS = [
     doc: 'The URL users reach the gateway at (for kubeconfigs and OIDC redirects). Defaults to http://<host>:<port>.',
   },
   {
+    env: 'KGW_HTTP_TLS_CERT_FILE',
+    path: 'http.tlsCertFile',
+    type: 'string',
+    doc: 'PEM certificate (chain) for serving HTTPS. With the key file set the gateway serves HTTPS only (kubectl sends credentials only over HTTPS). Demo mode generates a certificate and also answers plain HTTP on the same port.',
+  },
+  {
+    env: 'KGW_HTTP_TLS_KEY_FILE',
+    path: 'http.tlsKeyFile',
+    type: 'string',
+    doc: 'PEM private key for KGW_HTTP_TLS_CERT_FILE.',
+  },
+  {
     env: 'KGW_HTTP_SHUTDOWN_GRACE_MS',
     path: 'http.shutdownGraceMs',
     type: 'int',
@@ -110,6 +122,49 @@ export const SETTINGS = [
     path: 'kube.context',
     type: 'string',
     doc: 'Context in the kubeconfig (default: its current-context).',
+  },
+  {
+    env: 'KUBERNETES_SERVICE_HOST',
+    path: 'kube.serviceHost',
+    type: 'string',
+    doc: 'Set by Kubernetes in every pod; with KUBERNETES_SERVICE_PORT it selects in-cluster mode (service-account token and CA from /var/run/secrets/kubernetes.io/serviceaccount).',
+  },
+  {
+    env: 'KUBERNETES_SERVICE_PORT',
+    path: 'kube.servicePort',
+    type: 'string',
+    doc: 'Set by Kubernetes in every pod (see KUBERNETES_SERVICE_HOST).',
+  },
+  {
+    env: 'KGW_KUBE_SERVICE_ACCOUNT_DIR',
+    path: 'kube.serviceAccountDir',
+    type: 'string',
+    default: '/var/run/secrets/kubernetes.io/serviceaccount',
+    doc: 'Where the in-cluster token, ca.crt and namespace are read (and re-read when the token rotates).',
+  },
+  {
+    env: 'KGW_KUBE_SAR_ALLOWED_TTL_MS',
+    path: 'kube.sarAllowedTtlMs',
+    type: 'int',
+    default: '10000',
+    min: 0,
+    doc: 'How long an allowed SubjectAccessReview decision is reused for the same identity and request attributes.',
+  },
+  {
+    env: 'KGW_KUBE_SAR_DENIED_TTL_MS',
+    path: 'kube.sarDeniedTtlMs',
+    type: 'int',
+    default: '5000',
+    min: 0,
+    doc: 'How long a denial is reused.',
+  },
+  {
+    env: 'KGW_KUBE_SAR_CACHE_SIZE',
+    path: 'kube.sarCacheSize',
+    type: 'int',
+    default: '10000',
+    min: 1,
+    doc: 'Most SubjectAccessReview decisions kept (least recently used go first).',
   },
   // auth
   {

@@ -1,0 +1,93 @@
+import {
+  ContainerLog,
+  formatRfc3339Nano,
+  parsePodLogOptions,
+  parseRfc3339Ns,
+  selectLogEntries,
+} from './pod-logs';
+import { KubeStatusError } from './kube-status';
+
+describe('parsePodLogOptions', () => {
+  it('reads every PodLogOptions parameter', () => {
+    const options = parsePodLogOptions(
+      new URLSearchParams(
+        'container=nginx&follow=true&previous=false&timestamps=1&tailLines=10&limitBytes=100&sinceTime=2024-01-02T03:04:05.5Z',
+      ),
+    );
+    expect(options).toEqual({
+      container: 'nginx',
+      follow: true,
+      previous: false,
+      timestamps: true,
+      sinceSeconds: undefined,
+      sinceTimeNs: parseRfc3339Ns('2024-01-02T03:04:05.500000000Z'),
+      tailLines: 10,
+      limitBytes: 100,
+    });
+  });
+
+  it.each([
+    [
+      'sinceSeconds=5&sinceTime=2024-01-02T03:04:05Z',
+      400,
+      'at most one of `sinceTime` or `sinceSeconds` may be specified',
+    ],
+    ['sinceSeconds=0', 422, 'sinceSeconds: Invalid value: 0'],
+    ['tailLines=-1', 422, 'tailLines: Invalid value: -1'],
+    ['limitBytes=abc', 400, 'limitBytes: Invalid value: "abc"'],
+    ['sinceTime=yesterday', 400, 'sinceTime: Invalid value: "yesterday"'],
+    ['follow=maybe', 400, 'follow: Invalid value: "maybe"'],
+  ])('refuses %s with %d', (query, code, message) => {
+    let error: unknown;
+    try {
+      parsePodLogOptions(new URLSearchParams(query));
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(KubeStatusError);
+    expect((error as KubeStatusError).code).toBe(code);
+    expect((error as KubeStatusError).message).toContain(message);
+  });
+});
+
+describe('log selection', () => {
+  const log = new ContainerLog();
+  const base = Date.parse('2024-01-02T03:04:00Z');
+  for (let i = 0; i < 5; i++) log.append(`line ${i}`, new Date(base + i * 1000));
+
+  it('applies sinceTime, sinceSeconds and tailLines', () => {
+    const all = log.snapshot();
+    expect(
+      selectLogEntries(all, parsePodLogOptions(new URLSearchParams('tailLines=2'))).map((e) => e.line),
+    ).toEqual(['line 3\n', 'line 4\n']);
+    expect(
+      selectLogEntries(all, parsePodLogOptions(new URLSearchParams('sinceTime=2024-01-02T03:04:03Z'))).map(
+        (e) => e.line,
+      ),
+    ).toEqual(['line 3\n', 'line 4\n']);
+    expect(
+      selectLogEntries(all, parsePodLogOptions(new URLSearchParams('sinceSeconds=2')), base + 4500),
+    ).toHaveLength(2);
+    expect(selectLogEntries(all, parsePodLogOptions(new URLSearchParams('tailLines=0')))).toEqual([]);
+  });
+
+  it('formats timestamps with nine fraction digits', () => {
+    expect(formatRfc3339Nano(parseRfc3339Ns('2024-01-02T03:04:05.000000042Z')!)).toBe(
+      '2024-01-02T03:04:05.000000042Z',
+    );
+  });
+
+  it('tells followers when the container stops', () => {
+    const seen: string[] = [];
+    let ended = false;
+    const live = new ContainerLog();
+    live.follow(
+      (entry) => seen.push(entry.line),
+      () => (ended = true),
+    );
+    live.append('a\nb');
+    live.end();
+    expect(seen).toEqual(['a\n', 'b\n']);
+    expect(ended).toBe(true);
+  });
+});

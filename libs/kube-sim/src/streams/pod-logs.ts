@@ -1,0 +1,202 @@
+// Container log buffers and `GET …/pods/<p>/log`, with the PodLogOptions the kubelet honours.
+import type { ServerResponse } from 'node:http';
+import { badRequest, KubeStatusError } from './kube-status';
+
+export interface LogEntry {
+  /** Epoch nanoseconds as a bigint: sinceTime compares at full precision, timestamps print 9 digits. */
+  timeNs: bigint;
+  /** One line including its trailing newline. */
+  line: string;
+}
+
+/** Keeps the most recent lines of one container instance; the oldest go first past the cap. */
+export class ContainerLog {
+  private readonly entries: LogEntry[] = [];
+  private readonly followers = new Set<(entry: LogEntry) => void>();
+  private readonly enders = new Set<() => void>();
+  private lastNs = 0n;
+  private ended = false;
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  append(text: string, at: Date = new Date()): void {
+    for (const piece of text.split('\n')) {
+      if (piece === '') continue;
+      // Strictly increasing stamps keep sinceTime and ordering exact when lines share a millisecond.
+      let timeNs = BigInt(at.getTime()) * 1_000_000n;
+      if (timeNs <= this.lastNs) timeNs = this.lastNs + 1n;
+      this.lastNs = timeNs;
+      const entry = { timeNs, line: `${piece}\n` };
+      this.entries.push(entry);
+      if (this.entries.length > this.maxEntries) this.entries.shift();
+      for (const follower of this.followers) follower(entry);
+    }
+  }
+
+  snapshot(): readonly LogEntry[] {
+    return this.entries;
+  }
+
+  /** Follows new lines until the container stops (onEnd) or the returned function is called. */
+  follow(listener: (entry: LogEntry) => void, onEnd: () => void = () => undefined): () => void {
+    if (this.ended) {
+      onEnd();
+      return () => undefined;
+    }
+    this.followers.add(listener);
+    this.enders.add(onEnd);
+    return () => {
+      this.followers.delete(listener);
+      this.enders.delete(onEnd);
+    };
+  }
+
+  /** The container stopped: followers see the end of the log, as with a real kubelet. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.followers.clear();
+    const enders = [...this.enders];
+    this.enders.clear();
+    for (const onEnd of enders) onEnd();
+  }
+}
+
+export interface PodLogOptions {
+  container?: string;
+  follow: boolean;
+  previous: boolean;
+  timestamps: boolean;
+  sinceSeconds?: number;
+  sinceTimeNs?: bigint;
+  tailLines?: number;
+  limitBytes?: number;
+}
+
+function parseBool(value: string | null, name: string): boolean {
+  if (value === null || value === '') return false;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw badRequest(`${name}: Invalid value: "${value}": must be a boolean`);
+}
+
+function parseInteger(value: string | null, name: string, minimum: number): number | undefined {
+  if (value === null || value === '') return undefined;
+  if (!/^-?\d+$/.test(value)) throw badRequest(`${name}: Invalid value: "${value}": must be an integer`);
+  const parsed = Number(value);
+  if (parsed < minimum) {
+    throw new KubeStatusError(
+      422,
+      `PodLogOptions is invalid: ${name}: Invalid value: ${parsed}: must be ${minimum === 0 ? 'greater than or equal to 0' : 'greater than 0'}`,
+    );
+  }
+  return parsed;
+}
+
+/** RFC3339 with optional fraction (up to 9 digits) to epoch nanoseconds. */
+export function parseRfc3339Ns(value: string): bigint | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(value);
+  if (!match) return undefined;
+  const ms = Date.parse(`${match[1]}${match[3]}`);
+  if (Number.isNaN(ms)) return undefined;
+  const fraction = (match[2] ?? '').padEnd(9, '0');
+  return BigInt(ms) * 1_000_000n + BigInt(fraction);
+}
+
+export function formatRfc3339Nano(timeNs: bigint): string {
+  const ms = Number(timeNs / 1_000_000n);
+  const iso = new Date(ms).toISOString(); // 2024-01-02T03:04:05.678Z
+  const nanos = (timeNs % 1_000_000_000n).toString().padStart(9, '0');
+  return `${iso.slice(0, 19)}.${nanos}Z`;
+}
+
+export function parsePodLogOptions(query: URLSearchParams): PodLogOptions {
+  const sinceSecondsRaw = query.get('sinceSeconds');
+  const sinceTimeRaw = query.get('sinceTime');
+  if (sinceSecondsRaw && sinceTimeRaw) {
+    throw badRequest('at most one of `sinceTime` or `sinceSeconds` may be specified');
+  }
+  let sinceTimeNs: bigint | undefined;
+  if (sinceTimeRaw) {
+    sinceTimeNs = parseRfc3339Ns(sinceTimeRaw);
+    if (sinceTimeNs === undefined) {
+      throw badRequest(
+        `sinceTime: Invalid value: "${sinceTimeRaw}": parsing time "${sinceTimeRaw}" as "2006-01-02T15:04:05Z07:00": cannot parse`,
+      );
+    }
+  }
+  return {
+    container: query.get('container') ?? undefined,
+    follow: parseBool(query.get('follow'), 'follow'),
+    previous: parseBool(query.get('previous'), 'previous'),
+    timestamps: parseBool(query.get('timestamps'), 'timestamps'),
+    sinceSeconds: parseInteger(sinceSecondsRaw, 'sinceSeconds', 1),
+    sinceTimeNs,
+    tailLines: parseInteger(query.get('tailLines'), 'tailLines', 0),
+    limitBytes: parseInteger(query.get('limitBytes'), 'limitBytes', 1),
+  };
+}
+
+/** The entries a request selects from a snapshot, before limitBytes. */
+export function selectLogEntries(
+  entries: readonly LogEntry[],
+  options: PodLogOptions,
+  nowMs = Date.now(),
+): LogEntry[] {
+  let since: bigint | undefined = options.sinceTimeNs;
+  if (options.sinceSeconds !== undefined) since = BigInt(nowMs - options.sinceSeconds * 1000) * 1_000_000n;
+  let selected = since === undefined ? [...entries] : entries.filter((entry) => entry.timeNs >= since);
+  if (options.tailLines !== undefined)
+    selected = options.tailLines === 0 ? [] : selected.slice(-options.tailLines);
+  return selected;
+}
+
+export function renderLogEntry(entry: LogEntry, timestamps: boolean): string {
+  return timestamps ? `${formatRfc3339Nano(entry.timeNs)} ${entry.line}` : entry.line;
+}
+
+/**
+ * Streams a log to an HTTP response: the selection, then (with follow) every new line, each
+ * written and flushed on its own so `kubectl logs -f` shows it at once. limitBytes cuts the
+ * output mid-line, as the kubelet does, and ends even a follow.
+ */
+export function serveLog(
+  res: ServerResponse,
+  log: ContainerLog,
+  options: PodLogOptions,
+  follow: boolean,
+): void {
+  let remaining = options.limitBytes ?? Number.POSITIVE_INFINITY;
+  res.writeHead(200, {
+    'Content-Type': 'text/plain',
+    'Cache-Control': 'no-cache, private',
+    'Transfer-Encoding': 'chunked',
+  });
+  res.flushHeaders();
+  let finished = false;
+  const following: { stop?: () => void } = {};
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    following.stop?.();
+    res.end();
+  };
+  const emit = (entry: LogEntry): void => {
+    if (finished) return;
+    let bytes = Buffer.from(renderLogEntry(entry, options.timestamps));
+    if (bytes.length >= remaining) bytes = bytes.subarray(0, remaining);
+    remaining -= bytes.length;
+    if (bytes.length > 0) res.write(bytes);
+    if (remaining <= 0) finish();
+  };
+  for (const entry of selectLogEntries(log.snapshot(), options)) emit(entry);
+  if (!follow || finished) {
+    finish();
+    return;
+  }
+  const since = options.sinceTimeNs;
+  following.stop = log.follow((entry) => {
+    if (since === undefined || entry.timeNs >= since) emit(entry);
+  }, finish);
+  res.on('close', finish);
+}

@@ -1,0 +1,248 @@
+// Table-driven security rules of the proxy chain. Each row names the attack it stops and says
+// exactly what must (or must not) reach the API server.
+import { connect, type TLSSocket } from 'node:tls';
+import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
+
+let stack: GatewayStack;
+
+beforeAll(async () => {
+  stack = await startGatewayStack();
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+let marker = 0;
+/** A list request whose query is unique, so the simulator's log entry for it can be found. */
+function uniquePath(base = '/api/v1/namespaces/team-a/pods'): { path: string; query: string } {
+  marker++;
+  const query = `labelSelector=kgwtest%3D${marker}`;
+  return { path: `${base}?${query}`, query };
+}
+
+async function upstreamEntryFor(query: string) {
+  return stack.sim.requestLog.waitFor((e) => e.query === query);
+}
+
+const BOB_AT_UPSTREAM = {
+  user: 'bob',
+  groups: ['team-a'],
+  extra: { 'kgw.io/auth-method': ['static-token'] },
+};
+
+describe('headers a client must not control', () => {
+  const rows: Array<{ attack: string; headers: Record<string, string> }> = [
+    { attack: 'Impersonate-User to become someone else', headers: { 'Impersonate-User': 'alice' } },
+    { attack: 'lower-case impersonate-user', headers: { 'impersonate-user': 'alice' } },
+    {
+      attack: 'upper-case IMPERSONATE-GROUP to join system:masters',
+      headers: { 'IMPERSONATE-GROUP': 'system:masters' },
+    },
+    { attack: 'Impersonate-Uid', headers: { 'Impersonate-Uid': 'uid-of-alice' } },
+    {
+      attack: 'Impersonate-Extra to forge a token id',
+      headers: { 'Impersonate-Extra-Kgw.io%2ftoken-Id': 'forged' },
+    },
+    {
+      attack: 'Impersonate-Extra to forge the auth method',
+      headers: { 'Impersonate-Extra-kgw.io%2Fauth-method': 'oidc' },
+    },
+    { attack: 'group without user', headers: { 'Impersonate-Group': 'system:masters' } },
+    { attack: 'underscore spelling Impersonate_User', headers: { Impersonate_User: 'alice' } },
+    {
+      attack: 'X-Remote-User front-proxy identity',
+      headers: { 'X-Remote-User': 'alice', 'X-Remote-Group': 'system:masters' },
+    },
+    { attack: 'X-Forwarded-For to spoof the client address', headers: { 'X-Forwarded-For': '203.0.113.9' } },
+    {
+      attack: 'Connection naming our own headers to strip them',
+      headers: { Connection: 'Impersonate-User, Authorization, Impersonate-Group' },
+    },
+    {
+      attack: 'Connection naming X-Forwarded-For to hide the client',
+      headers: { Connection: 'X-Forwarded-For' },
+    },
+  ];
+
+  it.each(rows)('stops: $attack', async ({ headers }) => {
+    const { path, query } = uniquePath();
+    const res = await stack.request('bob', path, { headers });
+    expect(res.status).toBe(200);
+    const entry = await upstreamEntryFor(query);
+    // Exactly the caller's mapped identity, as impersonated by the gateway's own credential.
+    expect(entry.impersonation).toEqual(BOB_AT_UPSTREAM);
+    expect(entry.authenticatedUser?.username).toBe('system:serviceaccount:kgw-system:kgw');
+    expect(entry.user?.username).toBe('bob');
+    expect(entry.user?.groups).not.toContain('system:masters');
+  });
+
+  it('a spoofed X-Forwarded-For never reaches a pod as the client address', async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/pods/nginx:80/proxy/echo', {
+      headers: { 'X-Forwarded-For': '203.0.113.9' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).not.toContain('203.0.113.9');
+  });
+});
+
+describe('paths the API server could read differently (400 before anything is forwarded)', () => {
+  const rows = [
+    { attack: 'encoded slash smuggling a namespace', path: '/api/v1/namespaces/team-b%2Fpods' },
+    { attack: 'dot-dot segment escaping a namespace', path: '/api/v1/namespaces/team-a/../team-b/pods' },
+    { attack: 'encoded dot-dot segment', path: '/api/v1/namespaces/team-a/%2e%2e/team-b/pods' },
+    { attack: 'single-dot segment', path: '/api/v1/namespaces/./team-b/pods' },
+    { attack: 'semicolon path parameter', path: '/api/v1/namespaces/team-b;x=y/pods' },
+    {
+      attack: 'duplicate watch parameter (list authorized, watch served)',
+      path: '/api/v1/namespaces/team-a/pods?watch=false&watch=true',
+    },
+    { attack: 'empty segment', path: '/api/v1//namespaces/team-b/pods' },
+    { attack: 'backslash', path: '/api/v1/namespaces/team-b\\pods' },
+  ];
+
+  it.each(rows)('rejects: $attack', async ({ path }) => {
+    const before = stack.sim.requestLog.entries.length;
+    const res = await stack.request('bob', path);
+    expect(res.status).toBe(400);
+    const status = JSON.parse(res.body);
+    expect(status).toMatchObject({
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      reason: 'BadRequest',
+      code: 400,
+    });
+    // Nothing about this request went upstream (not even a SubjectAccessReview for it).
+    expect(stack.sim.requestLog.entries.slice(before).filter((e) => e.path.includes('team-b'))).toEqual([]);
+  });
+});
+
+describe('who may pass at all', () => {
+  it('no credential → 401 Status, never the gateway identity', async () => {
+    const { path, query } = uniquePath();
+    const res = await stack.request(undefined, path);
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect(stack.sim.requestLog.find((e) => e.query === query)).toEqual([]);
+  });
+
+  it('a wrong token → 401 Status', async () => {
+    const res = await stack.request(undefined, '/api/v1/pods', {
+      headers: { Authorization: 'Bearer not-a-token' },
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it.each([
+    { attack: 'a credential for a system: username', caller: 'mallory' as const, reserved: 'system:admin' },
+    {
+      attack: 'a credential carrying the system:masters group',
+      caller: 'trudy' as const,
+      reserved: 'system:masters',
+    },
+  ])('refuses to map $attack (403)', async ({ caller, reserved }) => {
+    const { path, query } = uniquePath();
+    const res = await stack.request(caller, path);
+    expect(res.status).toBe(403);
+    const status = JSON.parse(res.body);
+    expect(status).toMatchObject({ kind: 'Status', reason: 'Forbidden', code: 403 });
+    expect(status.message).toContain(reserved);
+    expect(stack.sim.requestLog.find((e) => e.query === query)).toEqual([]);
+  });
+
+  it('denies with the API server wording before forwarding', async () => {
+    const { path, query } = uniquePath('/api/v1/namespaces/team-b/pods');
+    const res = await stack.request('bob', path);
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).message).toBe(
+      'pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "team-b"',
+    );
+    expect(stack.sim.requestLog.find((e) => e.query === query)).toEqual([]);
+  });
+
+  it('authorizes a WebSocket exec (GET) as create, like the SPDY POST', async () => {
+    // carol may get pods but not create pods/exec: a GET must not slip through as `get`.
+    const res = await stack.request(
+      'carol',
+      '/api/v1/namespaces/default/pods/nginx/exec?command=env&stdout=true',
+      {
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'Sec-WebSocket-Protocol': 'v5.channel.k8s.io',
+        },
+      },
+    );
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).message).toBe(
+      'pods "nginx" is forbidden: User "carol" cannot create resource "pods/exec" in API group "" in the namespace "default"',
+    );
+  });
+});
+
+describe('upgrades (CVE-2018-1002105)', () => {
+  function rawTls(): Promise<TLSSocket> {
+    const url = new URL(stack.url);
+    return new Promise((ok, fail) => {
+      const socket = connect({ host: url.hostname, port: Number(url.port), ca: stack.caPem }, () =>
+        ok(socket),
+      );
+      socket.once('error', fail);
+    });
+  }
+
+  function readAll(socket: TLSSocket): Promise<string> {
+    return new Promise((done) => {
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('close', () => done(text));
+      socket.on('end', () => socket.end());
+    });
+  }
+
+  it('a refused upgrade closes the socket, so a smuggled second request is never served', async () => {
+    const socket = await rawTls();
+    const all = readAll(socket);
+    // The first request upgrades to a pod carol may not exec into; the second, pipelined on the
+    // same socket, would read a secret with whatever identity the socket carried.
+    socket.write(
+      'GET /api/v1/namespaces/default/pods/nginx/exec?command=env&stdout=true HTTP/1.1\r\n' +
+        'Host: x\r\n' +
+        `Authorization: Bearer ${CALLERS.carol.token}\r\n` +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n' +
+        'GET /api/v1/namespaces/kgw-system/secrets HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    const text = await all;
+    expect(text).toMatch(/^HTTP\/1\.1 403 /);
+    expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(text).not.toContain('SecretList');
+  });
+
+  it('an upgrade the API server answers without 101 is relayed and the socket closed', async () => {
+    const socket = await rawTls();
+    const all = readAll(socket);
+    // alice may exec, but the pod does not exist: the API server answers 404, not 101.
+    socket.write(
+      'GET /api/v1/namespaces/default/pods/no-such-pod/exec?command=env&stdout=true HTTP/1.1\r\n' +
+        'Host: x\r\n' +
+        `Authorization: Bearer ${CALLERS.alice.token}\r\n` +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n' +
+        'GET /api/v1/namespaces/kgw-system/secrets HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    const text = await all;
+    expect(text).toMatch(/^HTTP\/1\.1 404 /);
+    expect(text).toContain('pods \\"no-such-pod\\" not found');
+    expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+});
+
+describe('secrets stay out of the logs', () => {
+  it('never logs a caller token', () => {
+    const log = stack.logLines().join('\n');
+    for (const caller of Object.values(CALLERS)) expect(log).not.toContain(caller.token);
+  });
+});
