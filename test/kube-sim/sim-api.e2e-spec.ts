@@ -1,21 +1,14 @@
 // The simulator's API seen by programs: @kubernetes/client-node, raw HTTPS for bad input,
 // impersonation, watch semantics, the request log, and 1,000 concurrent watches.
-import type * as K8s from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import { request } from 'node:https';
 import { startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import { simHttp, type SimResponse } from '../support/sim-http';
 
-// The installed @kubernetes/client-node pulls in an undici that needs Node >= 22 (zlib zstd,
-// worker_threads.markAsUncloneable); on older Node its tests are skipped, not failed.
-let k8s: typeof K8s | undefined;
-let clientNodeLoadError = '';
-try {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  k8s = require('@kubernetes/client-node') as typeof K8s;
-} catch (err) {
-  clientNodeLoadError = err instanceof Error ? err.message : String(err);
-}
-const describeClientNode = k8s ? describe : describe.skip;
+// @kubernetes/client-node is ESM-only; Jest transforms it. It is pinned to 1.x in package.json:
+// 2.x depends on an undici that needs Node >= 22.
+import type * as K8s from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const k8s = require('@kubernetes/client-node') as typeof K8s;
 
 describe('kube-sim API', () => {
   let sim: RunningSimulator;
@@ -49,7 +42,7 @@ describe('kube-sim API', () => {
     });
 
   function kubeConfig(token: string): K8s.KubeConfig {
-    const kc = new k8s!.KubeConfig();
+    const kc = new k8s.KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'sim', server: sim.url, caData: Buffer.from(sim.caPem).toString('base64') }],
       users: [{ name: 'u', token }],
@@ -59,77 +52,74 @@ describe('kube-sim API', () => {
     return kc;
   }
 
-  describeClientNode(
-    `@kubernetes/client-node${clientNodeLoadError ? ` (skipped: ${clientNodeLoadError})` : ''}`,
-    () => {
-      it('lists, creates and watches through an informer', async () => {
-        const kc = kubeConfig(sim.adminToken);
-        const core = kc.makeApiClient(k8s!.CoreV1Api);
-        const pods = await core.listNamespacedPod({ namespace: 'default' });
-        expect(pods.items.map((p) => p.metadata?.name)).toContain('nginx');
+  describe('@kubernetes/client-node', () => {
+    it('lists, creates and watches through an informer', async () => {
+      const kc = kubeConfig(sim.adminToken);
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const pods = await core.listNamespacedPod({ namespace: 'default' });
+      expect(pods.items.map((p) => p.metadata?.name)).toContain('nginx');
 
-        const informer = k8s!.makeInformer(kc, '/api/v1/namespaces/team-a/configmaps', () =>
-          core.listNamespacedConfigMap({ namespace: 'team-a' }),
-        );
-        const seen: string[] = [];
-        const added = new Promise<void>((resolve) =>
-          informer.on('add', (cm) => {
-            seen.push(`add:${cm.metadata?.name}`);
-            if (cm.metadata?.name === 'from-client') resolve();
-          }),
-        );
-        const updated = new Promise<void>((resolve) =>
-          informer.on('update', (cm) => {
-            if (cm.metadata?.name === 'from-client' && cm.data?.k === 'v2') resolve();
-          }),
-        );
-        const deleted = new Promise<void>((resolve) =>
-          informer.on('delete', (cm) => {
-            if (cm.metadata?.name === 'from-client') resolve();
-          }),
-        );
-        await informer.start();
-        await core.createNamespacedConfigMap({
-          namespace: 'team-a',
-          body: { metadata: { name: 'from-client' }, data: { k: 'v1' } },
-        });
-        await added;
-        await core.patchNamespacedConfigMap(
-          { namespace: 'team-a', name: 'from-client', body: { data: { k: 'v2' } } },
-          k8s!.setHeaderOptions('Content-Type', k8s!.PatchStrategy.MergePatch),
-        );
-        await updated;
-        await core.deleteNamespacedConfigMap({ namespace: 'team-a', name: 'from-client' });
-        await deleted;
-        await informer.stop();
-        expect(seen).toContain('add:settings');
+      const informer = k8s.makeInformer(kc, '/api/v1/namespaces/team-a/configmaps', () =>
+        core.listNamespacedConfigMap({ namespace: 'team-a' }),
+      );
+      const seen: string[] = [];
+      const added = new Promise<void>((resolve) =>
+        informer.on('add', (cm) => {
+          seen.push(`add:${cm.metadata?.name}`);
+          if (cm.metadata?.name === 'from-client') resolve();
+        }),
+      );
+      const updated = new Promise<void>((resolve) =>
+        informer.on('update', (cm) => {
+          if (cm.metadata?.name === 'from-client' && cm.data?.k === 'v2') resolve();
+        }),
+      );
+      const deleted = new Promise<void>((resolve) =>
+        informer.on('delete', (cm) => {
+          if (cm.metadata?.name === 'from-client') resolve();
+        }),
+      );
+      await informer.start();
+      await core.createNamespacedConfigMap({
+        namespace: 'team-a',
+        body: { metadata: { name: 'from-client' }, data: { k: 'v1' } },
       });
+      await added;
+      await core.patchNamespacedConfigMap(
+        { namespace: 'team-a', name: 'from-client', body: { data: { k: 'v2' } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await updated;
+      await core.deleteNamespacedConfigMap({ namespace: 'team-a', name: 'from-client' });
+      await deleted;
+      await informer.stop();
+      expect(seen).toContain('add:settings');
+    });
 
-      it('reports a 403 to a read-only user and a 409 on conflicts', async () => {
-        const carol = kubeConfig(sim.userTokens.carol).makeApiClient(k8s!.CoreV1Api);
-        await expect(
-          carol.createNamespacedConfigMap({ namespace: 'team-a', body: { metadata: { name: 'nope' } } }),
-        ).rejects.toMatchObject({ code: 403 });
-        const core = kubeConfig(sim.adminToken).makeApiClient(k8s!.CoreV1Api);
-        const cm = await core.createNamespacedConfigMap({
-          namespace: 'default',
-          body: { metadata: { name: 'cas' }, data: { a: '1' } },
-        });
-        await core.replaceNamespacedConfigMap({
+    it('reports a 403 to a read-only user and a 409 on conflicts', async () => {
+      const carol = kubeConfig(sim.userTokens.carol).makeApiClient(k8s.CoreV1Api);
+      await expect(
+        carol.createNamespacedConfigMap({ namespace: 'team-a', body: { metadata: { name: 'nope' } } }),
+      ).rejects.toMatchObject({ code: 403 });
+      const core = kubeConfig(sim.adminToken).makeApiClient(k8s.CoreV1Api);
+      const cm = await core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: 'cas' }, data: { a: '1' } },
+      });
+      await core.replaceNamespacedConfigMap({
+        namespace: 'default',
+        name: 'cas',
+        body: { ...cm, data: { a: '2' } },
+      });
+      await expect(
+        core.replaceNamespacedConfigMap({
           namespace: 'default',
           name: 'cas',
-          body: { ...cm, data: { a: '2' } },
-        });
-        await expect(
-          core.replaceNamespacedConfigMap({
-            namespace: 'default',
-            name: 'cas',
-            body: { ...cm, data: { a: '3' } },
-          }),
-        ).rejects.toMatchObject({ code: 409 });
-      });
-    },
-  );
+          body: { ...cm, data: { a: '3' } },
+        }),
+      ).rejects.toMatchObject({ code: 409 });
+    });
+  });
 
   describe('authentication and impersonation', () => {
     it('401 without or with a bad credential, and logs no token', async () => {
