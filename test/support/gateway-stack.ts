@@ -10,7 +10,6 @@ import { stringify as toYaml } from 'yaml';
 import { loadConfig } from '@kgw/config';
 import { createPki, PodStreams, startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import { startGateway, type RunningGateway } from '../../apps/gateway/src/gateway';
-import { kubeTrafficFromConfig } from '../../apps/gateway/src/kube-traffic';
 import { KubectlRunner } from './kubectl';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -99,7 +98,6 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     });
     const gateway = await startGateway(config, {
       logDestination: capture,
-      kubeTraffic: kubeTrafficFromConfig,
     });
     const url = gateway.url;
 

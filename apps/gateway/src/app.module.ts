@@ -6,6 +6,11 @@ import { Database } from '@kgw/db';
 import { HealthController } from './health/health.controller';
 import { READINESS_CHECKS, type ReadinessCheckFn } from './health/readiness';
 import { assignRequestId } from './logging/request-id';
+import { AUDIT_SINK } from './audit/audit-sink';
+import { GatewayAuth } from './auth/gateway-auth';
+import { KgwAuthGuard } from './auth/kgw-auth.guard';
+import type { GatewayServices } from './gateway-services';
+import { ClientAddressResolver } from './proxy/client-address';
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
 
@@ -14,6 +19,7 @@ export interface GatewayRuntime {
   config: GatewayConfig;
   db: Database;
   logger: Logger;
+  services: GatewayServices;
   readinessChecks: ReadinessCheckFn[];
 }
 
@@ -45,6 +51,10 @@ export class AppModule {
         { provide: GATEWAY_CONFIG, useValue: runtime.config },
         { provide: Database, useValue: runtime.db },
         { provide: READINESS_CHECKS, useValue: runtime.readinessChecks },
+        { provide: GatewayAuth, useValue: runtime.services.auth },
+        { provide: AUDIT_SINK, useValue: runtime.services.audit },
+        { provide: ClientAddressResolver, useValue: runtime.services.clientAddress },
+        KgwAuthGuard,
       ],
     };
   }

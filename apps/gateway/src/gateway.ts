@@ -26,6 +26,7 @@ import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { createLogger } from './logging/logger';
+import { gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
 export interface KubeTrafficHandler {
@@ -36,17 +37,12 @@ export interface KubeTrafficHandler {
   tls?: { cert: string; key: string; alsoPlainHttp: boolean };
   /** Said once at startup, after the URL (demo credentials and the like). */
   banner?: (url: string) => void;
-  close(): Promise<void>;
 }
 
 export interface GatewayOptions {
   logDestination?: DestinationStream;
-  /** Builds the Kubernetes side once the database is open (the proxy chain, demo cluster...). */
-  kubeTraffic?: (ctx: {
-    config: GatewayConfig;
-    db: Database;
-    logger: Logger;
-  }) => Promise<KubeTrafficHandler | undefined>;
+  /** Builds auth, audit and the Kubernetes side once the database is open (default: from config). */
+  services?: (ctx: { config: GatewayConfig; db: Database; logger: Logger }) => Promise<GatewayServices>;
 }
 
 export interface RunningGateway {
@@ -81,14 +77,21 @@ export async function startGateway(
     'database ready',
   );
 
-  let kube: KubeTrafficHandler | undefined;
+  let services: GatewayServices | undefined;
   let server: NetServer | undefined;
   try {
-    kube = await options.kubeTraffic?.({ config, db, logger });
+    services = await (options.services ?? gatewayServicesFromConfig)({ config, db, logger });
+    const kube = services.kube;
     const expressApp = express();
     expressApp.disable('x-powered-by');
     const nest = await NestFactory.create(
-      AppModule.forRoot({ config, db, logger, readinessChecks: kube?.readiness ? [kube.readiness] : [] }),
+      AppModule.forRoot({
+        config,
+        db,
+        logger,
+        services,
+        readinessChecks: kube?.readiness ? [kube.readiness] : [],
+      }),
       new ExpressAdapter(expressApp),
       { bufferLogs: true, abortOnError: false },
     );
@@ -140,6 +143,7 @@ export async function startGateway(
     kube?.banner?.(url);
 
     const listening = server;
+    const runningServices = services;
     let closing: Promise<void> | undefined;
     return {
       url,
@@ -151,7 +155,7 @@ export async function startGateway(
         closing ??= (async () => {
           logger.info({ graceMs: config.http.shutdownGraceMs }, 'shutting down: draining connections');
           await drainServer(listening, httpServers, tracker, config.http.shutdownGraceMs);
-          await kubeHandler?.close();
+          await runningServices.close();
           await nest.close();
           await db.close();
           logger.info('stopped');
@@ -162,7 +166,7 @@ export async function startGateway(
     };
   } catch (err) {
     server?.close();
-    await kube?.close().catch(() => undefined);
+    await services?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;
   }

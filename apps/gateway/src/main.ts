@@ -2,7 +2,6 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, unknownVariables } from '@kgw/config';
 import { startGateway } from './gateway';
-import { kubeTrafficFromConfig } from './kube-traffic';
 
 async function main(): Promise<void> {
   let config;
@@ -21,7 +20,7 @@ async function main(): Promise<void> {
       `kgw: warning: ${name} is not a kgw setting and is ignored (see docs/configuration.md)\n`,
     );
 
-  const gateway = await startGateway(config, { kubeTraffic: kubeTrafficFromConfig });
+  const gateway = await startGateway(config);
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

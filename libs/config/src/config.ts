@@ -30,7 +30,7 @@ export interface GatewayConfig {
     sarDeniedTtlMs: number;
     sarCacheSize: number;
   };
-  auth: { tokenFile?: string };
+  auth: { tokenFile?: string; adminUsers: string[]; adminGroups: string[] };
   audit: { instance: string };
   demo: { enabled: 'auto' | 'true' | 'false'; dir: string };
   log: {

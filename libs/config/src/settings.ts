@@ -168,6 +168,20 @@ export const SETTINGS = [
   },
   // auth
   {
+    env: 'KGW_AUTH_ADMIN_USERS',
+    path: 'auth.adminUsers',
+    type: 'list',
+    default: '',
+    doc: 'Comma-separated users (as the credential names them) who are gateway admins: they may read every audit record.',
+  },
+  {
+    env: 'KGW_AUTH_ADMIN_GROUPS',
+    path: 'auth.adminGroups',
+    type: 'list',
+    default: '',
+    doc: 'Comma-separated groups whose members are gateway admins. Demo mode adds kgw:admins.',
+  },
+  {
     env: 'KGW_AUTH_TOKEN_FILE',
     path: 'auth.tokenFile',
     type: 'string',

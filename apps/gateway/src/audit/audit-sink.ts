@@ -36,8 +36,14 @@ export interface AuditEvent {
   transport?: string;
 }
 
+/** Nest injection token for the AuditSink. */
+export const AUDIT_SINK = Symbol('AUDIT_SINK');
+
 export interface AuditSink {
   record(event: AuditEvent): void;
+  /** False when records could not be kept (database and spool both failing): serve nothing. */
+  accepting(): boolean;
+  /** Flushes everything recorded so far. */
   close(): Promise<void>;
 }
 
@@ -47,6 +53,10 @@ export class LoggingAuditSink implements AuditSink {
 
   record(event: AuditEvent): void {
     this.log.info({ audit: event }, 'audit');
+  }
+
+  accepting(): boolean {
+    return true;
   }
 
   async close(): Promise<void> {}

@@ -58,6 +58,8 @@ export interface DemoCluster {
   upstream: Upstream;
   authenticator: StaticTokenAuthenticator;
   serviceAccountRules: ServiceAccountRule[];
+  /** Members are gateway admins (alice). */
+  adminGroups: string[];
   tls: { cert: string; key: string; alsoPlainHttp: boolean };
   caPem: string;
   announce(url: string): void;
@@ -104,6 +106,7 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
     upstream,
     authenticator,
     serviceAccountRules,
+    adminGroups: ['kgw:admins'],
     tls: { cert: tls.cert, key: tls.key, alsoPlainHttp: true },
     caPem: tls.ca,
     announce(url: string) {

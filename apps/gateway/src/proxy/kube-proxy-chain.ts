@@ -43,6 +43,7 @@ import {
 import type { AuditEvent, AuditSink } from '../audit/audit-sink';
 import { redactQuery } from '../audit/audit-sink';
 import type { Authenticator } from '../auth/authenticator';
+import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { IdentityMapper, MappedIdentity } from '../identity/identity-mapper';
 import { assignRequestId } from '../logging/request-id';
 import type { ClientAddressResolver } from './client-address';
@@ -55,6 +56,8 @@ export interface KubeProxyChainDeps {
   /** The SubjectAccessReview cache (AccessReviewCache) or a stand-in with the same shape. */
   accessReviews: { check(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
   upstream: Upstream;
+  /** Gateway rules (personal-token scopes) checked before RBAC. */
+  policy: GatewayPolicy;
   audit: AuditSink;
   logger: Logger;
   instance: string;
@@ -126,6 +129,17 @@ export class KubeProxyChain {
     };
     const event = exchange.event;
 
+    // 0. Nothing is served unaudited: when the audit trail cannot take records, refuse.
+    if (!this.deps.audit.accepting()) {
+      event.decision = 'error';
+      event.reason = 'audit unavailable';
+      return {
+        ok: false,
+        status: serviceUnavailable('kgw cannot record an audit trail right now; retry shortly', 5),
+        exchange,
+      };
+    }
+
     // 1. Authenticate: reads only the credential headers.
     const authn = await this.deps.authenticator.authenticate(req);
     if (authn.outcome !== 'authenticated') {
@@ -146,7 +160,7 @@ export class KubeProxyChain {
     if (!mapped.ok) {
       event.decision = 'deny';
       event.reason = `identity mapping: ${mapped.message}`;
-      return { ok: false, status: mappingForbidden(mapped.message), exchange };
+      return { ok: false, status: gatewayForbidden(mapped.message), exchange };
     }
     const identity = mapped.identity;
     event.kubeUser = identity.username;
@@ -180,8 +194,15 @@ export class KubeProxyChain {
     }
 
     // 5. Authorize: exec/attach/portforward as `create` whether they arrive as GET or POST.
+    //    Gateway policy first (it can only narrow), then RBAC for the mapped identity.
     const attributes = accessAttributesFor(info);
     event.verb = attributes.verb;
+    const policy = this.deps.policy.check(caller, attributes);
+    if (!policy.allowed) {
+      event.decision = 'deny';
+      event.reason = `gateway policy: ${policy.message}`;
+      return { ok: false, status: gatewayForbidden(policy.message), exchange };
+    }
     const decision = await this.deps.accessReviews.check(asSeenByApiServer(identity), attributes);
     if (!decision.allowed) {
       event.decision = 'deny';
@@ -434,7 +455,8 @@ function isStreamingResponse(event: AuditEvent, res: http.IncomingMessage): bool
   );
 }
 
-function mappingForbidden(message: string): KubeStatus {
+/** A 403 decided by the gateway itself (mapping, policy), marked as such for the reader. */
+function gatewayForbidden(message: string): KubeStatus {
   return {
     kind: 'Status',
     apiVersion: 'v1',

@@ -1,5 +1,7 @@
-// Chooses the upstream explicitly — kubeconfig if given, else in-cluster, else the demo
-// simulator — logs which one won, and assembles the proxy chain around it.
+// The gateway's composition root: from the config, build once what both the Kubernetes proxy
+// chain and the /kgw/ routes use — who may call (authenticators, identity mapping, gateway
+// policy, admins), the audit sink, and the upstream chosen explicitly (kubeconfig if given,
+// else in-cluster, else the demo simulator), logging which one won.
 import { request } from 'node:https';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
@@ -13,10 +15,12 @@ import {
 } from '@kgw/kube';
 import { LoggingAuditSink, type AuditSink } from './audit/audit-sink';
 import { AuthenticatorChain, type Authenticator } from './auth/authenticator';
+import { GatewayAuth } from './auth/gateway-auth';
+import { ALLOW_ALL_POLICY } from './auth/gateway-policy';
 import { StaticTokenAuthenticator } from './auth/static-token-authenticator';
 import { startDemoCluster } from './demo/demo-cluster';
 import type { KubeTrafficHandler } from './gateway';
-import { IdentityMapper, type IdentityMappingRules } from './identity/identity-mapper';
+import { IdentityMapper, type ServiceAccountRule } from './identity/identity-mapper';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 
@@ -29,16 +33,22 @@ export function chooseUpstream(config: GatewayConfig): UpstreamChoice {
   return config.demo.enabled === 'false' ? 'none' : 'demo';
 }
 
+export interface GatewayServices {
+  auth: GatewayAuth;
+  audit: AuditSink;
+  clientAddress: ClientAddressResolver;
+  /** Absent when no upstream is configured: Kubernetes paths then answer 503. */
+  kube?: KubeTrafficHandler;
+  close(): Promise<void>;
+}
+
 interface Context {
   config: GatewayConfig;
   db: Database;
   logger: Logger;
 }
 
-export async function kubeTrafficFromConfig({
-  config,
-  logger,
-}: Context): Promise<KubeTrafficHandler | undefined> {
+export async function gatewayServicesFromConfig({ config, logger }: Context): Promise<GatewayServices> {
   const choice = chooseUpstream(config);
   const authenticators: Authenticator[] = [];
   if (config.auth.tokenFile) {
@@ -46,68 +56,86 @@ export async function kubeTrafficFromConfig({
     logger.info({ file: config.auth.tokenFile, entries: tokens.size }, 'static token authentication on');
     authenticators.push(tokens);
   }
+  const serviceAccountRules: ServiceAccountRule[] = [];
+  const adminGroups = [...config.auth.adminGroups];
+  let upstream: Upstream | undefined;
+  let stopDemo: (() => Promise<void>) | undefined;
+  let demoExtras: Pick<KubeTrafficHandler, 'tls' | 'banner'> = {};
 
   switch (choice) {
     case 'none':
       logger.warn(
         'no Kubernetes upstream: set KGW_KUBECONFIG, run in a cluster, or enable demo mode (KGW_DEMO)',
       );
-      return undefined;
+      break;
     case 'kubeconfig':
-    case 'in-cluster': {
-      const upstream =
-        choice === 'kubeconfig'
-          ? loadUpstream({ mode: 'kubeconfig', path: config.kube.kubeconfig!, context: config.kube.context })
-          : loadUpstream({
-              mode: 'in-cluster',
-              env: {
-                KUBERNETES_SERVICE_HOST: config.kube.serviceHost,
-                KUBERNETES_SERVICE_PORT: config.kube.servicePort,
-              },
-              saDir: config.kube.serviceAccountDir,
-            });
-      logUpstream(logger, upstream);
-      return proxyChain({ config, logger, upstream, authenticators });
-    }
+      upstream = loadUpstream({
+        mode: 'kubeconfig',
+        path: config.kube.kubeconfig!,
+        context: config.kube.context,
+      });
+      break;
+    case 'in-cluster':
+      upstream = loadUpstream({
+        mode: 'in-cluster',
+        env: {
+          KUBERNETES_SERVICE_HOST: config.kube.serviceHost,
+          KUBERNETES_SERVICE_PORT: config.kube.servicePort,
+        },
+        saDir: config.kube.serviceAccountDir,
+      });
+      break;
     case 'demo': {
       const demo = await startDemoCluster(config, logger);
       authenticators.push(demo.authenticator);
-      const upstream = demo.upstream;
-      logUpstream(logger, upstream);
-      const chain = proxyChain({
-        config,
-        logger,
-        upstream,
-        authenticators,
-        mappingRules: { serviceAccounts: demo.serviceAccountRules },
-      });
-      return {
-        ...chain,
-        tls: demo.tls,
-        banner: (url) => demo.announce(url),
-        close: async () => {
-          await chain.close();
-          await demo.stop();
-        },
-      };
+      serviceAccountRules.push(...demo.serviceAccountRules);
+      adminGroups.push(...demo.adminGroups);
+      upstream = demo.upstream;
+      stopDemo = () => demo.stop();
+      demoExtras = { tls: demo.tls, banner: (url) => demo.announce(url) };
+      break;
     }
   }
-}
 
-function logUpstream(logger: Logger, upstream: Upstream): void {
-  logger.info({ upstream: upstream.describe() }, `Kubernetes upstream: ${upstream.describe()}`);
-  for (const warning of upstream.warnings) logger.warn(warning);
+  const auth = new GatewayAuth({
+    authenticator: new AuthenticatorChain(authenticators),
+    identityMapper: new IdentityMapper({ serviceAccounts: serviceAccountRules }),
+    policy: ALLOW_ALL_POLICY,
+    adminUsers: config.auth.adminUsers,
+    adminGroups,
+  });
+  const audit: AuditSink = new LoggingAuditSink(logger.child({ component: 'audit' }));
+  const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
+
+  let kube: KubeTrafficHandler | undefined;
+  if (upstream) {
+    logger.info({ upstream: upstream.describe() }, `Kubernetes upstream: ${upstream.describe()}`);
+    for (const warning of upstream.warnings) logger.warn(warning);
+    kube = { ...proxyChain({ config, logger, upstream, auth, audit, clientAddress }), ...demoExtras };
+  }
+  const pinnedUpstream = upstream;
+  return {
+    auth,
+    audit,
+    clientAddress,
+    kube,
+    async close() {
+      await audit.close();
+      pinnedUpstream?.close();
+      await stopDemo?.();
+    },
+  };
 }
 
 function proxyChain(deps: {
   config: GatewayConfig;
   logger: Logger;
   upstream: Upstream;
-  authenticators: Authenticator[];
-  mappingRules?: IdentityMappingRules;
+  auth: GatewayAuth;
+  audit: AuditSink;
+  clientAddress: ClientAddressResolver;
 }): KubeTrafficHandler {
-  const { config, logger, upstream } = deps;
-  const audit: AuditSink = new LoggingAuditSink(logger.child({ component: 'audit' }));
+  const { config, logger, upstream, auth } = deps;
   const accessReviews = new AccessReviewCache(
     new SubjectAccessReviewClient(upstreamReviewTransport(upstream)),
     {
@@ -117,12 +145,13 @@ function proxyChain(deps: {
     },
   );
   const chain = new KubeProxyChain({
-    authenticator: new AuthenticatorChain(deps.authenticators),
-    identityMapper: new IdentityMapper(deps.mappingRules),
-    clientAddress: new ClientAddressResolver(config.http.trustedProxies),
+    authenticator: auth.authenticator,
+    identityMapper: auth.identityMapper,
+    policy: auth.policy,
+    clientAddress: deps.clientAddress,
     accessReviews,
     upstream,
-    audit,
+    audit: deps.audit,
     logger: logger.child({ component: 'proxy' }),
     instance: config.audit.instance,
     streamKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
@@ -131,16 +160,13 @@ function proxyChain(deps: {
     handleRequest: (req, res) => chain.handleRequest(req, res),
     handleUpgrade: (req, socket, head) => chain.handleUpgrade(req, socket, head),
     readiness: async () => ['kubernetes', await upstreamReachable(upstream)],
-    close: async () => {
-      await audit.close();
-      upstream.close();
-    },
   };
 }
 
 /** Readiness of the upstream: the API server answers /version (any status below 500 counts as reachable). */
 async function upstreamReachable(upstream: Upstream): Promise<{ ok: boolean; detail: string }> {
   return new Promise((done) => {
+    const credential = upstream.authorizationHeader();
     const req = request(
       {
         hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
@@ -148,15 +174,13 @@ async function upstreamReachable(upstream: Upstream): Promise<{ ok: boolean; det
         path: `${upstream.basePath}/version`,
         agent: upstream.agent,
         servername: upstream.tlsServerName,
-        headers: upstream.authorizationHeader() ? { authorization: upstream.authorizationHeader()! } : {},
+        headers: credential ? { authorization: credential } : {},
         timeout: 2000,
       },
       (res) => {
         res.resume();
-        done({
-          ok: res.statusCode !== undefined && res.statusCode < 500,
-          detail: `${upstream.url.host} answered ${res.statusCode}`,
-        });
+        const ok = res.statusCode !== undefined && res.statusCode < 500;
+        done({ ok, detail: `${upstream.url.host} answered ${res.statusCode}` });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out after 2000 ms')));

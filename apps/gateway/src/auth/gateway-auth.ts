@@ -1,0 +1,56 @@
+// Who is calling, for both doors of the gateway: the Kubernetes paths (the proxy chain) and
+// the gateway's own /kgw/v1 routes. One authenticator chain, one identity mapper, one policy,
+// and the list of gateway admins (who may read everyone's audit records, for instance).
+import type { IncomingMessage } from 'node:http';
+import type { AuthenticatedCaller, Authenticator } from './authenticator';
+import type { GatewayPolicy } from './gateway-policy';
+import type { IdentityMapper, MappedIdentity } from '../identity/identity-mapper';
+
+export interface GatewayAuthOptions {
+  authenticator: Authenticator;
+  identityMapper: IdentityMapper;
+  policy: GatewayPolicy;
+  adminUsers: readonly string[];
+  adminGroups: readonly string[];
+}
+
+export interface AuthenticatedRequest {
+  caller: AuthenticatedCaller;
+  identity: MappedIdentity;
+  admin: boolean;
+}
+
+export type GatewayAuthResult =
+  ({ ok: true } & AuthenticatedRequest) | { ok: false; status: 401 | 403; message: string };
+
+export class GatewayAuth {
+  readonly authenticator: Authenticator;
+  readonly identityMapper: IdentityMapper;
+  readonly policy: GatewayPolicy;
+  private readonly adminUsers: ReadonlySet<string>;
+  private readonly adminGroups: ReadonlySet<string>;
+
+  constructor(options: GatewayAuthOptions) {
+    this.authenticator = options.authenticator;
+    this.identityMapper = options.identityMapper;
+    this.policy = options.policy;
+    this.adminUsers = new Set(options.adminUsers);
+    this.adminGroups = new Set(options.adminGroups);
+  }
+
+  /** Gateway admins are named by the credential's own user and groups, before any mapping. */
+  isAdmin(caller: AuthenticatedCaller): boolean {
+    return this.adminUsers.has(caller.name) || caller.groups.some((group) => this.adminGroups.has(group));
+  }
+
+  /** Authenticate and map a /kgw/v1 request; the same rules as the proxy chain's first steps. */
+  async authenticate(req: IncomingMessage): Promise<GatewayAuthResult> {
+    const result = await this.authenticator.authenticate(req);
+    if (result.outcome === 'no-credential')
+      return { ok: false, status: 401, message: 'Authentication required.' };
+    if (result.outcome === 'rejected') return { ok: false, status: 401, message: result.message };
+    const mapped = this.identityMapper.map(result.caller);
+    if (!mapped.ok) return { ok: false, status: 403, message: mapped.message };
+    return { ok: true, caller: result.caller, identity: mapped.identity, admin: this.isAdmin(result.caller) };
+  }
+}
