@@ -1,58 +1,51 @@
 #!/usr/bin/env node
-// The `kgw` CLI. Commands arrive with the features they drive (login, forward, audit...);
-// this entry keeps the shape: options → validate → run, exit codes, and help for every command.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// The `kgw` CLI: options → validate → run, with an exit code and help for every command.
+import { COMMANDS } from './commands';
+import type { CliIo } from './commands/command';
 
-const HELP = `kgw — the command-line side of the kgw Kubernetes gateway
-
-Usage:
-  kgw <command> [options]
-
-Commands:
-  version      Print the kgw version
-  help         Show this help
-
-Run the gateway itself with \`npm start\` (see README.md).
-`;
-
-function version(): string {
-  for (const candidate of [
-    join(__dirname, '../../../package.json'),
-    join(__dirname, '../../../../package.json'),
-  ]) {
-    try {
-      return (JSON.parse(readFileSync(candidate, 'utf8')) as { version: string }).version;
-    } catch {
-      // try the next layout (sources vs dist)
-    }
-  }
-  return 'unknown';
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length), 4) + 2;
+  return [
+    'kgw — the command-line side of the kgw Kubernetes gateway',
+    '',
+    'Usage:',
+    '  kgw <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    `  ${'help'.padEnd(width)}Show this help (kgw <command> --help for one command)`,
+    '',
+    'Run the gateway itself with `npm start` (see README.md).',
+    '',
+  ].join('\n');
 }
 
-export function run(argv: string[], out: (s: string) => void, err: (s: string) => void): number {
-  const [command] = argv;
-  switch (command) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      out(HELP);
-      return 0;
-    case 'version':
-    case '--version':
-      out(`kgw ${version()}\n`);
-      return 0;
-    default:
-      err(`kgw: unknown command "${command}"\n\n${HELP}`);
-      return 2;
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(help());
+    return 0;
   }
+  if (name === '--version') return run(['version'], io);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`kgw: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(`${command.usage}\n`);
+    return 0;
+  }
+  return command.run(args, io);
 }
 
 if (require.main === module) {
-  process.exitCode = run(
-    process.argv.slice(2),
-    (s) => process.stdout.write(s),
-    (s) => process.stderr.write(s),
+  const io: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env };
+  run(process.argv.slice(2), io).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      process.stderr.write(`kgw: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
   );
 }
