@@ -43,7 +43,8 @@ export class EmbeddedPostgres {
     const binDir = postgresBinDir();
     const runAs = await postgresOsUser();
     this.password = this.ensureInitialised(dataDir, binDir, runAs);
-    this.port = this.options.port || (await freePort());
+    // A restart keeps the port it had, so clients holding the URL reconnect to the same server.
+    this.port = this.options.port || this.port || (await freePort());
 
     const child = spawn(
       join(binDir, 'postgres'),
@@ -60,7 +61,16 @@ export class EmbeddedPostgres {
       { stdio: ['ignore', 'ignore', 'pipe'], ...(runAs ?? {}) },
     );
     this.child = child;
-    this.exited = new Promise((done) => child.once('exit', () => done()));
+    // If this process dies without stop() (crash, second Ctrl-C), do not leave Postgres holding
+    // the data directory: an immediate shutdown is crash-safe and frees it for the next start.
+    const orphanGuard = (): void => this.killNow();
+    process.once('exit', orphanGuard);
+    this.exited = new Promise((done) =>
+      child.once('exit', () => {
+        process.off('exit', orphanGuard);
+        done();
+      }),
+    );
     const ready = new Promise<void>((ok, fail) => {
       const timer = setTimeout(
         () =>
@@ -95,6 +105,11 @@ export class EmbeddedPostgres {
     this.child.kill('SIGINT');
     await this.exited;
     this.child = undefined;
+  }
+
+  /** Immediate shutdown (SIGQUIT), synchronous: for process exit paths that cannot wait. */
+  killNow(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGQUIT');
   }
 
   /** Kills the server without a clean shutdown (crash tests). */

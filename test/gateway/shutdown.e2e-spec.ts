@@ -1,0 +1,110 @@
+// Graceful shutdown as an operator relies on it: SIGTERM stops accepting, lets work finish
+// within the grace period, cuts streams that would never finish, stops embedded Postgres and
+// exits 0; a second signal exits at once.
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubectlRunner } from '../support/kubectl';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls a condition that no event announces (another process exiting), for at most 20 s. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(condition()).toBe(true);
+}
+
+describe('gateway shutdown', () => {
+  let root: string;
+  let gateway: GatewayProcess | undefined;
+  let kubectl: KubectlRunner | undefined;
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'kgw-shutdown-'));
+    chmodSync(root, 0o755);
+  });
+  afterEach(async () => {
+    await kubectl?.cleanup();
+    await gateway?.stop('SIGKILL');
+    gateway = undefined;
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  function logged(message: string): Promise<void> {
+    return new Promise((done) => {
+      const check = (): void => {
+        if (gateway!.logLines().some((l) => l.includes(`"msg":"${message}`))) {
+          gateway!.child.stdout!.off('data', check);
+          done();
+        }
+      };
+      gateway!.child.stdout!.on('data', check);
+      check();
+    });
+  }
+
+  function refusesConnections(url: string): Promise<boolean> {
+    const { hostname, port } = new URL(url);
+    return new Promise((done) => {
+      const socket = connect(Number(port), hostname);
+      socket.once('connect', () => {
+        socket.destroy();
+        done(false);
+      });
+      socket.once('error', () => done(true));
+    });
+  }
+
+  it('SIGTERM: stops accepting, cuts an open watch after the grace period, stops Postgres, exits 0', async () => {
+    const dataDir = join(root, 'pg-a');
+    const demoDir = join(root, 'demo-a');
+    gateway = await startGatewayProcess({
+      KGW_DB_DATA_DIR: dataDir,
+      KGW_DEMO_DIR: demoDir,
+      KGW_HTTP_SHUTDOWN_GRACE_MS: '1500',
+    });
+    kubectl = new KubectlRunner(join(demoDir, 'kubeconfig-alice'));
+    const watch = kubectl.start(['get', 'pods', '-w']);
+    await watch.waitFor(/nginx\s+1\/1\s+Running/);
+
+    gateway.child.kill('SIGTERM');
+    await logged('shutting down: draining connections');
+    expect(await refusesConnections(gateway.url)).toBe(true);
+
+    expect(await gateway.exited).toBe(0);
+    // The watch could never finish by itself: it was cut when the grace period ran out.
+    await watch.exited;
+    expect(gateway.logLines().join('\n')).toContain('"msg":"stopped"');
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+  });
+
+  it('a second signal exits at once, without waiting for the drain', async () => {
+    const demoDir = join(root, 'demo-b');
+    const dataDir = join(root, 'pg-b');
+    gateway = await startGatewayProcess({
+      KGW_DB_DATA_DIR: dataDir,
+      KGW_DEMO_DIR: demoDir,
+      KGW_HTTP_SHUTDOWN_GRACE_MS: '600000',
+    });
+    kubectl = new KubectlRunner(join(demoDir, 'kubeconfig-alice'));
+    const watch = kubectl.start(['get', 'pods', '-w']);
+    await watch.waitFor(/nginx\s+1\/1\s+Running/);
+    const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    gateway.child.kill('SIGTERM');
+    await logged('shutting down: draining connections');
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(130);
+    expect(gateway.stderr()).toContain('again, exiting now');
+    // Even then the embedded Postgres is not left running, holding the data directory.
+    await until(() => !alive(postmaster));
+  });
+});
