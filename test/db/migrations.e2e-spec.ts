@@ -49,11 +49,69 @@ describe('database', () => {
           streamMs: 100,
           prevHash: 'a',
           hash: 'b',
+          kind: 'stream',
+          transport: 'websocket',
+          seq: 1n,
         },
       });
       const read = await db.prisma.auditEvent.findUniqueOrThrow({ where: { requestId: 'req-1' } });
       expect(read).toEqual(written);
       expect(read.kubeGroups).toEqual(['dev', 'system:authenticated']);
+
+      // Authentication's models (issue 7).
+      const expires = new Date(Date.now() + 3600_000);
+      const token = await db.prisma.personalToken.create({
+        data: {
+          id: 'tok_1',
+          tokenHash: 'h1',
+          name: 'ci',
+          ownerName: 'bob',
+          ownerGroups: ['team-a'],
+          createdVia: 'session',
+          readOnly: true,
+          namespaces: ['team-a'],
+          forward: false,
+          expiresAt: expires,
+        },
+      });
+      expect(await db.prisma.personalToken.findUniqueOrThrow({ where: { tokenHash: 'h1' } })).toEqual(token);
+      const session = await db.prisma.browserSession.create({
+        data: {
+          idHash: 's1',
+          userName: 'bob',
+          groups: ['team-a'],
+          claims: { sub: 'bob' },
+          issuer: 'https://idp',
+          subject: 'bob',
+          csrfToken: 'c',
+          refreshAt: expires,
+          expiresAt: expires,
+        },
+      });
+      expect(await db.prisma.browserSession.findUniqueOrThrow({ where: { idHash: 's1' } })).toEqual(session);
+      const login = await db.prisma.loginTransaction.create({
+        data: {
+          idHash: 'l1',
+          data: { oidc: { code_verifier: 'v' } },
+          returnTo: '/kgw/ui/',
+          expiresAt: expires,
+        },
+      });
+      expect(await db.prisma.loginTransaction.findUniqueOrThrow({ where: { idHash: 'l1' } })).toEqual(login);
+      const grant = await db.prisma.cliLoginGrant.create({
+        data: {
+          codeHash: 'g1',
+          kind: 'device',
+          userCode: 'BCDF-GHJK',
+          clientName: 'kgw',
+          status: 'pending',
+          approverGroups: [],
+          expiresAt: expires,
+        },
+      });
+      expect(await db.prisma.cliLoginGrant.findUniqueOrThrow({ where: { userCode: 'BCDF-GHJK' } })).toEqual(
+        grant,
+      );
     } finally {
       await db.close();
     }

@@ -1,13 +1,10 @@
-// kubectl exec and attach against the simulator's pods, over WebSocket v5 (kubectl's default) and
-// over SPDY (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false); `exec -it` runs under tmux to get a real
-// terminal and follow a resize.
+// kubectl exec, attach and logs against the simulator (demo scenario), over WebSocket v5
+// (kubectl's default) and over SPDY (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false); `exec -it` runs
+// under tmux to get a real terminal and follow a resize; forbidden users get kubectl's messages.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { KubectlRunner } from '../support/kubectl';
-import { startStreamsTestServer, StreamsTestServer } from '../support/streams-test-server';
+import { startStreamsSim, StreamsSim } from '../support/streams-sim';
 
 const TRANSPORTS: Array<[string, Record<string, string>, string]> = [
   ['kubectl defaults (WebSocket v5)', {}, 'websocket'],
@@ -23,22 +20,53 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: () => st
   }
 }
 
-describe('kubectl exec and attach through the simulator', () => {
-  let server: StreamsTestServer;
-  let dir: string;
+describe('kubectl exec, attach and logs through the simulator', () => {
+  let server: StreamsSim;
   let kubectl: KubectlRunner;
+  let carol: KubectlRunner;
+  let bob: KubectlRunner;
 
   beforeAll(async () => {
-    server = await startStreamsTestServer();
-    dir = mkdtempSync(join(tmpdir(), 'kgw-streams-exec-'));
-    kubectl = new KubectlRunner(server.writeKubeconfig(dir));
+    server = await startStreamsSim();
+    kubectl = new KubectlRunner(server.kubeconfigs.admin);
+    carol = new KubectlRunner(server.kubeconfigs.carol);
+    bob = new KubectlRunner(server.kubeconfigs.bob);
   });
 
   afterAll(async () => {
-    await kubectl.cleanup();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await kubectl?.cleanup();
+    await carol?.cleanup();
+    await bob?.cleanup();
+    await server?.close();
   });
+
+  /** Makes an HTTP request straight to the nginx pod's port-80 listener (so it logs a line). */
+  async function requestNginx(path: string): Promise<void> {
+    const runtime = await server.streams.runtimes.get('default', 'nginx');
+    const port = runtime!.backendFor(80)!.port;
+    await new Promise<void>((resolve, reject) =>
+      http
+        .get(
+          { host: '127.0.0.1', port, path, agent: false, headers: { 'user-agent': 'streams-e2e' } },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        )
+        .on('error', reject),
+    );
+  }
+
+  /** Resolves when the next exec/attach session on pod nginx runs, with the wire it used. */
+  function nextSession(subresource: 'exec' | 'attach'): Promise<string> {
+    return new Promise((resolve) => {
+      const off = server.streams.onSessionStarted((event) => {
+        if (event.pod !== 'nginx' || event.subresource !== subresource) return;
+        off();
+        resolve(event.wire);
+      });
+    });
+  }
 
   describe.each(TRANSPORTS)('%s', (_name, env, wire) => {
     it('exec nginx -- env shows the pod and API server variables', async () => {
@@ -46,11 +74,14 @@ describe('kubectl exec and attach through the simulator', () => {
       const result = await kubectl.run(['exec', 'nginx', '--', 'env'], { env });
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
+      const service = server.sim.store.get('services', 'default', 'my-nginx')!;
       expect(result.stdout).toContain('HOSTNAME=nginx\n');
-      expect(result.stdout).toContain('KUBERNETES_SERVICE_HOST=10.96.0.1\n');
-      expect(result.stdout).toContain('KUBERNETES_SERVICE_PORT=443\n');
-      expect(result.stdout).toContain('MY_POD_NAME=nginx\n');
-      expect(result.stdout).toContain('MY_NGINX_SERVICE_HOST=10.96.12.34\n');
+      expect(result.stdout).toContain(`KUBERNETES_SERVICE_HOST=${server.sim.host}\n`);
+      expect(result.stdout).toContain(`KUBERNETES_SERVICE_PORT=${server.sim.port}\n`);
+      expect(result.stdout).toContain(
+        `MY_NGINX_SERVICE_HOST=${(service.spec as { clusterIP: string }).clusterIP}\n`,
+      );
+      expect(result.stdout).toContain('MY_NGINX_SERVICE_PORT=80\n');
       expect(server.streams.recentStreams.slice(before).map((event) => event.wire)).toEqual([wire]);
     });
 
@@ -91,66 +122,115 @@ describe('kubectl exec and attach through the simulator', () => {
     it('exec of a missing pod says pods "x" not found', async () => {
       const result = await kubectl.run(['exec', 'missing', '--', 'env'], { env });
       expect(result.code).toBe(1);
-      expect(result.stderr).toContain('pods "missing" not found');
+      expect(result.stderr).toBe('Error from server (NotFound): pods "missing" not found\n');
     });
 
-    it('attach -i shows the main process output and echoes stdin lines', async () => {
-      const attach = kubectl.start(['attach', '-i', 'nginx-2'], { env });
+    it('exec as a view-only user gets the forbidden message', async () => {
+      const result = await carol.run(['exec', 'nginx', '--', 'env'], { env });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        'Error from server (Forbidden): pods "nginx" is forbidden: User "carol" cannot create resource "pods/exec" in API group "" in the namespace "default"\n',
+      );
+    });
+
+    it('attach nginx shows the main process output live', async () => {
+      const opened = nextSession('attach');
+      const attach = kubectl.start(['attach', 'nginx'], { env });
       try {
-        await attach.waitFor(/If you don't see a command prompt|./);
-        attach.child.stdin!.write('hello from attach\n');
-        await attach.waitFor(/hello from attach/);
+        expect(await opened).toBe(wire);
+        const path = `/after-attach-${wire}`;
+        await requestNginx(path);
+        await attach.waitFor(new RegExp(`"GET ${path} HTTP/1\\.1" 404 \\d+ "-" "streams-e2e"`));
       } finally {
         await attach.stop();
       }
     });
+
+    it('attach -i echoes stdin lines through the main process', async () => {
+      const opened = nextSession('attach');
+      const attach = kubectl.start(['attach', '-i', 'nginx'], { env });
+      try {
+        expect(await opened).toBe(wire);
+        attach.child.stdin!.write(`hello from attach over ${wire}\n`);
+        await attach.waitFor(new RegExp(`hello from attach over ${wire}`));
+      } finally {
+        await attach.stop();
+      }
+    });
+
+    it('attach as a view-only user gets the forbidden message', async () => {
+      const result = await carol.run(['attach', 'nginx'], { env });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        '\nError from server (Forbidden): pods "nginx" is forbidden: User "carol" cannot create resource "pods/attach" in API group "" in the namespace "default"\n',
+      );
+    });
   });
 
-  it('exec -it under tmux shows a prompt and follows a resize', async () => {
-    const session = `kgw-streams-${process.pid}`;
-    const tmux = (...args: string[]): string =>
-      execFileSync('tmux', ['-L', session, ...args], { encoding: 'utf8' });
-    const command = `env HOME=${kubectl.home} KUBECONFIG=${join(dir, 'kubeconfig')} kubectl exec -it nginx -- bash`;
-    tmux('new-session', '-d', '-s', session, '-x', '80', '-y', '24', command);
-    try {
-      const screen = (): string => tmux('capture-pane', '-p', '-t', session);
-      await waitUntil(() => screen().includes('root@nginx:/#'), 30_000, screen);
-      tmux('send-keys', '-t', session, 'stty size', 'Enter');
-      await waitUntil(() => /\n24 80\s/.test(screen()), 30_000, screen);
-      tmux('resize-window', '-t', session, '-x', '100', '-y', '30');
-      tmux('send-keys', '-t', session, 'tput cols; stty size', 'Enter');
-      await waitUntil(() => /\n100\s+30 100\s/.test(screen()), 30_000, screen);
-      tmux('send-keys', '-t', session, 'exit 4', 'Enter');
-    } finally {
+  it.each(TRANSPORTS)(
+    'exec -it under tmux shows a prompt and follows a resize (%s)',
+    async (_name, env, wire) => {
+      const session = `kgw-streams-${process.pid}-${wire}`;
+      const tmux = (...args: string[]): string =>
+        execFileSync('tmux', ['-L', session, ...args], { encoding: 'utf8' });
+      const variables = Object.entries({ HOME: kubectl.home, KUBECONFIG: server.kubeconfigs.admin, ...env })
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' ');
+      const opened = nextSession('exec');
+      tmux(
+        'new-session',
+        '-d',
+        '-s',
+        session,
+        '-x',
+        '80',
+        '-y',
+        '24',
+        `env ${variables} kubectl exec -it nginx -- bash`,
+      );
       try {
-        tmux('kill-server');
-      } catch {
-        // Already gone with its last session.
+        const screen = (): string => tmux('capture-pane', '-p', '-t', session);
+        expect(await opened).toBe(wire);
+        await waitUntil(() => screen().includes('root@nginx:/#'), 30_000, screen);
+        tmux('send-keys', '-t', session, 'stty size', 'Enter');
+        await waitUntil(() => /\n24 80\s/.test(screen()), 30_000, screen);
+        tmux('resize-window', '-t', session, '-x', '100', '-y', '30');
+        tmux('send-keys', '-t', session, 'tput cols; stty size', 'Enter');
+        await waitUntil(() => /\n100\s+30 100\s/.test(screen()), 30_000, screen);
+        tmux('send-keys', '-t', session, 'exit 4', 'Enter');
+      } finally {
+        try {
+          tmux('kill-server');
+        } catch {
+          // Already gone with its last session.
+        }
       }
-    }
-  });
+    },
+  );
 
   it('logs -f shows a line for a request made after it started', async () => {
     const logs = kubectl.start(['logs', '-f', 'nginx']);
     try {
       await logs.waitFor(/start worker processes/);
-      const runtime = await server.streams.runtimes.get('default', 'nginx');
-      const port = runtime!.backendFor(80)!.port;
-      await new Promise<void>((resolve, reject) =>
-        http
-          .get(
-            { host: '127.0.0.1', port, path: '/after-follow', headers: { 'user-agent': 'streams-e2e' } },
-            (res) => {
-              res.resume();
-              res.on('end', resolve);
-            },
-          )
-          .on('error', reject),
-      );
+      await requestNginx('/after-follow');
       await logs.waitFor(/"GET \/after-follow HTTP\/1\.1" 404 \d+ "-" "streams-e2e"/);
     } finally {
       await logs.stop();
     }
+  });
+
+  it('logs: a viewer may read them, a user without access gets the forbidden message', async () => {
+    const viewer = await carol.run(['logs', 'nginx', '--tail=1']);
+    expect(viewer.stderr).toBe('');
+    expect(viewer.code).toBe(0);
+    expect(viewer.stdout).not.toBe('');
+    // bob edits team-a only; kubectl GETs the pod first, and that is what the API server refuses.
+    const outsider = await bob.run(['logs', 'nginx', '-n', 'default']);
+    expect(outsider.code).toBe(1);
+    expect(outsider.stderr).toBe(
+      'Error from server (Forbidden): pods "nginx" is forbidden: User "bob" cannot get resource "pods" in API group "" in the namespace "default"\n',
+    );
   });
 
   it('logs --tail, --timestamps and --limit-bytes', async () => {

@@ -1,11 +1,8 @@
-// `kubectl proxy --port=0` in front of the simulator: pod and service proxy paths, redirects,
-// header hygiene and HTML link rewriting.
-import { mkdtempSync, rmSync } from 'node:fs';
+// `kubectl proxy --port=0` in front of the simulator (demo scenario): pod and service proxy
+// paths, redirects, header hygiene and HTML link rewriting.
 import * as http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { KubectlRunner, LongRunningKubectl } from '../support/kubectl';
-import { startStreamsTestServer, StreamsTestServer } from '../support/streams-test-server';
+import { myNginxPods, startStreamsSim, StreamsSim } from '../support/streams-sim';
 
 function get(
   port: number,
@@ -30,25 +27,22 @@ function get(
 }
 
 describe('pod and service proxy through kubectl proxy', () => {
-  let server: StreamsTestServer;
-  let dir: string;
+  let server: StreamsSim;
   let kubectl: KubectlRunner;
   let proxy: LongRunningKubectl;
   let port: number;
 
   beforeAll(async () => {
-    server = await startStreamsTestServer();
-    dir = mkdtempSync(join(tmpdir(), 'kgw-streams-proxy-'));
-    kubectl = new KubectlRunner(server.writeKubeconfig(dir));
+    server = await startStreamsSim();
+    kubectl = new KubectlRunner(server.kubeconfigs.admin);
     proxy = kubectl.start(['proxy', '--port=0']);
     port = Number((await proxy.waitFor(/Starting to serve on 127\.0\.0\.1:(\d+)/))[1]);
   });
 
   afterAll(async () => {
-    await proxy.stop();
-    await kubectl.cleanup();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await proxy?.stop();
+    await kubectl?.cleanup();
+    await server?.close();
   });
 
   it('serves the welcome page from pods/nginx/proxy/', async () => {
@@ -58,10 +52,11 @@ describe('pod and service proxy through kubectl proxy', () => {
   });
 
   it('serves one of my-nginx pods from services/my-nginx/proxy/ (named and numbered ports)', async () => {
-    for (const name of ['my-nginx', 'my-nginx:80', 'my-nginx:http', 'http:my-nginx:80']) {
+    // my-nginx's one port is unnamed (as `kubectl expose` makes it), so it also works without a port.
+    for (const name of ['my-nginx', 'my-nginx:80', 'http:my-nginx:80', 'http:my-nginx:']) {
       const reply = await get(port, `/api/v1/namespaces/default/services/${name}/proxy/echo`);
       expect(reply.status).toBe(200);
-      expect(['nginx', 'nginx-2']).toContain(JSON.parse(reply.body).pod.name);
+      expect(myNginxPods(server.sim)).toContain(JSON.parse(reply.body).pod.name);
     }
     const page = await get(port, '/api/v1/namespaces/default/services/my-nginx/proxy/');
     expect(page.body).toContain('<title>Welcome to nginx!</title>');
@@ -69,8 +64,10 @@ describe('pod and service proxy through kubectl proxy', () => {
 
   it('passes path and query, drops credentials and sets X-Forwarded-*', async () => {
     const reply = await get(port, '/api/v1/namespaces/default/pods/nginx:80/proxy/echo/a/b/?x=1&y=two', {
-      'Impersonate-User': 'someone',
+      // Honoured by the API server (admin may impersonate alice, a cluster-admin), never forwarded.
+      'Impersonate-User': 'alice',
     });
+    expect(reply.status).toBe(200);
     const echo = JSON.parse(reply.body);
     expect(echo.path).toBe('/echo/a/b/');
     expect(echo.query).toEqual({ x: ['1'], y: ['two'] });

@@ -10,6 +10,10 @@ import { stringify as toYaml } from 'yaml';
 import { loadConfig } from '@kgw/config';
 import { createPki, PodStreams, startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import { startGateway, type RunningGateway } from '../../apps/gateway/src/gateway';
+import {
+  startDevOidcProvider,
+  type RunningDevOidcProvider,
+} from '../../apps/gateway/src/dev-oidc/dev-oidc-provider';
 import { KubectlRunner } from './kubectl';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -25,8 +29,27 @@ export const CALLERS = {
 
 export type CallerName = keyof typeof CALLERS;
 
+/** Users of the built-in OpenID provider when a stack asks for it (`oidc: true`). */
+export const OIDC_USERS = {
+  alice: { password: 'alice-pw-1', groups: ['kgw:admins'] },
+  bob: { password: 'bob-pw-1', groups: ['team-a'] },
+  carol: { password: 'carol-pw-1', groups: ['viewers'] },
+  // An identity provider that hands out system:masters must not make a cluster admin.
+  trudy: { password: 'trudy-pw-1', groups: ['system:masters'] },
+  // Mapped to the service account team-b/deployer by a rule on the group.
+  erin: { password: 'erin-pw-1', groups: ['deployers'] },
+} as const;
+
+export const OIDC_CLIENT = { id: 'kgw', secret: 'kgw-client-secret-for-tests' };
+
 export interface GatewayStack {
   sim: RunningSimulator;
+  /** The built-in OpenID provider, when started (`oidc: true`). */
+  oidc?: RunningDevOidcProvider;
+  /** The gateway's environment, to start another replica on the same database. */
+  env: Record<string, string>;
+  /** The stack's Postgres: tests may stop and restart it (it keeps its port). */
+  pg: TestPostgres;
   gateway: RunningGateway;
   /** https://127.0.0.1:<port> */
   url: string;
@@ -55,6 +78,8 @@ export interface HttpResult {
 export interface GatewayStackOptions {
   /** Extra gateway environment (KGW_*). */
   env?: Record<string, string>;
+  /** Start the built-in OpenID provider with OIDC_USERS and point the gateway at it. */
+  oidc?: boolean;
 }
 
 export async function startGatewayStack(options: GatewayStackOptions = {}): Promise<GatewayStack> {
@@ -62,7 +87,18 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
   chmodSync(dir, 0o755);
   let pg: TestPostgres | undefined;
   let sim: RunningSimulator | undefined;
+  let oidc: RunningDevOidcProvider | undefined;
   try {
+    if (options.oidc) {
+      oidc = await startDevOidcProvider({
+        users: Object.entries(OIDC_USERS).map(([name, u]) => ({
+          name,
+          password: u.password,
+          groups: [...u.groups],
+        })),
+        clients: [{ clientId: OIDC_CLIENT.id, clientSecret: OIDC_CLIENT.secret }, { clientId: 'other-app' }],
+      });
+    }
     pg = await startTestPostgres();
     sim = await startSimulator({ scenario: 'demo', streams: (options) => new PodStreams(options) });
     const simKubeconfigs = await sim.writeKubeconfigs(join(dir, 'sim'));
@@ -84,7 +120,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
         done();
       },
     });
-    const config = loadConfig({
+    const env: Record<string, string> = {
       KGW_HTTP_PORT: '0',
       DATABASE_URL: pg.url,
       KGW_KUBE_MODE: 'kubeconfig',
@@ -94,8 +130,18 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       KGW_HTTP_TLS_KEY_FILE: join(dir, 'tls.key'),
       KGW_HTTP_SHUTDOWN_GRACE_MS: '2000',
       KGW_LOG_LEVEL: 'debug',
+      // Each stack spools into its own directory: a spool belongs to one database.
+      KGW_AUDIT_SPOOL_DIR: join(dir, 'audit-spool'),
+      ...(oidc
+        ? {
+            KGW_OIDC_ISSUER_URL: oidc.issuer,
+            KGW_OIDC_CLIENT_ID: OIDC_CLIENT.id,
+            KGW_OIDC_CLIENT_SECRET: OIDC_CLIENT.secret,
+          }
+        : {}),
       ...options.env,
-    });
+    };
+    const config = loadConfig(env);
     const gateway = await startGateway(config, {
       logDestination: capture,
     });
@@ -131,8 +177,12 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     const runningSim = sim;
     const runningPg = pg;
 
+    const runningOidc = oidc;
     return {
       sim: runningSim,
+      oidc: runningOidc,
+      env,
+      pg: runningPg,
       gateway,
       url,
       caPem: pki.ca.certPem,
@@ -150,12 +200,14 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
         for (const runner of runners.values()) await runner.cleanup();
         await gateway.close();
         await runningSim.stop();
+        await runningOidc?.stop();
         await runningPg.stop();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await sim?.stop();
+    await oidc?.stop();
     await pg?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -7,6 +7,9 @@ import { HealthController } from './health/health.controller';
 import { READINESS_CHECKS, type ReadinessCheckFn } from './health/readiness';
 import { assignRequestId } from './logging/request-id';
 import { AUDIT_SINK } from './audit/audit-sink';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
+import { redactQuery } from './audit/audit-sink';
 import { GatewayAuth } from './auth/gateway-auth';
 import { KgwAuthGuard } from './auth/kgw-auth.guard';
 import type { GatewayServices } from './gateway-services';
@@ -29,6 +32,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        AuditModule.forRoot({ db: runtime.db, auth: runtime.services.auth, audit: runtime.services.audit }),
+        AuthModule.forRoot({ authn: runtime.services.authn, auth: runtime.services.auth }),
         LoggerModule.forRoot({
           pinoHttp: {
             logger: runtime.logger,
@@ -39,7 +44,8 @@ export class AppModule {
               req: (req: { id: string; method: string; url: string }) => ({
                 id: req.id,
                 method: req.method,
-                url: req.url,
+                // Query strings can carry OAuth codes and states (/kgw/auth/callback): redacted.
+                url: redactUrl(req.url),
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
             },
@@ -58,4 +64,9 @@ export class AppModule {
       ],
     };
   }
+}
+
+function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : `${url.slice(0, q)}?${redactQuery(url.slice(q + 1))}`;
 }

@@ -2,6 +2,7 @@
 // chain and the /kgw/ routes use — who may call (authenticators, identity mapping, gateway
 // policy, admins), the audit sink, and the upstream chosen explicitly (kubeconfig if given,
 // else in-cluster, else the demo simulator), logging which one won.
+import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
@@ -13,14 +14,19 @@ import {
   upstreamReviewTransport,
   type Upstream,
 } from '@kgw/kube';
-import { LoggingAuditSink, type AuditSink } from './audit/audit-sink';
+import type { AuditSink } from './audit/audit-sink';
+import { openAuditTrail } from './audit/audit-trail';
 import { AuthenticatorChain, type Authenticator } from './auth/authenticator';
 import { GatewayAuth } from './auth/gateway-auth';
-import { ALLOW_ALL_POLICY } from './auth/gateway-policy';
+import { ScopedTokenPolicy } from './auth/gateway-policy';
+import { AuthServices } from './auth/auth-services';
+import type { OpenStreams } from './auth/open-streams';
+import { RateLimitedAuthenticator } from './auth/failed-auth-limiter';
+import { startDemoIdentityProvider } from './dev-oidc/demo-identity-provider';
 import { StaticTokenAuthenticator } from './auth/static-token-authenticator';
-import { startDemoCluster } from './demo/demo-cluster';
+import { startDemoCluster, type DemoCluster } from './demo/demo-cluster';
 import type { KubeTrafficHandler } from './gateway';
-import { IdentityMapper, type ServiceAccountRule } from './identity/identity-mapper';
+import { IdentityMapper, parseMappingRules, type ServiceAccountRule } from './identity/identity-mapper';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 
@@ -39,6 +45,10 @@ export interface GatewayServices {
   clientAddress: ClientAddressResolver;
   /** Absent when no upstream is configured: Kubernetes paths then answer 503. */
   kube?: KubeTrafficHandler;
+  /** Personal tokens, sessions, login (issue 7); the routes under /kgw/auth and /kgw/v1/tokens. */
+  authn?: AuthServices;
+  /** Told the gateway's URL once it listens (redirect URIs need it). */
+  listening?(url: string): void;
   close(): Promise<void>;
 }
 
@@ -48,7 +58,7 @@ interface Context {
   logger: Logger;
 }
 
-export async function gatewayServicesFromConfig({ config, logger }: Context): Promise<GatewayServices> {
+export async function gatewayServicesFromConfig({ config, db, logger }: Context): Promise<GatewayServices> {
   const choice = chooseUpstream(config);
   const authenticators: Authenticator[] = [];
   if (config.auth.tokenFile) {
@@ -59,6 +69,7 @@ export async function gatewayServicesFromConfig({ config, logger }: Context): Pr
   const serviceAccountRules: ServiceAccountRule[] = [];
   const adminGroups = [...config.auth.adminGroups];
   let upstream: Upstream | undefined;
+  let demoCluster: DemoCluster | undefined;
   let stopDemo: (() => Promise<void>) | undefined;
   let demoExtras: Pick<KubeTrafficHandler, 'tls' | 'banner'> = {};
 
@@ -87,7 +98,7 @@ export async function gatewayServicesFromConfig({ config, logger }: Context): Pr
       break;
     case 'demo': {
       const demo = await startDemoCluster(config, logger);
-      authenticators.push(demo.authenticator);
+      demoCluster = demo;
       serviceAccountRules.push(...demo.serviceAccountRules);
       adminGroups.push(...demo.adminGroups);
       upstream = demo.upstream;
@@ -97,21 +108,51 @@ export async function gatewayServicesFromConfig({ config, logger }: Context): Pr
     }
   }
 
+  const audit: AuditSink = await openAuditTrail({ config, db, logger });
+  const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
+  const addressOf = (req: IncomingMessage): string => clientAddress.resolve(req);
+  // Authentication: personal tokens and bearer JWTs first, then the static token file (which
+  // refuses every bearer it does not know), then the session cookie; failures rate-limited.
+  const devProvider = await startDemoIdentityProvider(config, demoCluster, logger);
+  const authn = await AuthServices.start({
+    config,
+    db,
+    logger,
+    audit,
+    clientAddress: addressOf,
+    issuer: devProvider?.login,
+  });
+  await demoCluster?.provisionTokens(authn.tokens);
   const auth = new GatewayAuth({
-    authenticator: new AuthenticatorChain(authenticators),
-    identityMapper: new IdentityMapper({ serviceAccounts: serviceAccountRules }),
-    policy: ALLOW_ALL_POLICY,
+    authenticator: new RateLimitedAuthenticator(
+      new AuthenticatorChain([
+        ...authn.bearerAuthenticators(),
+        ...authenticators,
+        authn.sessionAuthenticator,
+      ]),
+      authn.limiter,
+      addressOf,
+    ),
+    identityMapper: new IdentityMapper({
+      serviceAccounts: serviceAccountRules,
+      rules: parseMappingRules(config.identity.rules),
+      usernamePrefix: config.identity.usernamePrefix,
+      groupsPrefix: config.identity.groupsPrefix,
+    }),
+    policy: new ScopedTokenPolicy(),
     adminUsers: config.auth.adminUsers,
     adminGroups,
   });
-  const audit: AuditSink = new LoggingAuditSink(logger.child({ component: 'audit' }));
-  const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
+  authn.upstream = upstream;
 
   let kube: KubeTrafficHandler | undefined;
   if (upstream) {
     logger.info({ upstream: upstream.describe() }, `Kubernetes upstream: ${upstream.describe()}`);
     for (const warning of upstream.warnings) logger.warn(warning);
-    kube = { ...proxyChain({ config, logger, upstream, auth, audit, clientAddress }), ...demoExtras };
+    kube = {
+      ...proxyChain({ config, logger, upstream, auth, audit, clientAddress, openStreams: authn.openStreams }),
+      ...demoExtras,
+    };
   }
   const pinnedUpstream = upstream;
   return {
@@ -119,7 +160,11 @@ export async function gatewayServicesFromConfig({ config, logger }: Context): Pr
     audit,
     clientAddress,
     kube,
+    authn,
+    listening: (url) => authn.listening(url),
     async close() {
+      await authn.close();
+      await devProvider?.stop();
       await audit.close();
       pinnedUpstream?.close();
       await stopDemo?.();
@@ -134,6 +179,7 @@ function proxyChain(deps: {
   auth: GatewayAuth;
   audit: AuditSink;
   clientAddress: ClientAddressResolver;
+  openStreams: OpenStreams;
 }): KubeTrafficHandler {
   const { config, logger, upstream, auth } = deps;
   const accessReviews = new AccessReviewCache(
@@ -155,6 +201,7 @@ function proxyChain(deps: {
     logger: logger.child({ component: 'proxy' }),
     instance: config.audit.instance,
     streamKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
+    openStreams: deps.openStreams,
   });
   return {
     handleRequest: (req, res) => chain.handleRequest(req, res),

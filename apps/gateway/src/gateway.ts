@@ -140,6 +140,7 @@ export async function startGateway(
       { url, startupMs, plainHttpToo: tls?.alsoPlainHttp ?? false },
       `kgw gateway ready in ${startupMs} ms at ${url}`,
     );
+    services.listening?.(url);
     kube?.banner?.(url);
 
     const listening = server;

@@ -40,7 +40,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 }
 
 if (require.main === module) {
-  const io: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env };
+  const io: CliIo = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    env: process.env,
+  };
   run(process.argv.slice(2), io).then(
     (code) => (process.exitCode = code),
     (err: unknown) => {

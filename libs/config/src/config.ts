@@ -30,8 +30,48 @@ export interface GatewayConfig {
     sarDeniedTtlMs: number;
     sarCacheSize: number;
   };
-  auth: { tokenFile?: string; adminUsers: string[]; adminGroups: string[] };
-  audit: { instance: string };
+  auth: {
+    tokenFile?: string;
+    adminUsers: string[];
+    adminGroups: string[];
+    tokenMaxLifetimeDays: number;
+    tokenDefaultLifetimeDays: number;
+    cliTokenLifetimeHours: number;
+    sessionLifetimeHours: number;
+    failureLimit: number;
+    failureWindowSeconds: number;
+  };
+  oidc: {
+    issuerUrl?: string;
+    clientId: string;
+    clientSecret?: string;
+    scopes: string[];
+    bearerIssuers: string[];
+    audiences: string[];
+    algorithms: string[];
+    clockSkewSeconds: number;
+    usernameClaim: string;
+    groupsClaim: string;
+    devProvider: 'auto' | 'true' | 'false';
+    devProviderPort: number;
+  };
+  identity: {
+    usernamePrefix: string;
+    groupsPrefix: string;
+    /** Parsed from JSON; validated by the identity mapper at boot. */
+    rules: unknown;
+  };
+  audit: {
+    instance: string;
+    spoolDir: string;
+    flushIntervalMs: number;
+    batchSize: number;
+    queueMax: number;
+    writeTimeoutMs: number;
+    retryIntervalMs: number;
+    retentionDays: number;
+    retentionIntervalMinutes: number;
+  };
   demo: { enabled: 'auto' | 'true' | 'false'; dir: string };
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -119,6 +159,12 @@ function parseSetting(setting: Setting, raw: string): unknown {
       return setting.values?.includes(raw)
         ? raw
         : new Problem(`must be one of ${setting.values?.join(', ')}, got ${shown}`);
+    case 'json':
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch (err) {
+        return new Problem(`must be JSON: ${setting.secret ? 'invalid' : (err as Error).message}`);
+      }
     case 'postgres-url': {
       let url: URL;
       try {
@@ -156,7 +202,14 @@ function readConfigFile(file: string, problems: string[]): Map<string, string> {
       continue;
     }
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      values.set(`${group}.${key}`, Array.isArray(value) ? value.join(',') : String(value));
+      // Lists of plain values read like env lists; structured values (mapping rules) as JSON.
+      const structured =
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) ||
+        (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null));
+      values.set(
+        `${group}.${key}`,
+        structured ? JSON.stringify(value) : Array.isArray(value) ? value.join(',') : String(value),
+      );
     }
   }
   return values;

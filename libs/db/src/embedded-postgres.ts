@@ -109,7 +109,8 @@ export class EmbeddedPostgres {
 
   /** Immediate shutdown (SIGQUIT), synchronous: for process exit paths that cannot wait. */
   killNow(): void {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGQUIT');
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null)
+      this.child.kill('SIGQUIT');
   }
 
   /** Kills the server without a clean shutdown (crash tests). */

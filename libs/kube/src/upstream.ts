@@ -2,6 +2,7 @@
 // (like kubectl proxy), from the pod's service account (in-cluster), or given directly (tests, demo).
 // Secrets (tokens, keys) stay inside; describe() is safe to log.
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
@@ -87,7 +88,7 @@ interface UpstreamParts {
 
 function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream {
   const { server, tls } = parts;
-  const agent = new https.Agent({
+  const agent = new UpstreamAgent({
     keepAlive: true,
     maxSockets: options.maxSockets ?? 256,
     maxFreeSockets: Math.min(64, options.maxSockets ?? 256),
@@ -117,6 +118,50 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     describe: () => parts.description,
     close: () => agent.destroy(),
   };
+}
+
+/** TLS options that key an https.Agent's pool but that the upstream agent never sets itself. */
+const FOREIGN_TLS_OPTIONS = [
+  'clientCertEngine',
+  'ciphers',
+  'pfx',
+  'minVersion',
+  'maxVersion',
+  'secureProtocol',
+  'crl',
+  'honorCipherOrder',
+  'ecdhCurve',
+  'dhparam',
+  'secureOptions',
+  'sessionIdContext',
+  'sigalgs',
+  'privateKeyIdentifier',
+  'privateKeyEngine',
+] as const;
+
+/**
+ * The upstream's keep-alive pool, with its pool key memoized. Node's https.Agent rebuilds the key
+ * twice per request by concatenating every TLS option (the CA and any client certificate turned
+ * into text): a few microseconds per request in the proxy's CPU profile. Agent.addRequest lets
+ * the agent's own TLS options override the request's, so only the destination (and a TLS option
+ * the agent does not set, which no kgw caller passes — such a request is keyed the slow way)
+ * can vary between requests.
+ */
+class UpstreamAgent extends https.Agent {
+  private readonly names = new Map<string, string>();
+
+  override getName(options: http.ClientRequestArgs = {}): string {
+    const extra = options as Record<string, unknown>;
+    if (FOREIGN_TLS_OPTIONS.some((name) => extra[name] !== undefined)) return super.getName(options);
+    const destination = `${options.host}|${options.port}|${options.localAddress}|${options.family}|${options.socketPath}|${extra.servername as string}`;
+    let name = this.names.get(destination);
+    if (name === undefined) {
+      name = super.getName(options);
+      // Bounded: one upstream has one destination; anything else is an oddity, not a cache.
+      if (this.names.size < 16) this.names.set(destination, name);
+    }
+    return name;
+  }
 }
 
 function serverIdentityCheckFor(tlsServerName: string): typeof checkServerIdentity {

@@ -1,6 +1,7 @@
 // One audit event per request, stream and tunnel, with every field of ARCHITECTURE.md "Audit".
 // The sink receives it after the response ends; it must never block or fail the response path.
 import type { Logger } from 'pino';
+import type { AuditKind } from './audit-record';
 
 export interface AuditEvent {
   time: Date;
@@ -34,6 +35,8 @@ export interface AuditEvent {
   streamMs?: number;
   /** Which transport an upgrade used (websocket, spdy). */
   transport?: string;
+  /** request, stream, tunnel, login or token; when absent, derived (stream if it stayed open). */
+  kind?: AuditKind;
 }
 
 /** Nest injection token for the AuditSink. */

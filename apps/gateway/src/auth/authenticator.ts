@@ -12,6 +12,24 @@ export interface AuthenticatedCaller {
   tokenId?: string;
   /** Extra claims a mapping rule may match on. */
   claims?: Record<string, unknown>;
+  /** For OIDC callers (session, jwt): the issuer that vouched for them. */
+  issuer?: string;
+  /** What the credential may be used for (personal tokens); absent = anything RBAC allows. */
+  scopes?: TokenScopes;
+  /** When the credential stops working (personal tokens); a token it mints may not outlive it. */
+  expiresAt?: Date;
+  /** For sessions: the hash of the session id (never the cookie itself). */
+  sessionId?: string;
+}
+
+/** The gateway's own narrowing of a personal token, enforced before RBAC (gateway-policy.ts). */
+export interface TokenScopes {
+  /** get, list and watch only. */
+  readOnly: boolean;
+  /** Empty: every namespace RBAC allows; otherwise only these (and no cluster-scoped resources). */
+  namespaces: string[];
+  /** Tunnels and port-forwarding (`kgw forward`, pods/portforward). */
+  forward: boolean;
 }
 
 export type AuthenticationResult =
@@ -19,7 +37,9 @@ export type AuthenticationResult =
   /** No credential of this authenticator's kind was presented. */
   | { outcome: 'no-credential' }
   /** A credential was presented and is wrong (unknown, expired...). The message is safe to show. */
-  | { outcome: 'rejected'; message: string };
+  | { outcome: 'rejected'; message: string }
+  /** Too many failed authentications from this client address: answer 429 with Retry-After. */
+  | { outcome: 'throttled'; retryAfterSeconds: number };
 
 /** Reads only credential headers (Authorization, Cookie); never any other request header. */
 export interface Authenticator {

@@ -21,7 +21,9 @@ export interface AuthenticatedRequest {
 }
 
 export type GatewayAuthResult =
-  ({ ok: true } & AuthenticatedRequest) | { ok: false; status: 401 | 403; message: string };
+  | ({ ok: true } & AuthenticatedRequest)
+  | { ok: false; status: 401 | 403; message: string }
+  | { ok: false; status: 429; message: string; retryAfterSeconds: number };
 
 export class GatewayAuth {
   readonly authenticator: Authenticator;
@@ -49,6 +51,14 @@ export class GatewayAuth {
     if (result.outcome === 'no-credential')
       return { ok: false, status: 401, message: 'Authentication required.' };
     if (result.outcome === 'rejected') return { ok: false, status: 401, message: result.message };
+    if (result.outcome === 'throttled') {
+      return {
+        ok: false,
+        status: 429,
+        message: 'Too many failed authentication attempts from this address; retry later.',
+        retryAfterSeconds: result.retryAfterSeconds,
+      };
+    }
     const mapped = this.identityMapper.map(result.caller);
     if (!mapped.ok) return { ok: false, status: 403, message: mapped.message };
     return { ok: true, caller: result.caller, identity: mapped.identity, admin: this.isAdmin(result.caller) };

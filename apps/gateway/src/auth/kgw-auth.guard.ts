@@ -1,7 +1,7 @@
 // Guards the gateway's own API (/kgw/v1/...): a caller must authenticate exactly as on the
 // Kubernetes paths; the result is attached to the request for the route (see @Caller()).
 import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors/gateway-error';
 import { GatewayAuth, type AuthenticatedRequest } from './gateway-auth';
 
@@ -15,8 +15,16 @@ export class KgwAuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<WithCaller>();
     const result = await this.auth.authenticate(req);
-    if (!result.ok)
+    if (!result.ok) {
+      if (result.status === 429) {
+        context
+          .switchToHttp()
+          .getResponse<ServerResponse>()
+          .setHeader('Retry-After', String(result.retryAfterSeconds));
+        throw new GatewayError('too_many_requests', result.message);
+      }
       throw new GatewayError(result.status === 401 ? 'unauthenticated' : 'forbidden', result.message);
+    }
     req[CALLER] = { caller: result.caller, identity: result.identity, admin: result.admin };
     return true;
   }

@@ -1,9 +1,12 @@
-// Demo mode: the built-in cluster simulator as the upstream, demo users with gateway tokens,
+// Demo mode: the built-in cluster simulator as the upstream, demo users with personal tokens and
+// passwords at the built-in OpenID provider,
 // a generated TLS certificate (kubectl sends credentials only over HTTPS), and the files that
 // scripts and newcomers rely on:
 //   .kgw/demo/credentials.json        { url, users: [{ name, password, token, kubeconfig, role }] }
-//   .kgw/demo/kubeconfig-<name>       server = the gateway, token = the user's gateway token
-// Tokens and the CA persist across restarts, so a kubeconfig keeps working.
+//   .kgw/demo/kubeconfig-<name>       server = the gateway, token = the user's personal token
+// Tokens, passwords and the CA persist across restarts (secrets.json, mode 0600), so a
+// kubeconfig keeps working; a token that no longer works (revoked, expired, or a fresh
+// database) is replaced by a new personal token at the next start.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,7 +15,7 @@ import { stringify as toYaml } from 'yaml';
 import type { GatewayConfig } from '@kgw/config';
 import { loadUpstream, type Upstream } from '@kgw/kube';
 import { createPki, PodStreams, startSimulator, type RunningSimulator } from '@kgw/kube-sim';
-import { StaticTokenAuthenticator } from '../auth/static-token-authenticator';
+import type { PersonalTokens } from '../auth/personal-tokens';
 import type { ServiceAccountRule } from '../identity/identity-mapper';
 
 export interface DemoUser {
@@ -56,7 +59,10 @@ export const DEMO_USERS: DemoUser[] = [
 export interface DemoCluster {
   simulator: RunningSimulator;
   upstream: Upstream;
-  authenticator: StaticTokenAuthenticator;
+  /** Makes sure every demo user's `token` is a working personal token. */
+  provisionTokens(tokens: PersonalTokens): Promise<void>;
+  /** Demo users with their passwords, for the built-in OpenID provider. */
+  users: Array<DemoUser & { password: string }>;
   serviceAccountRules: ServiceAccountRule[];
   /** Members are gateway admins (alice). */
   adminGroups: string[];
@@ -89,9 +95,6 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
     caPem: simulator.caPem,
     token: gatewayToken,
   });
-  const authenticator = new StaticTokenAuthenticator(
-    DEMO_USERS.map((u) => ({ token: secrets.tokens[u.name], user: u.username, groups: u.groups })),
-  );
   const serviceAccountRules = DEMO_USERS.filter((u) => u.serviceAccount).map((u) => ({
     user: u.username,
     serviceAccount: u.serviceAccount!,
@@ -104,7 +107,23 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
   return {
     simulator,
     upstream,
-    authenticator,
+    users: DEMO_USERS.map((u) => ({ ...u, password: secrets.passwords[u.name] })),
+    async provisionTokens(tokens: PersonalTokens) {
+      let changed = false;
+      for (const user of DEMO_USERS) {
+        const current = secrets.tokens[user.name];
+        if (current && (await tokens.findActive(current))) continue;
+        const { token } = await tokens.create({
+          owner: { name: user.username, groups: user.groups },
+          name: 'demo',
+          scopes: { readOnly: false, namespaces: [], forward: true },
+          createdVia: 'demo',
+        });
+        secrets.tokens[user.name] = token;
+        changed = true;
+      }
+      if (changed) saveDemoSecrets(dir, secrets);
+    },
     serviceAccountRules,
     adminGroups: ['kgw:admins'],
     tls: { cert: tls.cert, key: tls.key, alsoPlainHttp: true },
@@ -119,6 +138,7 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
           (u) =>
             `    ${u.name.padEnd(6)} ${u.role.padEnd(62)} kubectl --kubeconfig ${files.kubeconfigs[u.name]} get pods`,
         ),
+        `  Browser login: ${url}/kgw/auth/login  (built-in OpenID provider; passwords in credentials.json)`,
         `  Try: curl -sk -H "Authorization: Bearer $(jq -r '.users[0].token' ${files.credentials})" ${url}/api/v1/namespaces/default/pods/nginx/proxy/`,
         '',
       ];
@@ -131,7 +151,7 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
   };
 }
 
-/** Tokens and passwords are made once and kept (mode 0600), so kubeconfigs survive a restart. */
+/** Passwords are made once and kept (mode 0600); personal tokens are added by provisionTokens. */
 function demoSecrets(dir: string): DemoSecrets {
   const file = join(dir, 'secrets.json');
   const existing: DemoSecrets = existsSync(file)
@@ -139,17 +159,17 @@ function demoSecrets(dir: string): DemoSecrets {
     : { tokens: {}, passwords: {} };
   let changed = false;
   for (const user of DEMO_USERS) {
-    if (!existing.tokens[user.name]) {
-      existing.tokens[user.name] = `demo-${user.name}-${randomBytes(24).toString('base64url')}`;
-      changed = true;
-    }
     if (!existing.passwords[user.name]) {
       existing.passwords[user.name] = randomBytes(9).toString('base64url');
       changed = true;
     }
   }
-  if (changed) writeFileSync(file, JSON.stringify(existing, null, 2), { mode: 0o600 });
+  if (changed) saveDemoSecrets(dir, existing);
   return existing;
+}
+
+function saveDemoSecrets(dir: string, secrets: DemoSecrets): void {
+  writeFileSync(join(dir, 'secrets.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
 }
 
 async function demoTls(dir: string): Promise<{ ca: string; cert: string; key: string }> {

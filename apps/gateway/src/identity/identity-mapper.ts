@@ -28,10 +28,104 @@ export interface ServiceAccountRule {
   serviceAccount: string;
 }
 
+/**
+ * A mapping rule from config (KGW_IDENTITY_RULES). It matches on the credential's own user,
+ * groups and claims (before prefixes); every matching rule adds its groups, and the first
+ * matching rule that names a service account maps the caller to it.
+ */
+export interface MappingRule {
+  match: { user?: string; group?: string; claim?: { name: string; value: string } };
+  addGroups?: string[];
+  /** `namespace/name` */
+  serviceAccount?: string;
+  /** How the service account is used upstream; only impersonation is supported so far. */
+  serviceAccountMode?: 'impersonate';
+}
+
 export interface IdentityMappingRules {
   usernamePrefix?: string;
   groupsPrefix?: string;
   serviceAccounts?: ServiceAccountRule[];
+  rules?: MappingRule[];
+}
+
+export class MappingRuleError extends Error {
+  override name = 'MappingRuleError';
+}
+
+/** Validates KGW_IDENTITY_RULES at boot, naming every bad rule at once. */
+export function parseMappingRules(value: unknown): MappingRule[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new MappingRuleError('KGW_IDENTITY_RULES must be a JSON array of rules');
+  const problems: string[] = [];
+  const rules: MappingRule[] = [];
+  value.forEach((raw: unknown, index) => {
+    const where = `KGW_IDENTITY_RULES[${index}]`;
+    if (typeof raw !== 'object' || raw === null) return problems.push(`${where}: must be an object`);
+    const rule = raw as Record<string, unknown>;
+    const match = rule.match as Record<string, unknown> | undefined;
+    if (typeof match !== 'object' || match === null) return problems.push(`${where}: needs a "match" object`);
+    const claim = match.claim as Record<string, unknown> | undefined;
+    const valid =
+      (match.user === undefined || typeof match.user === 'string') &&
+      (match.group === undefined || typeof match.group === 'string') &&
+      (claim === undefined || (typeof claim.name === 'string' && typeof claim.value === 'string'));
+    if (!valid)
+      return problems.push(`${where}: match.user and match.group are strings, match.claim is {name, value}`);
+    if (match.user === undefined && match.group === undefined && claim === undefined)
+      return problems.push(`${where}: match names no user, group or claim (a rule must not match everyone)`);
+    const addGroups = rule.addGroups;
+    if (
+      addGroups !== undefined &&
+      (!Array.isArray(addGroups) || addGroups.some((g) => typeof g !== 'string' || !g))
+    )
+      return problems.push(`${where}: addGroups must be a list of group names`);
+    const sa = rule.serviceAccount;
+    if (
+      sa !== undefined &&
+      (typeof sa !== 'string' || !/^[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*$/.test(sa))
+    )
+      return problems.push(`${where}: serviceAccount must be namespace/name`);
+    const mode = rule.serviceAccountMode;
+    if (mode !== undefined && mode !== 'impersonate')
+      return problems.push(
+        `${where}: serviceAccountMode ${JSON.stringify(mode)} is not supported (only impersonate)`,
+      );
+    if (addGroups === undefined && sa === undefined)
+      return problems.push(`${where}: a rule must add groups or name a service account`);
+    rules.push({
+      match: {
+        user: match.user as string | undefined,
+        group: match.group as string | undefined,
+        claim: claim ? { name: claim.name as string, value: claim.value as string } : undefined,
+      },
+      addGroups: addGroups as string[] | undefined,
+      serviceAccount: sa,
+      serviceAccountMode: mode,
+    });
+  });
+  if (problems.length > 0) throw new MappingRuleError(problems.join('\n'));
+  return rules;
+}
+
+/** Every condition of the rule holds for the caller (absent conditions hold). */
+function ruleMatches(rule: MappingRule, caller: AuthenticatedCaller): boolean {
+  const { user, group, claim } = rule.match;
+  if (user !== undefined && user !== caller.name) return false;
+  if (group !== undefined && !caller.groups.includes(group)) return false;
+  if (claim !== undefined) {
+    const value = caller.claims?.[claim.name];
+    const values = Array.isArray(value) ? value : [value];
+    if (
+      !values.some(
+        (v) =>
+          (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') &&
+          String(v) === claim.value,
+      )
+    )
+      return false;
+  }
+  return true;
 }
 
 export class IdentityMapper {
@@ -44,6 +138,11 @@ export class IdentityMapper {
         (r.group !== undefined && caller.groups.includes(r.group)),
     );
     if (rule) return this.mapToServiceAccount(caller, rule.serviceAccount);
+    const matching = (this.rules.rules ?? []).filter((r) => ruleMatches(r, caller));
+    const toServiceAccount = matching.find((r) => r.serviceAccount !== undefined);
+    if (toServiceAccount) return this.mapToServiceAccount(caller, toServiceAccount.serviceAccount!);
+    // A reserved group a rule matches on explicitly is consumed by that rule, not forwarded.
+    const consumed = new Set(matching.map((r) => r.match.group).filter((g): g is string => g !== undefined));
     const username = `${this.rules.usernamePrefix ?? ''}${caller.name}`;
     if (!caller.name.trim()) return { ok: false, message: 'the credential names no user' };
     if (username.startsWith(RESERVED_PREFIX)) {
@@ -54,6 +153,7 @@ export class IdentityMapper {
     }
     const groups: string[] = [];
     for (const group of caller.groups) {
+      if (consumed.has(group) && group.startsWith(RESERVED_PREFIX)) continue;
       const mapped = `${this.rules.groupsPrefix ?? ''}${group}`;
       if (mapped.startsWith(RESERVED_PREFIX)) {
         return {
@@ -62,6 +162,11 @@ export class IdentityMapper {
         };
       }
       if (!groups.includes(mapped)) groups.push(mapped);
+    }
+    // Groups an operator's rule adds are taken as written (no prefix, reserved names allowed):
+    // config, not the identity provider, speaks here.
+    for (const rule of matching) {
+      for (const group of rule.addGroups ?? []) if (!groups.includes(group)) groups.push(group);
     }
     return { ok: true, identity: { username, uid: caller.uid, groups, extra: extraFor(caller) } };
   }

@@ -31,6 +31,7 @@ import {
   resolveRequestInfo,
   serviceUnavailable,
   streamingUpgradeOf,
+  tooManyRequests,
   unauthorized,
   writeStatus,
   type AccessDecision,
@@ -44,6 +45,7 @@ import type { AuditEvent, AuditSink } from '../audit/audit-sink';
 import { redactQuery } from '../audit/audit-sink';
 import type { Authenticator } from '../auth/authenticator';
 import type { GatewayPolicy } from '../auth/gateway-policy';
+import type { OpenStreams } from '../auth/open-streams';
 import type { IdentityMapper, MappedIdentity } from '../identity/identity-mapper';
 import { assignRequestId } from '../logging/request-id';
 import type { ClientAddressResolver } from './client-address';
@@ -62,6 +64,8 @@ export interface KubeProxyChainDeps {
   logger: Logger;
   instance: string;
   streamKeepaliveMs: number;
+  /** Open exchanges by personal-token id, so a revocation can cut them (auth/open-streams.ts). */
+  openStreams?: OpenStreams;
 }
 
 /** What the chain learned about one request, for the audit record. */
@@ -83,6 +87,8 @@ export class KubeProxyChain {
     this.decide(req, requestId, false).then(
       (decision) => {
         if (!decision.ok) return this.refuse(res, decision.status, decision.exchange);
+        // A revoked token's watch or logs -f is cut at once, not when it ends by itself.
+        this.deps.openStreams?.track(decision.exchange.event.tokenId, res);
         this.forward(req, res, decision.identity, decision.exchange);
       },
       (err: unknown) => this.fail(res, err, requestId),
@@ -95,6 +101,8 @@ export class KubeProxyChain {
     this.decide(req, requestId, true).then(
       (decision) => {
         if (!decision.ok) return this.refuseUpgrade(socket, decision.status, decision.exchange);
+        // Likewise exec, attach and port-forward sessions of a revoked token.
+        this.deps.openStreams?.track(decision.exchange.event.tokenId, socket);
         this.forwardUpgrade(req, socket, head, decision.identity, decision.info, decision.exchange);
       },
       (err: unknown) => {
@@ -142,6 +150,18 @@ export class KubeProxyChain {
 
     // 1. Authenticate: reads only the credential headers.
     const authn = await this.deps.authenticator.authenticate(req);
+    if (authn.outcome === 'throttled') {
+      event.decision = 'unauthenticated';
+      event.reason = 'too many failed authentications from this address';
+      return {
+        ok: false,
+        status: tooManyRequests(
+          'too many failed authentication attempts from this address; retry later',
+          authn.retryAfterSeconds,
+        ),
+        exchange,
+      };
+    }
     if (authn.outcome !== 'authenticated') {
       event.decision = 'unauthenticated';
       event.reason = authn.outcome === 'rejected' ? 'credential rejected' : 'no credential';
@@ -297,6 +317,13 @@ export class KubeProxyChain {
       if (!res.writableFinished) upstreamReq.destroy();
       this.finish(exchange);
     });
+    // Nearly every request (get, list, watch, delete) has no body: end the upstream request now
+    // instead of piping an empty stream, which costs a stream setup and a tick before the request
+    // line leaves (seen in the bench profile). Node's server discards the unread empty body.
+    if (hasNoBody(req)) {
+      upstreamReq.end();
+      return;
+    }
     req.on('data', (chunk: Buffer) => {
       event.bytesIn += chunk.length;
     });
@@ -443,6 +470,12 @@ export class KubeProxyChain {
 function asSeenByApiServer(identity: MappedIdentity): Identity {
   if (identity.groups.includes('system:authenticated')) return identity;
   return { ...identity, groups: [...identity.groups, 'system:authenticated'] };
+}
+
+/** HTTP/1.1 framing (RFC 9112 §6.3): a request has a body only with Transfer-Encoding or Content-Length > 0. */
+function hasNoBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 function isStreamingResponse(event: AuditEvent, res: http.IncomingMessage): boolean {

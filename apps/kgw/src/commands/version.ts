@@ -14,7 +14,10 @@ export const versionCommand: CliCommand = {
 
 function packageVersion(): string {
   // Sources sit at apps/kgw/src/commands, the build at dist/apps/kgw/src/commands.
-  for (const candidate of [join(__dirname, '../../../../package.json'), join(__dirname, '../../../../../package.json')]) {
+  for (const candidate of [
+    join(__dirname, '../../../../package.json'),
+    join(__dirname, '../../../../../package.json'),
+  ]) {
     try {
       return (JSON.parse(readFileSync(candidate, 'utf8')) as { version: string }).version;
     } catch {

@@ -102,6 +102,15 @@ export class PodStreams implements PodStreamsHandler {
     return () => this.events.off('opened', listener);
   }
 
+  /**
+   * An exec or attach session began running: every stream the client asked for is there (with
+   * SPDY that is some time after the upgrade). From here on, attach sees every new output line.
+   */
+  onSessionStarted(listener: (event: StreamOpened) => void): () => void {
+    this.events.on('started', listener);
+    return () => this.events.off('started', listener);
+  }
+
   handleRequest(req: IncomingMessage, res: ServerResponse, target: StreamTarget): void {
     this.serveRequest(req, res, target).catch((error: unknown) => writeStatus(res, asStatusError(error)));
   }
@@ -175,34 +184,36 @@ export class PodStreams implements PodStreamsHandler {
       // The kubelet attaches without a TTY when the container has none (kubectl warns about it).
       request.tty = false;
     }
+    let session: StreamOpened | undefined;
     const start = (channels: CommandChannels): void => {
       if (target.subresource === 'attach') {
         runAttach(channels, containerRuntime);
-        return;
+      } else {
+        const environment = buildShellEnvironment(
+          runtime.pod,
+          containerRuntime.spec,
+          this.options,
+          this.options.store,
+        );
+        void runExec(channels, command, environment);
       }
-      const environment = buildShellEnvironment(
-        runtime.pod,
-        containerRuntime.spec,
-        this.options,
-        this.options.store,
-      );
-      void runExec(channels, command, environment);
+      if (session) this.events.emit('started', session);
     };
     const subresource = target.subresource;
     if (isSpdyUpgrade(req)) {
       const protocol = acceptSpdyUpgrade(req, socket, REMOTE_COMMAND_PROTOCOLS);
       if (!protocol) return;
-      this.opened(target, pod, subresource, 'spdy', protocol);
-      const session: SpdySession = this.openSpdySession(
+      session = this.opened(target, pod, subresource, 'spdy', protocol);
+      const spdy: SpdySession = this.openSpdySession(
         socket,
-        spdyCommandStreamHandler(() => session, protocol, request, start),
+        spdyCommandStreamHandler(() => spdy, protocol, request, start),
         head,
       );
       return;
     }
     if (isWebSocketUpgrade(req)) {
       this.webSockets.accept(req, socket, head, WEBSOCKET_COMMAND_PROTOCOLS, (ws, protocol) => {
-        this.opened(target, pod, subresource, 'websocket', protocol);
+        session = this.opened(target, pod, subresource, 'websocket', protocol);
         start(new WebSocketCommandChannels(new ChannelWebSocket(ws, protocol), request));
       });
       return;
@@ -315,7 +326,7 @@ export class PodStreams implements PodStreamsHandler {
     subresource: StreamOpened['subresource'],
     wire: StreamWire,
     protocol: string,
-  ): void {
+  ): StreamOpened {
     const event: StreamOpened = {
       namespace: pod.namespace,
       pod: pod.name,
@@ -327,5 +338,6 @@ export class PodStreams implements PodStreamsHandler {
     this.recentStreams.push(event);
     if (this.recentStreams.length > 200) this.recentStreams.shift();
     this.events.emit('opened', event);
+    return event;
   }
 }

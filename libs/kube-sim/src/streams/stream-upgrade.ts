@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { badRequest, KubeStatusError, writeStatusToSocket } from './kube-status';
+import { UnmaskingSocket } from './websocket-unmask';
 
 export const SPDY_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
 /** What `ws` sees instead of the tunnel name: any valid token that no client would offer. */
@@ -109,7 +110,8 @@ export class StreamWebSocketServer {
         .map((protocol) => (protocol === SPDY_TUNNEL_PROTOCOL ? SPDY_TUNNEL_TOKEN : protocol))
         .join(', ');
     }
-    this.server.handleUpgrade(req, socket, head, (ws) =>
+    // `ws` reads through a fast unmasking layer (see websocket-unmask.ts).
+    this.server.handleUpgrade(req, new UnmaskingSocket(socket, head), Buffer.alloc(0), (ws) =>
       onOpen(ws, chosen === '' ? 'channel.k8s.io' : chosen),
     );
   }

@@ -1,0 +1,98 @@
+// Builds the gateway's audit trail from the config: the Postgres writer on its own small pool
+// (so a slow query elsewhere never delays audit writes, and a write has its own timeout), the
+// spool under the data directory, and the retention job.
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '@kgw/config';
+import type { Database } from '@kgw/db';
+import type { ChainedAuditRecord } from './audit-record';
+import { AuditRetention } from './audit-retention';
+import type { AuditEvent, AuditSink } from './audit-sink';
+import { AuditSpool } from './audit-spool';
+import { AuditStore } from './audit-store';
+import { AuditInstanceClaim } from './instance-claim';
+import { PostgresAuditWriter, type AuditFeed } from './postgres-audit-writer';
+
+export class AuditTrail implements AuditSink, AuditFeed {
+  constructor(
+    readonly writer: PostgresAuditWriter,
+    private readonly retention: AuditRetention | undefined,
+    private readonly writerPool: Pool,
+    private readonly claim: AuditInstanceClaim,
+  ) {}
+
+  record(event: AuditEvent): void {
+    this.writer.record(event);
+  }
+
+  accepting(): boolean {
+    return this.writer.accepting();
+  }
+
+  subscribe(listener: (record: ChainedAuditRecord) => void): () => void {
+    return this.writer.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.retention?.close();
+    await this.writer.close();
+    await this.writerPool.end().catch(() => undefined);
+    await this.claim.release();
+  }
+}
+
+export async function openAuditTrail(ctx: {
+  config: GatewayConfig;
+  db: Database;
+  logger: Logger;
+}): Promise<AuditTrail> {
+  const settings = ctx.config.audit;
+  const logger = ctx.logger.child({ component: 'audit' });
+  const writerPool = new Pool({
+    connectionString: ctx.db.url,
+    max: 2,
+    connectionTimeoutMillis: settings.writeTimeoutMs,
+    query_timeout: settings.writeTimeoutMs,
+  });
+  // A pooled connection whose server went away emits 'error'; unhandled, it would end the process.
+  writerPool.on('error', (err) => logger.debug({ err: err.message }, 'audit pool connection lost'));
+  let claim: AuditInstanceClaim | undefined;
+  try {
+    claim = await AuditInstanceClaim.take(ctx.db.url, settings.instance, settings.retryIntervalMs, logger);
+    const writer = await PostgresAuditWriter.open({
+      instance: settings.instance,
+      store: new AuditStore(writerPool),
+      spool: new AuditSpool(join(settings.spoolDir, spoolDirName(settings.instance))),
+      flushIntervalMs: settings.flushIntervalMs,
+      batchSize: settings.batchSize,
+      queueMax: settings.queueMax,
+      retryIntervalMs: settings.retryIntervalMs,
+      logger,
+    });
+    let retention: AuditRetention | undefined;
+    if (settings.retentionDays > 0) {
+      retention = new AuditRetention({
+        store: new AuditStore(ctx.db.pool),
+        maxAgeMs: settings.retentionDays * 86_400_000,
+        intervalMs: settings.retentionIntervalMinutes * 60_000,
+        logger,
+      });
+      retention.start();
+    }
+    logger.info(
+      { instance: settings.instance, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
+      'audit trail writing to Postgres',
+    );
+    return new AuditTrail(writer, retention, writerPool, claim);
+  } catch (err) {
+    await writerPool.end().catch(() => undefined);
+    await claim?.release();
+    throw err;
+  }
+}
+
+/** The instance name as a directory name: it comes from configuration, never a path. */
+function spoolDirName(instance: string): string {
+  return instance.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'instance';
+}

@@ -1,0 +1,232 @@
+// Authentication's part of the composition root: personal tokens (+ revocation listener and
+// open-stream registry), bearer JWTs, browser sessions and login, CLI login grants, the
+// failed-authentication limiter and auth audit events. gateway-services.ts builds it once and
+// puts its authenticators in front of the static token file.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '@kgw/config';
+import type { Database } from '@kgw/db';
+import type { Identity, Upstream } from '@kgw/kube';
+import { impersonationHeaders } from '@kgw/kube';
+import type { AuditSink } from '../audit/audit-sink';
+import { AuthAudit } from './auth-audit';
+import type { Authenticator } from './authenticator';
+import { BrowserSessions, SessionAuthenticator } from './browser-sessions';
+import { CliLoginGrants } from './cli-login-grants';
+import { FailedAuthLimiter } from './failed-auth-limiter';
+import { JwtAuthenticator } from './jwt-authenticator';
+import type { ClaimMapping } from './oidc-claims';
+import { OidcLogin } from './oidc-login';
+import { OpenStreams } from './open-streams';
+import { PersonalTokenAuthenticator } from './personal-token-authenticator';
+import { PersonalTokens, type PersonalTokenInfo } from './personal-tokens';
+import { TokenRevocationListener } from './token-revocation';
+
+const DAY_MS = 86_400_000;
+
+export interface AuthServicesContext {
+  config: GatewayConfig;
+  db: Database;
+  logger: Logger;
+  audit: AuditSink;
+  clientAddress: (req: IncomingMessage) => string;
+  /** The login issuer, when not from config (demo mode's built-in provider). */
+  issuer?: { url: string; clientId: string; clientSecret?: string };
+}
+
+export class AuthServices {
+  readonly tokens: PersonalTokens;
+  readonly tokenAuthenticator: PersonalTokenAuthenticator;
+  readonly jwtAuthenticator: JwtAuthenticator | undefined;
+  readonly sessions: BrowserSessions;
+  readonly sessionAuthenticator: SessionAuthenticator;
+  readonly login: OidcLogin | undefined;
+  readonly grants: CliLoginGrants;
+  readonly openStreams = new OpenStreams();
+  readonly limiter: FailedAuthLimiter;
+  readonly authAudit: AuthAudit;
+  readonly cliTokenLifetimeMs: number;
+  readonly clientAddress: (req: IncomingMessage) => string;
+  readonly claimMapping: ClaimMapping;
+  /** Set once the upstream is known: SelfSubjectRulesReview as a mapped identity (/kgw/v1/me). */
+  upstream: Upstream | undefined;
+  private publicUrl: string | undefined;
+  private readonly revocations: TokenRevocationListener;
+  private readonly sweeper: NodeJS.Timeout;
+
+  private constructor(private readonly ctx: AuthServicesContext) {
+    const { config, db, logger } = ctx;
+    const maxLifetimeMs = config.auth.tokenMaxLifetimeDays * DAY_MS;
+    this.tokens = new PersonalTokens(db.prisma, db.pool, {
+      maxLifetimeMs,
+      defaultLifetimeMs: config.auth.tokenDefaultLifetimeDays * DAY_MS,
+    });
+    this.cliTokenLifetimeMs = Math.min(config.auth.cliTokenLifetimeHours * 3_600_000, maxLifetimeMs);
+    this.clientAddress = ctx.clientAddress;
+    this.tokenAuthenticator = new PersonalTokenAuthenticator({
+      tokens: this.tokens,
+      logger: logger.child({ component: 'pat' }),
+      clientAddress: ctx.clientAddress,
+    });
+    const issuer =
+      ctx.issuer ??
+      (config.oidc.issuerUrl
+        ? {
+            url: config.oidc.issuerUrl,
+            clientId: config.oidc.clientId,
+            clientSecret: config.oidc.clientSecret,
+          }
+        : undefined);
+    const mapping = { usernameClaim: config.oidc.usernameClaim, groupsClaim: config.oidc.groupsClaim };
+    this.claimMapping = mapping;
+    const bearerIssuers = [...new Set([...(issuer ? [issuer.url] : []), ...config.oidc.bearerIssuers])];
+    this.jwtAuthenticator =
+      bearerIssuers.length > 0
+        ? new JwtAuthenticator({
+            ...mapping,
+            issuers: bearerIssuers,
+            audiences:
+              config.oidc.audiences.length > 0
+                ? config.oidc.audiences
+                : [issuer?.clientId ?? config.oidc.clientId],
+            algorithms: config.oidc.algorithms,
+            clockSkewSeconds: config.oidc.clockSkewSeconds,
+            logger: logger.child({ component: 'jwt' }),
+          })
+        : undefined;
+    this.login = issuer
+      ? new OidcLogin({
+          issuerUrl: issuer.url,
+          clientId: issuer.clientId,
+          clientSecret: issuer.clientSecret,
+          scopes: config.oidc.scopes,
+        })
+      : undefined;
+    this.sessions = new BrowserSessions(db.prisma, config.auth.sessionLifetimeHours * 3_600_000);
+    this.sessionAuthenticator = new SessionAuthenticator({
+      ...mapping,
+      sessions: this.sessions,
+      login: this.login,
+      logger: logger.child({ component: 'session' }),
+      allowedOrigins: () => (this.publicUrl ? [new URL(this.publicUrl).origin] : []),
+    });
+    this.grants = new CliLoginGrants(db.prisma);
+    this.limiter = new FailedAuthLimiter({
+      limit: config.auth.failureLimit,
+      windowMs: config.auth.failureWindowSeconds * 1000,
+    });
+    this.authAudit = new AuthAudit(ctx.audit, config.audit.instance, ctx.clientAddress, logger);
+    this.revocations = new TokenRevocationListener({
+      url: db.url,
+      logger: logger.child({ component: 'revocation' }),
+      onRevoked: (id) => this.applyRevocation(id),
+      onListening: (listening) => this.tokenAuthenticator.setListening(listening),
+    });
+    this.sweeper = setInterval(() => {
+      this.sessions
+        .sweep()
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'session sweep failed'));
+    }, 10 * 60_000);
+    this.sweeper.unref();
+  }
+
+  static async start(ctx: AuthServicesContext): Promise<AuthServices> {
+    const services = new AuthServices(ctx);
+    await services.revocations.start();
+    if (services.login) ctx.logger.info({ issuer: services.login.issuer }, 'OIDC login on');
+    return services;
+  }
+
+  /** In chain order: bearer credentials first (PAT, JWT), then the session cookie. */
+  bearerAuthenticators(): Authenticator[] {
+    return [this.tokenAuthenticator, ...(this.jwtAuthenticator ? [this.jwtAuthenticator] : [])];
+  }
+
+  /** The gateway's URL for redirects (KGW_HTTP_PUBLIC_URL, else what it listens on). */
+  url(): string {
+    return (this.ctx.config.http.publicUrl ?? this.publicUrl ?? 'http://127.0.0.1').replace(/\/$/, '');
+  }
+
+  listening(url: string): void {
+    this.publicUrl = url;
+  }
+
+  /** Cookies get Secure when the browser reached us over TLS (or the public URL is HTTPS). */
+  secureRequest(req: IncomingMessage): boolean {
+    return (req.socket as TLSSocket).encrypted === true || this.url().startsWith('https:');
+  }
+
+  /** Revokes (only the owner's token when `ownerName` is given) and applies it here at once. */
+  async revoke(id: string, ownerName?: string): Promise<PersonalTokenInfo | undefined> {
+    const info = await this.tokens.revoke(id, ownerName);
+    if (info) this.applyRevocation(id);
+    return info;
+  }
+
+  private applyRevocation(tokenId: string): void {
+    this.tokenAuthenticator.revoked(tokenId);
+    const cut = this.openStreams.closeAll(tokenId);
+    if (cut > 0) this.ctx.logger.info({ tokenId, streams: cut }, 'revoked token: open streams closed');
+  }
+
+  /** A JSON request to the API server as `identity` (impersonated), for /kgw/v1/me. */
+  kubeAs(
+    identity: Identity,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }> {
+    const upstream = this.upstream;
+    if (!upstream) return Promise.reject(new Error('no Kubernetes upstream'));
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: OutgoingHttpHeaders = { accept: 'application/json' };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(payload);
+    }
+    const credential = upstream.authorizationHeader();
+    if (credential) headers.authorization = credential;
+    for (const [name, value] of impersonationHeaders(identity)) {
+      const existing = headers[name];
+      headers[name] =
+        existing === undefined ? value : ([] as string[]).concat(existing as string | string[], value);
+    }
+    return new Promise((done, fail) => {
+      const req = httpsRequest(
+        {
+          hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
+          port: upstream.url.port || 443,
+          method,
+          path: `${upstream.basePath}${path}`,
+          headers,
+          agent: upstream.agent,
+          servername: upstream.tlsServerName,
+          timeout: 5000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              parsed = undefined;
+            }
+            done({ status: res.statusCode ?? 0, body: parsed });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', fail);
+      req.end(payload);
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.revocations.stop();
+  }
+}

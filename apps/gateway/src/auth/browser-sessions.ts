@@ -1,0 +1,283 @@
+// Server-side browser sessions in Postgres, and the authenticator that reads their cookie.
+//
+// Guards: the gateway's own pages and API, and the Kubernetes paths, for a logged-in browser.
+// Trusts: the session row (written only after a verified OIDC login) and the provider's
+// refresh endpoint. Refuses: unknown or expired sessions; a state-changing request (any method
+// but GET/HEAD/OPTIONS) without the session's CSRF token in `X-CSRF-Token` (a cross-site form
+// or fetch cannot read it); an upgrade (WebSocket) whose Origin is not the gateway's own
+// (cross-site WebSocket hijacking); a session whose refresh the provider refuses (deleted).
+//
+// The cookie holds 256 random bits; the row is keyed by their SHA-256, so a database read
+// gives no usable cookie. The cookie is HttpOnly, SameSite=Lax, Secure on HTTPS, Path=/.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { Prisma, PrismaClient } from '@kgw/db';
+import type { AuthenticatedCaller, AuthenticationResult, Authenticator } from './authenticator';
+import { callerFromClaims, type ClaimMapping } from './oidc-claims';
+import type { OidcLogin, OidcTokens } from './oidc-login';
+
+export const SESSION_COOKIE = 'kgw_session';
+export const LOGIN_COOKIE = 'kgw_login';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function digestOf(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function sameSecret(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y);
+}
+
+/** One cookie's value from a Cookie header (first occurrence), or undefined. */
+export function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+export function setCookieHeader(
+  name: string,
+  value: string,
+  options: { secure: boolean; maxAgeSeconds: number; path?: string },
+): string {
+  const parts = [
+    `${name}=${value}`,
+    `Path=${options.path ?? '/'}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    `Max-Age=${options.maxAgeSeconds}`,
+  ];
+  if (options.secure) parts.push('Secure');
+  return parts.join('; ');
+}
+
+export interface SessionRecord {
+  idHash: string;
+  caller: AuthenticatedCaller;
+  csrfToken: string;
+  idToken?: string;
+  refreshToken?: string;
+  refreshAt: Date;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export class BrowserSessions {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly lifetimeMs: number,
+  ) {}
+
+  get lifetimeSeconds(): number {
+    return Math.floor(this.lifetimeMs / 1000);
+  }
+
+  async create(
+    caller: AuthenticatedCaller,
+    tokens: OidcTokens,
+  ): Promise<{ cookie: string; record: SessionRecord }> {
+    const cookie = newSecret();
+    const now = Date.now();
+    const row = await this.prisma.browserSession.create({
+      data: {
+        idHash: digestOf(cookie),
+        userName: caller.name,
+        uid: caller.uid ?? null,
+        groups: caller.groups,
+        claims: asJson(caller.claims ?? {}),
+        issuer: caller.issuer ?? '',
+        subject: typeof caller.claims?.sub === 'string' ? caller.claims.sub : caller.name,
+        csrfToken: newSecret(),
+        idToken: tokens.idToken ?? null,
+        refreshToken: tokens.refreshToken ?? null,
+        refreshAt: tokens.expiresAt,
+        expiresAt: new Date(now + this.lifetimeMs),
+      },
+    });
+    return { cookie, record: toRecord(row) };
+  }
+
+  async find(cookie: string, now = new Date()): Promise<SessionRecord | undefined> {
+    const row = await this.prisma.browserSession.findUnique({ where: { idHash: digestOf(cookie) } });
+    if (!row) return undefined;
+    if (row.expiresAt.getTime() <= now.getTime()) {
+      await this.prisma.browserSession.deleteMany({ where: { idHash: row.idHash } });
+      return undefined;
+    }
+    return toRecord(row);
+  }
+
+  async refreshed(idHash: string, caller: AuthenticatedCaller, tokens: OidcTokens): Promise<void> {
+    await this.prisma.browserSession.update({
+      where: { idHash },
+      data: {
+        groups: caller.groups,
+        claims: asJson(caller.claims ?? {}),
+        idToken: tokens.idToken ?? undefined,
+        refreshToken: tokens.refreshToken ?? null,
+        refreshAt: tokens.expiresAt,
+      },
+    });
+  }
+
+  async delete(idHash: string): Promise<SessionRecord | undefined> {
+    const row = await this.prisma.browserSession.findUnique({ where: { idHash } });
+    await this.prisma.browserSession.deleteMany({ where: { idHash } });
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** The state of a login in progress; the returned value goes in the short-lived login cookie. */
+  async beginLogin(state: Record<string, unknown>, returnTo: string, ttlMs = 10 * 60_000): Promise<string> {
+    const cookie = newSecret();
+    await this.prisma.loginTransaction.create({
+      data: {
+        idHash: digestOf(cookie),
+        data: asJson(state),
+        returnTo,
+        expiresAt: new Date(Date.now() + ttlMs),
+      },
+    });
+    return cookie;
+  }
+
+  /** Takes the login's state out (single use), or undefined when unknown or expired. */
+  async takeLogin(cookie: string): Promise<{ state: Record<string, unknown>; returnTo: string } | undefined> {
+    const idHash = digestOf(cookie);
+    const rows = await this.prisma.loginTransaction.findMany({ where: { idHash } });
+    const deleted = await this.prisma.loginTransaction.deleteMany({ where: { idHash } });
+    const row = rows[0];
+    // deleteMany's count makes two concurrent callbacks race for one winner.
+    if (!row || deleted.count === 0 || row.expiresAt.getTime() <= Date.now()) return undefined;
+    return { state: row.data as Record<string, unknown>, returnTo: row.returnTo };
+  }
+
+  /** Drops expired sessions and login transactions. */
+  async sweep(): Promise<void> {
+    const now = new Date();
+    await this.prisma.browserSession.deleteMany({ where: { expiresAt: { lte: now } } });
+    await this.prisma.loginTransaction.deleteMany({ where: { expiresAt: { lte: now } } });
+  }
+}
+
+type SessionRow = Awaited<ReturnType<PrismaClient['browserSession']['findUniqueOrThrow']>>;
+
+function toRecord(row: SessionRow): SessionRecord {
+  return {
+    idHash: row.idHash,
+    caller: {
+      name: row.userName,
+      uid: row.uid ?? undefined,
+      groups: [...row.groups],
+      method: 'session',
+      claims: row.claims as Record<string, unknown>,
+      issuer: row.issuer || undefined,
+      sessionId: row.idHash,
+    },
+    csrfToken: row.csrfToken,
+    idToken: row.idToken ?? undefined,
+    refreshToken: row.refreshToken ?? undefined,
+    refreshAt: row.refreshAt,
+    createdAt: row.createdAt,
+    expiresAt: row.expiresAt,
+  };
+}
+
+/** Claims and login state are plain JSON (they came from JSON). */
+function asJson(value: Record<string, unknown>): Prisma.InputJsonObject {
+  return JSON.parse(JSON.stringify(value)) as Prisma.InputJsonObject;
+}
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface SessionAuthenticatorOptions extends ClaimMapping {
+  sessions: BrowserSessions;
+  login?: OidcLogin;
+  logger: Logger;
+  /** The gateway's own origin(s), for the Origin check on upgrades. */
+  allowedOrigins(): string[];
+}
+
+export class SessionAuthenticator implements Authenticator {
+  private readonly refreshing = new Map<string, Promise<AuthenticatedCaller | undefined>>();
+
+  constructor(private readonly options: SessionAuthenticatorOptions) {}
+
+  async authenticate(req: IncomingMessage): Promise<AuthenticationResult> {
+    const cookie = cookieValue(req, SESSION_COOKIE);
+    if (!cookie) return { outcome: 'no-credential' };
+    const session = await this.options.sessions.find(cookie);
+    if (!session) return { outcome: 'rejected', message: 'The session has expired; log in again.' };
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (!SAFE_METHODS.has(method)) {
+      const token = req.headers[CSRF_HEADER];
+      if (typeof token !== 'string' || !sameSecret(token, session.csrfToken)) {
+        return { outcome: 'rejected', message: 'Missing or wrong CSRF token (X-CSRF-Token).' };
+      }
+    }
+    if (req.headers.upgrade) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && !this.options.allowedOrigins().includes(origin)) {
+        return { outcome: 'rejected', message: 'Cross-origin upgrade refused.' };
+      }
+    }
+    if (session.refreshAt.getTime() <= Date.now()) {
+      const caller = await this.refresh(session);
+      if (!caller) return { outcome: 'rejected', message: 'The session has expired; log in again.' };
+      return { outcome: 'authenticated', caller };
+    }
+    return { outcome: 'authenticated', caller: session.caller };
+  }
+
+  /** The session's CSRF token, for /kgw/v1/me to hand to the page. */
+  async csrfTokenOf(req: IncomingMessage): Promise<string | undefined> {
+    const cookie = cookieValue(req, SESSION_COOKIE);
+    return cookie ? (await this.options.sessions.find(cookie))?.csrfToken : undefined;
+  }
+
+  /** One refresh per session at a time; a refused refresh ends the session. */
+  private refresh(session: SessionRecord): Promise<AuthenticatedCaller | undefined> {
+    let pending = this.refreshing.get(session.idHash);
+    if (!pending) {
+      pending = this.doRefresh(session).finally(() => this.refreshing.delete(session.idHash));
+      this.refreshing.set(session.idHash, pending);
+    }
+    return pending;
+  }
+
+  private async doRefresh(session: SessionRecord): Promise<AuthenticatedCaller | undefined> {
+    const { login, sessions, logger } = this.options;
+    if (!login || !session.refreshToken) {
+      await sessions.delete(session.idHash);
+      return undefined;
+    }
+    try {
+      const tokens = await login.refresh(session.refreshToken);
+      // A refresh without a new ID token keeps the identity we had.
+      const claims = tokens.idToken ? tokens.claims : (session.caller.claims ?? {});
+      const mapped = callerFromClaims(claims, login.issuer, 'session', this.options);
+      if (!mapped.ok || mapped.caller.name !== session.caller.name) {
+        await sessions.delete(session.idHash);
+        return undefined;
+      }
+      const caller = { ...mapped.caller, sessionId: session.idHash };
+      await sessions.refreshed(session.idHash, caller, tokens);
+      return caller;
+    } catch (err) {
+      logger.info({ err: (err as Error).message }, 'session refresh refused; session ended');
+      await sessions.delete(session.idHash);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// /kgw/v1/tokens: create, list and revoke personal access tokens (session or token auth).
+//
+// Guards: PAT issuance and revocation. Trusts: KgwAuthGuard's caller (a session's state-changing
+// requests carry the CSRF token, checked by the session authenticator). Refuses: read-only
+// tokens creating tokens or revoking any token but themselves; a token minting a wider or
+// longer-lived token (personal-tokens.ts); revoking someone else's token unless a gateway admin.
+// The token is in the creation response only; lists and audit records carry its id.
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
+import { GatewayError } from '../errors/gateway-error';
+import { AuthServices } from './auth-services';
+import type { AuthenticatedRequest } from './gateway-auth';
+import { Caller, KgwAuthGuard } from './kgw-auth.guard';
+import { TokenRequestError, tokenView } from './personal-tokens';
+
+const KNOWN_SCOPES = new Set(['read-only', 'forward']);
+
+@Controller('kgw/v1/tokens')
+@UseGuards(KgwAuthGuard)
+export class TokensController {
+  constructor(private readonly authn: AuthServices) {}
+
+  @Get()
+  async list(@Caller() who: AuthenticatedRequest): Promise<{ items: Array<Record<string, unknown>> }> {
+    const items = await this.authn.tokens.list(who.caller.name);
+    return { items: items.map(tokenView) };
+  }
+
+  @Post()
+  @HttpCode(201)
+  async create(
+    @Req() req: Request,
+    @Caller() who: AuthenticatedRequest,
+    @Body() body: Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>> {
+    const { caller } = who;
+    if (caller.scopes?.readOnly)
+      throw new GatewayError('forbidden', 'A read-only token cannot create tokens.');
+    const scopes = Array.isArray(body?.scopes) ? body.scopes : [];
+    const unknown = scopes.filter((s) => typeof s !== 'string' || !KNOWN_SCOPES.has(s));
+    if (unknown.length > 0)
+      throw new GatewayError(
+        'bad_request',
+        `Unknown scopes: ${unknown.map(String).join(', ')} (known: read-only, forward).`,
+      );
+    const namespaces = body?.namespaces ?? [];
+    if (!Array.isArray(namespaces) || namespaces.some((n) => typeof n !== 'string'))
+      throw new GatewayError('bad_request', 'namespaces must be a list of namespace names.');
+    let expiresAt: Date | undefined;
+    if (body?.expiresAt !== undefined) {
+      expiresAt = typeof body.expiresAt === 'string' ? new Date(body.expiresAt) : new Date(NaN);
+      if (Number.isNaN(expiresAt.getTime()))
+        throw new GatewayError('bad_request', 'expiresAt must be an ISO 8601 time.');
+    } else if (body?.expiresInDays !== undefined) {
+      const days = Number(body.expiresInDays);
+      if (!Number.isFinite(days) || days <= 0)
+        throw new GatewayError('bad_request', 'expiresInDays must be a positive number.');
+      expiresAt = new Date(Date.now() + days * 86_400_000);
+    }
+    try {
+      const { token, info } = await this.authn.tokens.create({
+        owner: { name: caller.name, uid: caller.uid, groups: caller.groups },
+        name: typeof body?.name === 'string' ? body.name : '',
+        scopes: {
+          readOnly: scopes.includes('read-only'),
+          forward: scopes.includes('forward'),
+          namespaces: namespaces as string[],
+        },
+        expiresAt,
+        createdVia: caller.method,
+        parent: caller.method === 'pat' ? { scopes: caller.scopes, expiresAt: caller.expiresAt } : undefined,
+      });
+      this.authn.authAudit.record(req, {
+        kind: 'token',
+        decision: 'allow',
+        code: 201,
+        reason: 'token created',
+        authUser: caller.name,
+        authMethod: caller.method,
+        tokenId: info.id,
+        kubeUser: who.identity.username,
+        kubeGroups: [...who.identity.groups],
+      });
+      return { ...tokenView(info), token };
+    } catch (err) {
+      if (err instanceof TokenRequestError) throw new GatewayError('bad_request', err.message);
+      throw err;
+    }
+  }
+
+  @Delete(':id')
+  async revoke(
+    @Req() req: Request,
+    @Caller() who: AuthenticatedRequest,
+    @Param('id') id: string,
+  ): Promise<Record<string, unknown>> {
+    const { caller } = who;
+    if (caller.scopes?.readOnly && caller.tokenId !== id)
+      throw new GatewayError('forbidden', 'A read-only token can only revoke itself.');
+    // Admins may revoke anyone's token (a leaked token must be stoppable by someone on call).
+    const info = await this.authn.revoke(id, who.admin ? undefined : caller.name);
+    if (!info) throw new GatewayError('not_found', 'No such active token of yours.');
+    this.authn.authAudit.record(req, {
+      kind: 'token',
+      decision: 'allow',
+      code: 200,
+      reason:
+        info.owner.name === caller.name ? 'token revoked' : `token of ${info.owner.name} revoked by an admin`,
+      authUser: caller.name,
+      authMethod: caller.method,
+      tokenId: info.id,
+    });
+    return tokenView(info);
+  }
+}

@@ -1,0 +1,162 @@
+// `kgw login https://gateway`: gets a personal access token for this computer without the CLI
+// ever seeing a password. Default: the device flow through the gateway (the CLI prints a URL
+// and a code; the user approves in a browser where they are logged in). `--loopback`: the
+// browser is sent back to http://127.0.0.1:<port> on this machine with a single-use code,
+// bound to a PKCE verifier only this process knows, and a random state it checks.
+// The token is saved to ~/.config/kgw/login.json (0600) and never printed.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { CliCommand, CliIo } from './command';
+import { ConnectionError, takeOption } from '../gateway-connection';
+import { gatewayJson } from '../gateway-json';
+import { saveLogin } from '../saved-login';
+
+const USAGE = `kgw login URL [--ca FILE] [--loopback] [--timeout SECONDS]
+
+Logs this computer in to the gateway at URL and saves a personal access token
+(scoped, expiring) in ~/.config/kgw/login.json, used by every other command.
+
+  (default)    device flow: open the printed URL in a browser where you are
+               logged in to the gateway and approve the code shown.
+  --loopback   open the printed URL; the browser returns to 127.0.0.1 here.
+  --ca FILE    CA certificate to trust for the gateway (or KGW_CA_FILE).`;
+
+interface IssuedToken {
+  access_token: string;
+  token_id: string;
+  user: string;
+  expires_in: number;
+}
+
+export const loginCommand: CliCommand = {
+  name: 'login',
+  summary: 'Log in to a gateway and save a personal token for this computer',
+  usage: USAGE,
+  async run(argv, io) {
+    const args = [...argv];
+    try {
+      const caFile = takeOption(args, 'ca') ?? io.env.KGW_CA_FILE;
+      const timeoutSeconds = Number(takeOption(args, 'timeout') ?? '600');
+      const loopback = args.includes('--loopback');
+      const server = args.find((a) => !a.startsWith('--')) ?? io.env.KGW_SERVER;
+      if (!server) throw new ConnectionError('which gateway? kgw login https://gateway.example');
+      const url = new URL(server);
+      const caPem = caFile ? readFileSync(caFile, 'utf8') : undefined;
+      const connection = { server: url, caPem };
+      const issued = loopback
+        ? await loopbackLogin(connection, io, timeoutSeconds)
+        : await deviceLogin(connection, io, timeoutSeconds);
+      const file = saveLogin(io.env, {
+        server: url.origin,
+        token: issued.access_token,
+        tokenId: issued.token_id,
+        user: issued.user,
+        caFile: caFile ? resolve(caFile) : undefined,
+        expiresAt: new Date(Date.now() + issued.expires_in * 1000).toISOString(),
+      });
+      io.out(`Logged in to ${url.origin} as ${issued.user} (token ${issued.token_id}, saved in ${file}).\n`);
+      return 0;
+    } catch (err) {
+      io.err(`kgw login: ${(err as Error).message}\n`);
+      return 1;
+    }
+  },
+};
+
+async function deviceLogin(
+  connection: { server: URL; caPem?: string },
+  io: CliIo,
+  timeoutSeconds: number,
+): Promise<IssuedToken> {
+  const start = await gatewayJson(connection, 'POST', '/kgw/auth/device', { client_name: 'kgw CLI' });
+  if (start.status !== 200)
+    throw new ConnectionError(`the gateway refused to start a login (${start.status})`);
+  const grant = start.body as {
+    device_code: string;
+    user_code: string;
+    verification_uri: string;
+    verification_uri_complete: string;
+    interval: number;
+  };
+  io.out(
+    `Open ${grant.verification_uri_complete}\nand approve the code ${grant.user_code} (logged in as yourself).\n`,
+  );
+  let interval = Math.max(1, grant.interval) * 1000;
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, interval));
+    const poll = await gatewayJson(connection, 'POST', '/kgw/auth/device/token', {
+      grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+      device_code: grant.device_code,
+    });
+    if (poll.status === 200) return poll.body as IssuedToken;
+    const error = (poll.body as { error?: string } | undefined)?.error;
+    if (error === 'authorization_pending') continue;
+    if (error === 'slow_down') {
+      interval += 1000;
+      continue;
+    }
+    throw new ConnectionError(
+      error === 'access_denied'
+        ? 'the login was denied in the browser'
+        : `login failed (${error ?? poll.status})`,
+    );
+  }
+  throw new ConnectionError('timed out waiting for approval');
+}
+
+async function loopbackLogin(
+  connection: { server: URL; caPem?: string },
+  io: CliIo,
+  timeoutSeconds: number,
+): Promise<IssuedToken> {
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(24).toString('base64url');
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+  const redirectUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
+  try {
+    const code = await new Promise<string>((done, fail) => {
+      const timer = setTimeout(
+        () => fail(new ConnectionError('timed out waiting for the browser')),
+        timeoutSeconds * 1000,
+      );
+      server.on('request', (req, res) => {
+        const back = new URL(req.url ?? '/', redirectUri);
+        if (back.pathname !== '/callback') return void res.writeHead(404).end();
+        // A page another site sent here without our state is not our login.
+        if (back.searchParams.get('state') !== state) return void res.writeHead(400).end('state mismatch');
+        clearTimeout(timer);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('kgw: you can close this window.');
+        const error = back.searchParams.get('error');
+        const given = back.searchParams.get('code');
+        if (error || !given) fail(new ConnectionError(`the login was not approved (${error ?? 'no code'})`));
+        else done(given);
+      });
+      const authorize = new URL('/kgw/auth/cli', connection.server);
+      authorize.search = new URLSearchParams({
+        redirect_uri: redirectUri,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        state,
+        client_name: 'kgw CLI',
+      }).toString();
+      io.out(`Open ${authorize.href}\nin your browser and approve the login.\n`);
+    });
+    const issued = await gatewayJson(connection, 'POST', '/kgw/auth/cli/token', {
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    });
+    if (issued.status !== 200)
+      throw new ConnectionError(
+        `the gateway refused the login (${(issued.body as { error?: string } | undefined)?.error ?? issued.status})`,
+      );
+    return issued.body as IssuedToken;
+  } finally {
+    server.close();
+  }
+}

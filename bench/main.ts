@@ -1,0 +1,200 @@
+// `npm run bench`: kgw against its anchors (kubectl proxy, kubectl port-forward, nginx, raw TCP)
+// in one run, on this machine, printing JSON lines on stdout (progress for humans on stderr).
+// Everything it starts listens on 127.0.0.1 and is stopped at the end, on error and on Ctrl-C.
+// Not part of `npm test`: numbers depend on the machine, so no test asserts on them.
+//
+//   npm run bench                         proxy + port-forward (a few minutes)
+//   npm run bench -- --only proxy         one module (comma-separated names; `profile` is opt-in)
+//   npm run bench -- --quick              short runs, small transfers (a smoke test of the bench)
+//   npm run bench -- --connections 64 --duration 10
+//   npm run bench -- --only proxy --filter 'fixed/get-pod/(kubectl|kgw-http$)'
+//
+// See docs/bench.md for what each line means and how to add a module.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SCENARIOS } from './scenarios';
+import type { BenchContext, BenchLine, BenchOptions, Resource } from './support/context';
+import { machineTicks } from './support/load';
+import { ProcessGroup } from './support/processes';
+
+const MiB = 1024 * 1024;
+
+interface Args {
+  only?: string[];
+  options: BenchOptions;
+}
+
+function parseArgs(argv: string[]): Args {
+  const quick = argv.includes('--quick');
+  const options: BenchOptions = quick
+    ? {
+        connections: 16,
+        durationSec: 1,
+        warmupSec: 0.5,
+        forwardSingleBytes: 16 * MiB,
+        forwardParallelBytes: 4 * MiB,
+        forwardParallelStreams: 16,
+      }
+    : {
+        connections: 32,
+        durationSec: 5,
+        warmupSec: 1,
+        forwardSingleBytes: 256 * MiB,
+        forwardParallelBytes: 32 * MiB,
+        forwardParallelStreams: 16,
+      };
+  let only: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${argv[i - 1]} needs a value`);
+      return next;
+    };
+    const positive = (name: string, text: string): number => {
+      const n = Number(text);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${text}"`);
+      return n;
+    };
+    switch (argv[i]) {
+      case '--quick':
+        break;
+      case '--only':
+        only = value().split(',').filter(Boolean);
+        break;
+      case '--connections':
+        options.connections = Math.round(positive('--connections', value()));
+        break;
+      case '--duration':
+        options.durationSec = positive('--duration', value());
+        break;
+      case '--filter':
+        options.filter = new RegExp(value());
+        break;
+      case '--warmup':
+        options.warmupSec = Number(value());
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]} (see bench/main.ts for the options)`);
+    }
+  }
+  for (const name of only ?? []) {
+    if (!SCENARIOS.some((s) => s.name === name))
+      throw new Error(`no bench module "${name}" (have: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+  }
+  return { only, options };
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const root = resolve(__dirname, '..', '..');
+  const workDir = mkdtempSync(join(tmpdir(), 'kgw-bench-'));
+  // mkdtemp makes a 0700 directory; embedded Postgres runs as another OS user when we are root.
+  chmodSync(workDir, 0o755);
+  const processes = new ProcessGroup();
+  const resources: Array<Resource<unknown>> = [];
+  const started = new Map<string, Promise<unknown>>();
+  const log = (message: string): void => {
+    process.stderr.write(`bench: ${message}\n`);
+  };
+  const ctx: BenchContext = {
+    root,
+    workDir,
+    options: args.options,
+    processes,
+    log,
+    shared<T>(key: string, start: () => Promise<Resource<T>>): Promise<T> {
+      let value = started.get(key) as Promise<T> | undefined;
+      if (!value) {
+        value = start().then((resource) => {
+          resources.push(resource);
+          return resource.value;
+        });
+        started.set(key, value);
+      }
+      return value;
+    },
+  };
+
+  let cleaned = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    log('stopping everything');
+    for (const resource of resources.reverse()) await resource.stop().catch(() => undefined);
+    await processes.stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', () => processes.killNow());
+
+  const emit = (line: BenchLine): void => {
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  };
+  // Other work on the machine skews every number: say how busy it was before we started.
+  const idleBefore = machineTicks();
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleAfter = machineTicks();
+  const background =
+    idleBefore && idleAfter
+      ? Math.round(
+          ((idleAfter.busy - idleBefore.busy) / Math.max(1, idleAfter.total - idleBefore.total)) *
+            100 *
+            cpus().length,
+        )
+      : null;
+  if (background !== null && background > 20)
+    log(
+      `warning: the machine was ${background}% busy (of ${cpus().length * 100}%) before the bench started; numbers will be low`,
+    );
+  const selected = SCENARIOS.filter((s) => (args.only ? args.only.includes(s.name) : !s.optIn));
+  emit({
+    bench: 'run',
+    started: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? null,
+    background_cpu_pct: background,
+    modules: selected.map((s) => s.name).join(','),
+    connections: args.options.connections,
+    duration_s: args.options.durationSec,
+    warmup_s: args.options.warmupSec,
+    filter: args.options.filter?.source,
+  });
+  const t0 = Date.now();
+  let failed = 0;
+  try {
+    for (const scenario of selected) {
+      log(`— ${scenario.name}: ${scenario.description}`);
+      try {
+        for await (const line of scenario.run(ctx)) emit(line);
+      } catch (err) {
+        failed++;
+        log(`${scenario.name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        emit({ bench: scenario.name, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+  emit({
+    bench: 'run',
+    finished: new Date().toISOString(),
+    seconds: Math.round((Date.now() - t0) / 1000),
+    failed,
+  });
+  return failed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);
