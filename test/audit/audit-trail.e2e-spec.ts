@@ -344,10 +344,27 @@ describe('tamper evidence', () => {
 });
 
 describe('one writer per chain', () => {
-  it('refuses a second gateway writing under the same instance name', async () => {
-    await expect(startGateway(loadConfig(stack.env), { logDestination: new PassThrough() })).rejects.toThrow(
-      /another gateway is already writing the audit trail as instance ".+"; give every gateway a unique POD_NAME/,
+  it('refuses a second gateway under the same explicit instance name, and numbers an implicit one', async () => {
+    expect((await stack.request('alice', '/api/v1/namespaces')).status).toBe(200);
+    let taken: string | undefined;
+    for (let i = 0; i < 100 && !taken; i++) {
+      const { rows } = await stack.gateway.db.pool.query<{ instance: string }>(
+        'SELECT instance FROM audit_event LIMIT 1',
+      );
+      taken = rows[0]?.instance;
+      if (!taken) await new Promise((r) => setTimeout(r, 50)); // records land within the flush interval
+    }
+    expect(taken).toBeDefined();
+    await expect(
+      startGateway(loadConfig({ ...stack.env, POD_NAME: taken! }), { logDestination: new PassThrough() }),
+    ).rejects.toThrow(
+      `another gateway is already writing the audit trail as instance "${taken}"; give every gateway a unique POD_NAME`,
     );
+
+    // Without POD_NAME, a second local gateway takes the next free name instead of failing.
+    const { POD_NAME: _explicit, ...implicit } = stack.env;
+    const second = await startGateway(loadConfig(implicit), { logDestination: new PassThrough() });
+    await second.close();
   });
 });
 

@@ -199,7 +199,7 @@ function proxyChain(deps: {
     upstream,
     audit: deps.audit,
     logger: logger.child({ component: 'proxy' }),
-    instance: config.audit.instance,
+    instance: deps.audit.instance,
     streamKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
     openStreams: deps.openStreams,
   });

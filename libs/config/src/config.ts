@@ -3,7 +3,6 @@
 // problem is collected and reported at once, each naming its variable; secret values are
 // never echoed back.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { SETTINGS, type Setting } from './settings';
 
@@ -62,7 +61,8 @@ export interface GatewayConfig {
     rules: unknown;
   };
   audit: {
-    instance: string;
+    /** POD_NAME; unset = the host name, with a suffix when another local gateway holds it. */
+    instance?: string;
     spoolDir: string;
     flushIntervalMs: number;
     batchSize: number;
@@ -115,7 +115,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   }
 
   const config = out as unknown as GatewayConfig;
-  config.audit.instance ??= hostname();
   if (Boolean(config.http.tlsCertFile) !== Boolean(config.http.tlsKeyFile)) {
     problems.push(
       `${config.http.tlsCertFile ? 'KGW_HTTP_TLS_KEY_FILE' : 'KGW_HTTP_TLS_CERT_FILE'}: required together with its pair`,

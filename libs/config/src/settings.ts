@@ -354,7 +354,7 @@ export const SETTINGS = [
     env: 'POD_NAME',
     path: 'audit.instance',
     type: 'string',
-    doc: 'Name of this gateway instance in audit records (Downward API metadata.name). Defaults to the host name.',
+    doc: 'Name of this gateway instance in audit records; each instance writes its own hash chain, so it must be unique among gateways sharing a database (Downward API metadata.name). Unset: the host name, or host-2, host-3… when another gateway on this host already writes under it. Set explicitly, a clash is an error at boot.',
   },
   {
     env: 'KGW_AUDIT_SPOOL_DIR',

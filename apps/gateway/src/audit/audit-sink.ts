@@ -1,6 +1,5 @@
 // One audit event per request, stream and tunnel, with every field of ARCHITECTURE.md "Audit".
 // The sink receives it after the response ends; it must never block or fail the response path.
-import type { Logger } from 'pino';
 import type { AuditKind } from './audit-record';
 
 export interface AuditEvent {
@@ -43,26 +42,13 @@ export interface AuditEvent {
 export const AUDIT_SINK = Symbol('AUDIT_SINK');
 
 export interface AuditSink {
+  /** The instance whose chain this sink writes; it stamps every record with it. */
+  readonly instance: string;
   record(event: AuditEvent): void;
   /** False when records could not be kept (database and spool both failing): serve nothing. */
   accepting(): boolean;
   /** Flushes everything recorded so far. */
   close(): Promise<void>;
-}
-
-/** Stand-in until the Postgres audit writer lands: one structured log line per event. */
-export class LoggingAuditSink implements AuditSink {
-  constructor(private readonly log: Logger) {}
-
-  record(event: AuditEvent): void {
-    this.log.info({ audit: event }, 'audit');
-  }
-
-  accepting(): boolean {
-    return true;
-  }
-
-  async close(): Promise<void> {}
 }
 
 const SECRET_QUERY_PARAMETERS =

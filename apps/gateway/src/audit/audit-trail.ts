@@ -1,6 +1,7 @@
 // Builds the gateway's audit trail from the config: the Postgres writer on its own small pool
 // (so a slow query elsewhere never delays audit writes, and a write has its own timeout), the
 // spool under the data directory, and the retention job.
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -21,6 +22,10 @@ export class AuditTrail implements AuditSink, AuditFeed {
     private readonly writerPool: Pool,
     private readonly claim: AuditInstanceClaim,
   ) {}
+
+  get instance(): string {
+    return this.writer.instance;
+  }
 
   record(event: AuditEvent): void {
     this.writer.record(event);
@@ -59,11 +64,15 @@ export async function openAuditTrail(ctx: {
   writerPool.on('error', (err) => logger.debug({ err: err.message }, 'audit pool connection lost'));
   let claim: AuditInstanceClaim | undefined;
   try {
-    claim = await AuditInstanceClaim.take(ctx.db.url, settings.instance, settings.retryIntervalMs, logger);
+    const candidates = settings.instance
+      ? [settings.instance]
+      : [hostname(), ...Array.from({ length: 15 }, (_, i) => `${hostname()}-${i + 2}`)];
+    claim = await AuditInstanceClaim.take(ctx.db.url, candidates, settings.retryIntervalMs, logger);
+    const instance = claim.name;
     const writer = await PostgresAuditWriter.open({
-      instance: settings.instance,
+      instance,
       store: new AuditStore(writerPool),
-      spool: new AuditSpool(join(settings.spoolDir, spoolDirName(settings.instance))),
+      spool: new AuditSpool(join(settings.spoolDir, spoolDirName(instance))),
       flushIntervalMs: settings.flushIntervalMs,
       batchSize: settings.batchSize,
       queueMax: settings.queueMax,
@@ -81,7 +90,7 @@ export async function openAuditTrail(ctx: {
       retention.start();
     }
     logger.info(
-      { instance: settings.instance, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
+      { instance, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
       'audit trail writing to Postgres',
     );
     return new AuditTrail(writer, retention, writerPool, claim);

@@ -25,15 +25,33 @@ export class AuditInstanceClaim {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * Claims the first free name among `candidates`: one explicit name (POD_NAME, strict), or the
+   * host name and its numbered variants when nothing was configured, so several gateways can
+   * share one machine and database without a setting each.
+   */
   static async take(
     url: string,
-    instance: string,
+    candidates: string[],
     retryIntervalMs: number,
     logger: Logger,
   ): Promise<AuditInstanceClaim> {
-    const claim = new AuditInstanceClaim(url, instance, retryIntervalMs, logger);
-    await claim.lock();
-    return claim;
+    let lastError: unknown = new AuditInstanceTakenError('no audit instance name to claim');
+    for (const instance of candidates) {
+      const claim = new AuditInstanceClaim(url, instance, retryIntervalMs, logger);
+      try {
+        await claim.lock();
+        return claim;
+      } catch (err) {
+        if (!(err instanceof AuditInstanceTakenError)) throw err;
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
+  get name(): string {
+    return this.instance;
   }
 
   private async lock(): Promise<void> {

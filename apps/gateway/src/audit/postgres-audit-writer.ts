@@ -86,7 +86,13 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
     return writer;
   }
 
+  get instance(): string {
+    return this.options.instance;
+  }
+
   record(event: AuditEvent): void {
+    // The chain's owner names the instance, whatever the producer wrote.
+    event.instance = this.options.instance;
     this.stats.recorded++;
     if (this.closed) {
       this.recordAfterClose(event);

@@ -117,7 +117,7 @@ export class AuthServices {
       limit: config.auth.failureLimit,
       windowMs: config.auth.failureWindowSeconds * 1000,
     });
-    this.authAudit = new AuthAudit(ctx.audit, config.audit.instance, ctx.clientAddress, logger);
+    this.authAudit = new AuthAudit(ctx.audit, ctx.audit.instance, ctx.clientAddress, logger);
     this.revocations = new TokenRevocationListener({
       url: db.url,
       logger: logger.child({ component: 'revocation' }),
