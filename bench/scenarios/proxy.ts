@@ -10,9 +10,11 @@
 import type { BenchContext, BenchLine, BenchScenario } from '../support/context';
 import {
   baselineGateway,
+  distPath,
   gateway,
   kubectlProxy,
   minimalNodeProxy,
+  startGateway,
   upstreamNamed,
 } from '../support/environment';
 import { PROXY_PATHS, type ProxyScenarioName } from '../support/fixtures';
@@ -73,6 +75,29 @@ const TARGETS: Target[] = [
     transport: 'http',
     async prepare(ctx, upstream) {
       const gw = await gateway(ctx, upstream, false);
+      return {
+        base: gw.url,
+        headers: { authorization: gw.authorization },
+        pids: [gw.child.process.pid!],
+        helperPids: () => ownDescendantsNamed('postgres'),
+      };
+    },
+  },
+  {
+    // The same gateway with a discarding audit sink: the difference to kgw-http is the audit
+    // trail's cost on the proxy path (issue 8 asks for its added p99).
+    name: 'kgw-http-unaudited',
+    transport: 'http',
+    async prepare(ctx, upstream) {
+      const gw = await ctx.shared(`gateway-${upstream}-http-unaudited`, async () => {
+        const info = await startGateway(ctx, {
+          upstream,
+          tls: false,
+          main: distPath(ctx, 'bench', 'servers', 'gateway-unaudited.js'),
+          tag: 'unaudited',
+        });
+        return { value: info, stop: () => info.child.stop() };
+      });
       return {
         base: gw.url,
         headers: { authorization: gw.authorization },
@@ -218,8 +243,23 @@ export const proxyBench: BenchScenario = {
           target_met_https: https.met,
           target_met_http: http.met,
           target_met: https.met === true && http.met === true,
+          // What the audit trail adds on the proxy path: kgw-http minus the same gateway with a
+          // discarding sink (issue 8's target: within noise).
+          audit_added_p99_ms: diff(
+            results.get('kgw-http')?.p99_ms,
+            results.get('kgw-http-unaudited')?.p99_ms,
+          ),
+          audit_rps_ratio: ratioOf(results.get('kgw-http')?.rps, results.get('kgw-http-unaudited')?.rps),
         };
       }
     }
   },
 };
+
+function diff(a: number | undefined, b: number | undefined): number | null {
+  return a === undefined || b === undefined ? null : round(a - b);
+}
+
+function ratioOf(a: number | undefined, b: number | undefined): number | null {
+  return a === undefined || b === undefined || b === 0 ? null : round(a / b);
+}

@@ -36,7 +36,7 @@ export interface SimInfo extends UpstreamInfo {
   sinkPort: number;
 }
 
-function distPath(ctx: BenchContext, ...parts: string[]): string {
+export function distPath(ctx: BenchContext, ...parts: string[]): string {
   return join(ctx.root, 'dist', ...parts);
 }
 

@@ -705,6 +705,88 @@ describe('kgw login / whoami / logout', () => {
   });
 });
 
+describe('kgw login --loopback (redirect to 127.0.0.1 with PKCE)', () => {
+  function cliIo(home: string): CliIo & { output: () => string } {
+    let text = '';
+    return { out: (t) => (text += t), err: (t) => (text += t), env: { HOME: home }, output: () => text };
+  }
+
+  it('an HTTP client as the logged-in user approves; the CLI listener gets the code; then whoami', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'kgw-cli-home-'));
+    const caFile = join(stack.dir, 'ca-loopback.crt');
+    writeFileSync(caFile, stack.caPem);
+    const io = cliIo(home);
+    const login = loginCommand.run([stack.url, '--ca', caFile, '--loopback', '--timeout', '60'], io);
+    let printed: RegExpMatchArray | null = null;
+    for (let i = 0; i < 100 && !(printed = /Open (\S+)\nin your browser/.exec(io.output())); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(printed).not.toBeNull();
+    const authorize = new URL(printed![1]);
+    expect(authorize.pathname).toBe('/kgw/auth/cli');
+    expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+    const redirectUri = new URL(authorize.searchParams.get('redirect_uri')!);
+    expect(redirectUri.hostname).toBe('127.0.0.1');
+
+    // The user's browser: the authorize URL asks for login first, then shows the approval page.
+    const { browser, landed } = await browserLogin('carol', authorize.pathname + authorize.search);
+    expect(landed.pathname).toBe('/kgw/auth/cli');
+    const pageHtml = await browser.fetch(landed.href);
+    expect(pageHtml.status).toBe(200);
+    const form = Object.fromEntries(
+      [...pageHtml.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
+        m[1],
+        m[2]
+          .replace(/&amp;/g, '&')
+          .replace(/&quot;/g, '"')
+          .replace(/&#39;/g, "'"),
+      ]),
+    );
+    expect(form.csrf).toBeTruthy();
+    expect(form.redirect_uri).toBe(redirectUri.href);
+
+    // A page elsewhere that sends the browser to the listener without the right state is ignored.
+    const stray = await browser.fetch(`${redirectUri.href}?code=forged&state=not-ours`);
+    expect(stray.status).toBe(400);
+
+    const approved = await browser.fetch(`${stack.url}/kgw/auth/cli/approve`, {
+      form: { ...form, decision: 'approve' },
+    });
+    expect(approved.status).toBe(303);
+    const back = new URL(String(approved.headers.location));
+    expect(back.origin + back.pathname).toBe(redirectUri.href);
+    const code = back.searchParams.get('code')!;
+    expect(code).toBeTruthy();
+    secrets.push(code);
+    // The browser follows the redirect to the CLI's listener on 127.0.0.1.
+    const delivered = await browser.fetch(back.href);
+    expect(delivered.status).toBe(200);
+
+    expect(await login).toBe(0);
+    expect(io.output()).toMatch(/Logged in to .* as carol/);
+    const file = join(home, '.config', 'kgw', 'login.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(readFile(file, 'utf8')) as { token: string; tokenId: string };
+    secrets.push(saved.token);
+    expect(saved.token).toMatch(/^kgw_/);
+    expect(io.output()).not.toContain(saved.token);
+
+    // The code is single-use and bound to the CLI's verifier: replaying it gets nothing.
+    const replay = await stack.request(undefined, '/kgw/auth/cli/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code, code_verifier: 'x'.repeat(43), redirect_uri: redirectUri.href }),
+    });
+    expect(replay.status).toBe(400);
+    expect(replay.body).not.toContain('kgw_');
+
+    const who = cliIo(home);
+    expect(await whoamiCommand.run([], who)).toBe(0);
+    expect(who.output()).toMatch(/user:\s+carol \(pat tok_/);
+    expect(who.output()).toMatch(/kubernetes:\s+carol/);
+    expect(await logoutCommand.run([], cliIo(home))).toBe(0);
+  });
+});
+
 describe('failed authentication', () => {
   it('is rate-limited per client address: 429 Status with Retry-After', async () => {
     const headers = {

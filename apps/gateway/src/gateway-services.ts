@@ -27,6 +27,7 @@ import { StaticTokenAuthenticator } from './auth/static-token-authenticator';
 import { startDemoCluster, type DemoCluster } from './demo/demo-cluster';
 import type { KubeTrafficHandler } from './gateway';
 import { IdentityMapper, parseMappingRules, type ServiceAccountRule } from './identity/identity-mapper';
+import { ServiceAccountTokens } from './identity/service-account-tokens';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 
@@ -58,7 +59,14 @@ interface Context {
   logger: Logger;
 }
 
-export async function gatewayServicesFromConfig({ config, db, logger }: Context): Promise<GatewayServices> {
+/**
+ * `openAudit` exists for measurement only (bench/servers/gateway-unaudited.ts measures what the
+ * audit trail adds to the proxy path); nothing in the configuration can turn the audit off.
+ */
+export async function gatewayServicesFromConfig(
+  { config, db, logger }: Context,
+  openAudit: (ctx: Context) => Promise<AuditSink> = openAuditTrail,
+): Promise<GatewayServices> {
   const choice = chooseUpstream(config);
   const authenticators: Authenticator[] = [];
   if (config.auth.tokenFile) {
@@ -108,7 +116,7 @@ export async function gatewayServicesFromConfig({ config, db, logger }: Context)
     }
   }
 
-  const audit: AuditSink = await openAuditTrail({ config, db, logger });
+  const audit: AuditSink = await openAudit({ config, db, logger });
   const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
   const addressOf = (req: IncomingMessage): string => clientAddress.resolve(req);
   // Authentication: personal tokens and bearer JWTs first, then the static token file (which
@@ -202,6 +210,8 @@ function proxyChain(deps: {
     instance: deps.audit.instance,
     streamKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
     openStreams: deps.openStreams,
+    // For `serviceAccountMode: token-request` rules; asked with the gateway's own credential.
+    serviceAccountTokens: new ServiceAccountTokens(upstreamReviewTransport(upstream)),
   });
   return {
     handleRequest: (req, res) => chain.handleRequest(req, res),

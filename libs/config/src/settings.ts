@@ -347,7 +347,7 @@ export const SETTINGS = [
     path: 'identity.rules',
     type: 'json',
     default: '[]',
-    doc: 'Mapping rules, a JSON array (or a YAML list in KGW_CONFIG) of `{ "match": { "user"?, "group"?, "claim"?: { "name", "value" } }, "addGroups"?: [..], "serviceAccount"?: "ns/name", "serviceAccountMode"?: "impersonate" | "token-request" }`. The first rule naming a service account maps the caller to it; every matching rule adds its groups.',
+    doc: 'Mapping rules, a JSON array (or a YAML list in KGW_CONFIG) of `{ "match": { "user"?, "group"?, "claim"?: { "name", "value" } }, "addGroups"?: [..], "serviceAccount"?: "ns/name", "serviceAccountMode"?: "impersonate" | "token-request" }`. The first rule naming a service account maps the caller to it; every matching rule adds its groups. `serviceAccountMode` `impersonate` (default) sends the gateway credential with Impersonate-* headers; `token-request` sends instead a 600 s token of the service account from the TokenRequest API (the gateway needs `create` on `serviceaccounts/token`), cached until 80% of its lifetime; when no token can be had the request gets 503, never the gateway identity.',
   },
   // audit
   {

@@ -2,7 +2,7 @@
 // chain. Every instance links its records in the order it writes them: record n carries
 // hash(canonical content of n, including the hash of n-1), so changing, deleting or inserting
 // a row anywhere but the retention-trimmed start of a chain breaks a link `verify` can name.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import type { AuditEvent } from './audit-sink';
 
 export const AUDIT_KINDS = ['request', 'stream', 'tunnel', 'login', 'token'] as const;
@@ -158,9 +158,9 @@ export function canonicalAuditContent(record: AuditRecord, seq: number, prevHash
 }
 
 export function auditRecordHash(record: AuditRecord, seq: number, prevHash: string): string {
-  return createHash('sha256')
-    .update(canonicalAuditContent(record, seq, prevHash))
-    .digest('hex');
+  // One-shot crypto.hash: about twice as fast as createHash().update().digest() for inputs this
+  // small, and the writer hashes every record on the event loop.
+  return digest('sha256', canonicalAuditContent(record, seq, prevHash), 'hex');
 }
 
 /** One instance's chain head: links records in the order they are handed over. */

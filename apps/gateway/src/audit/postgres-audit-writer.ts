@@ -166,18 +166,34 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
   /** Writes the queue out batch by batch; false when a batch could be kept nowhere. */
   private async flushQueue(): Promise<boolean> {
     const { batchSize } = this.options;
-    if (this.unwritten.length === 0 && this.queue.length > 0) {
-      const taken = this.queue;
-      this.queue = [];
-      this.unwritten = taken.map((event) => this.chain.link(auditRecordOf(event)));
-    }
+    // Records are linked into the chain one batch ahead of the write, not the whole queue at
+    // once: hashing the next batch on this core overlaps with Postgres inserting the current
+    // one on the other (the two were strictly sequential before, and together they were the
+    // writer's throughput limit). Order is unchanged: the queue's front is always linked next
+    // and appended behind whatever is already linked but unwritten.
+    if (this.unwritten.length === 0) this.linkNext();
     while (this.unwritten.length > 0) {
       const batch = this.unwritten.slice(0, batchSize);
-      if (!(await this.persist(batch))) return false;
+      const written = this.persist(batch);
+      if (this.unwritten.length - batch.length < batchSize && this.queue.length > 0) {
+        // One turn of the event loop first, so the INSERT is on the wire before we hash.
+        await new Promise((resolve) => setImmediate(resolve));
+        this.linkNext();
+      }
+      if (!(await written)) return false;
       this.unwritten = this.unwritten.slice(batch.length);
       this.publish(batch);
     }
     return true;
+  }
+
+  /** Links up to one batch from the front of the queue into the chain, behind `unwritten`. */
+  private linkNext(): void {
+    const { batchSize } = this.options;
+    if (this.queue.length === 0) return;
+    const taken = this.queue.length <= batchSize ? this.queue : this.queue.slice(0, batchSize);
+    this.queue = taken === this.queue ? [] : this.queue.slice(batchSize);
+    for (const event of taken) this.unwritten.push(this.chain.link(auditRecordOf(event)));
   }
 
   /** Postgres first (unless a backlog must go first), else the spool. */

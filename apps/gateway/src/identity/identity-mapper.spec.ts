@@ -31,6 +31,30 @@ describe('IdentityMapper with rules', () => {
     });
   });
 
+  it('marks a token-request service account, so the chain sends its token instead of impersonating', () => {
+    const tokenMapper = new IdentityMapper({
+      rules: parseMappingRules([
+        {
+          match: { group: 'deployers' },
+          serviceAccount: 'team-b/deployer',
+          serviceAccountMode: 'token-request',
+        },
+      ]),
+    });
+    const result = tokenMapper.map(caller('erin', ['deployers']));
+    expect(result).toMatchObject({
+      ok: true,
+      identity: {
+        username: 'system:serviceaccount:team-b:deployer',
+        serviceAccount: 'system:serviceaccount:team-b:deployer',
+        tokenRequest: { namespace: 'team-b', name: 'deployer' },
+      },
+    });
+    // The default mode stays impersonation.
+    const plainResult = mapper.map(caller('erin', ['deployers']));
+    expect(plainResult.ok && plainResult.identity.tokenRequest).toBeUndefined();
+  });
+
   it('adds groups by claim, unprefixed', () => {
     const result = mapper.map(caller('sam', ['dev'], { department: 'sre' }));
     expect(result.ok && result.identity.groups).toEqual(['oidc:dev', 'sre']);
@@ -61,7 +85,11 @@ describe('IdentityMapper with rules', () => {
     { why: 'a bad service account', value: [{ match: { user: 'a' }, serviceAccount: 'nope' }] },
     {
       why: 'an unsupported mode',
-      value: [{ match: { user: 'a' }, serviceAccount: 'a/b', serviceAccountMode: 'token-request' }],
+      value: [{ match: { user: 'a' }, serviceAccount: 'a/b', serviceAccountMode: 'exec-plugin' }],
+    },
+    {
+      why: 'a mode without a service account',
+      value: [{ match: { user: 'a' }, addGroups: ['x'], serviceAccountMode: 'token-request' }],
     },
   ])('refuses rules that are $why', ({ value }) => {
     expect(() => parseMappingRules(value)).toThrow(MappingRuleError);

@@ -13,6 +13,11 @@ import type { AuthenticatedCaller } from '../auth/authenticator';
 export interface MappedIdentity extends Identity {
   /** Set when the caller is mapped to a service account: `system:serviceaccount:<ns>:<name>`. */
   serviceAccount?: string;
+  /**
+   * Set when the rule wants the service account's own short-lived token upstream
+   * (`serviceAccountMode: token-request`) instead of the gateway credential with Impersonate-*.
+   */
+  tokenRequest?: { namespace: string; name: string };
 }
 
 export type MappingResult = { ok: true; identity: MappedIdentity } | { ok: false; message: string };
@@ -38,9 +43,14 @@ export interface MappingRule {
   addGroups?: string[];
   /** `namespace/name` */
   serviceAccount?: string;
-  /** How the service account is used upstream; only impersonation is supported so far. */
-  serviceAccountMode?: 'impersonate';
+  /**
+   * How the service account is used upstream: impersonated by the gateway (default), or by a
+   * short-lived token of its own from the TokenRequest API (no impersonation rights needed for it).
+   */
+  serviceAccountMode?: ServiceAccountMode;
 }
+
+export type ServiceAccountMode = 'impersonate' | 'token-request';
 
 export interface IdentityMappingRules {
   usernamePrefix?: string;
@@ -87,10 +97,12 @@ export function parseMappingRules(value: unknown): MappingRule[] {
     )
       return problems.push(`${where}: serviceAccount must be namespace/name`);
     const mode = rule.serviceAccountMode;
-    if (mode !== undefined && mode !== 'impersonate')
+    if (mode !== undefined && mode !== 'impersonate' && mode !== 'token-request')
       return problems.push(
-        `${where}: serviceAccountMode ${JSON.stringify(mode)} is not supported (only impersonate)`,
+        `${where}: serviceAccountMode ${JSON.stringify(mode)} is not supported (impersonate or token-request)`,
       );
+    if (mode !== undefined && sa === undefined)
+      return problems.push(`${where}: serviceAccountMode needs a serviceAccount`);
     if (addGroups === undefined && sa === undefined)
       return problems.push(`${where}: a rule must add groups or name a service account`);
     rules.push({
@@ -140,7 +152,12 @@ export class IdentityMapper {
     if (rule) return this.mapToServiceAccount(caller, rule.serviceAccount);
     const matching = (this.rules.rules ?? []).filter((r) => ruleMatches(r, caller));
     const toServiceAccount = matching.find((r) => r.serviceAccount !== undefined);
-    if (toServiceAccount) return this.mapToServiceAccount(caller, toServiceAccount.serviceAccount!);
+    if (toServiceAccount)
+      return this.mapToServiceAccount(
+        caller,
+        toServiceAccount.serviceAccount!,
+        toServiceAccount.serviceAccountMode ?? 'impersonate',
+      );
     // A reserved group a rule matches on explicitly is consumed by that rule, not forwarded.
     const consumed = new Set(matching.map((r) => r.match.group).filter((g): g is string => g !== undefined));
     const username = `${this.rules.usernamePrefix ?? ''}${caller.name}`;
@@ -172,7 +189,11 @@ export class IdentityMapper {
   }
 
   /** An explicit rule is the one way to a `system:` name: the service account's own identity. */
-  private mapToServiceAccount(caller: AuthenticatedCaller, serviceAccount: string): MappingResult {
+  private mapToServiceAccount(
+    caller: AuthenticatedCaller,
+    serviceAccount: string,
+    mode: ServiceAccountMode = 'impersonate',
+  ): MappingResult {
     const [namespace, name, ...rest] = serviceAccount.split('/');
     if (!namespace || !name || rest.length > 0)
       return { ok: false, message: `mapping rule names "${serviceAccount}", not namespace/name` };
@@ -187,6 +208,7 @@ export class IdentityMapper {
         groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
         extra,
         serviceAccount: username,
+        ...(mode === 'token-request' ? { tokenRequest: { namespace, name } } : {}),
       },
     };
   }

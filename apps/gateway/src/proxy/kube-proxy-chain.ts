@@ -47,6 +47,7 @@ import type { Authenticator } from '../auth/authenticator';
 import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { OpenStreams } from '../auth/open-streams';
 import type { IdentityMapper, MappedIdentity } from '../identity/identity-mapper';
+import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
 import { assignRequestId } from '../logging/request-id';
 import type { ClientAddressResolver } from './client-address';
 import { sanitizeClientHeaders, sanitizeResponseHeaders } from './header-sanitizer';
@@ -66,6 +67,11 @@ export interface KubeProxyChainDeps {
   streamKeepaliveMs: number;
   /** Open exchanges by personal-token id, so a revocation can cut them (auth/open-streams.ts). */
   openStreams?: OpenStreams;
+  /**
+   * Tokens for identities mapped with `serviceAccountMode: token-request`. Without it such an
+   * identity is refused with 503 rather than sent upstream under the gateway's credential.
+   */
+  serviceAccountTokens?: ServiceAccountTokenSource;
 }
 
 /** What the chain learned about one request, for the audit record. */
@@ -73,6 +79,11 @@ interface Exchange {
   requestId: string;
   started: number;
   event: AuditEvent;
+  /**
+   * `Bearer <token>` of the mapped service account (token-request mode): sent upstream in place
+   * of the gateway credential and the Impersonate-* headers. Never copied into the audit event.
+   */
+  serviceAccountAuthorization?: string;
 }
 
 type Decision =
@@ -233,6 +244,32 @@ export class KubeProxyChain {
         exchange,
       };
     }
+
+    // 5b. Token-request mode: the service account's own short-lived token replaces the gateway
+    //     credential. A failure refuses the request (503); falling back to the gateway's
+    //     credential with impersonation would silently change what the operator configured.
+    if (identity.tokenRequest !== undefined) {
+      const { namespace, name } = identity.tokenRequest;
+      try {
+        if (this.deps.serviceAccountTokens === undefined) throw new Error('no token source configured');
+        const token = await this.deps.serviceAccountTokens.tokenFor(namespace, name);
+        exchange.serviceAccountAuthorization = `Bearer ${token}`;
+      } catch (err) {
+        const message = (err as Error).message;
+        this.deps.logger.warn({ err: message, requestId }, 'service-account token unavailable');
+        event.decision = 'error';
+        event.reason = `service-account token: ${message}`;
+        return {
+          ok: false,
+          status: serviceUnavailable(
+            `kgw could not obtain a token for the service account ${namespace}/${name}; retry shortly`,
+            5,
+          ),
+          exchange,
+        };
+      }
+    }
+
     event.decision = 'allow';
     event.reason = decision.reason || undefined;
     return { ok: true, identity, info, exchange };
@@ -244,8 +281,16 @@ export class KubeProxyChain {
     identity: MappedIdentity,
     event: AuditEvent,
     upgrade: boolean,
+    serviceAccountAuthorization?: string,
   ): http.OutgoingHttpHeaders {
     const { headers } = sanitizeClientHeaders(req.headers, upgrade);
+    if (serviceAccountAuthorization !== undefined) {
+      // Token-request mode: the API server authenticates the service account itself; no
+      // Impersonate-* (the sanitizer already dropped the client's), no gateway credential.
+      headers.authorization = serviceAccountAuthorization;
+      if (event.clientAddress) headers['x-forwarded-for'] = event.clientAddress;
+      return headers;
+    }
     const credential = this.deps.upstream.authorizationHeader();
     if (credential) headers.authorization = credential;
     for (const [name, value] of impersonationHeaders(identity)) {
@@ -282,7 +327,7 @@ export class KubeProxyChain {
     exchange: Exchange,
   ): void {
     const { event } = exchange;
-    const headers = this.upstreamHeaders(req, identity, event, false);
+    const headers = this.upstreamHeaders(req, identity, event, false, exchange.serviceAccountAuthorization);
     const upstreamReq = https.request(this.upstreamOptions(req, headers), (upstreamRes) => {
       const streaming = isStreamingResponse(event, upstreamRes);
       if (streaming) {
@@ -342,7 +387,7 @@ export class KubeProxyChain {
     const { event } = exchange;
     const streaming = streamingUpgradeOf(req.headers, info);
     event.transport = streaming?.transport ?? 'upgrade';
-    const headers = this.upstreamHeaders(req, identity, event, true);
+    const headers = this.upstreamHeaders(req, identity, event, true, exchange.serviceAccountAuthorization);
     const upstreamReq = https.request(this.upstreamOptions(req, headers));
     upstreamReq.on(
       'upgrade',
