@@ -1,7 +1,7 @@
 // The query side of /kgw/v1/audit: filters from the query string (validated, with the caller's
 // visibility applied — only gateway admins see other people's records), cursors, and the
 // export formats (JSON page, NDJSON, CSV).
-import { AUDIT_DECISIONS, AUDIT_KINDS, type AuditKind, type ChainedAuditRecord } from './audit-record';
+import { AUDIT_DECISIONS, AUDIT_KINDS, type AuditKind, type AuditRecord, type ChainedAuditRecord } from './audit-record';
 import type { AuditFilter, StoredAuditRecord } from './audit-store';
 import { GatewayError } from '../errors/gateway-error';
 import type { AuthenticatedRequest } from '../auth/gateway-auth';
@@ -136,41 +136,14 @@ export function formatOf(query: AuditQuery, accept: string | undefined): AuditFo
 }
 
 /** A record as the API shows it: times as RFC 3339, chain position included. */
-export interface AuditRecordView {
+export type AuditRecordView = Omit<AuditRecord, 'time' | 'kind'> & {
   id?: string;
   time: string;
-  requestId: string;
-  instance: string;
-  seq: number | null;
   kind: string;
-  authUser: string | null;
-  authMethod: string | null;
-  tokenId: string | null;
-  kubeUser: string | null;
-  kubeGroups: string[];
-  serviceAccount: string | null;
-  clientAddress: string | null;
-  userAgent: string | null;
-  verb: string | null;
-  apiGroup: string | null;
-  apiVersion: string | null;
-  resource: string | null;
-  subresource: string | null;
-  namespace: string | null;
-  name: string | null;
-  path: string;
-  query: string | null;
-  code: number;
-  decision: string;
-  reason: string | null;
-  latencyMs: number;
-  bytesIn: number;
-  bytesOut: number;
-  streamMs: number | null;
-  transport: string | null;
+  seq: number | null;
   prevHash: string | null;
   hash: string | null;
-}
+};
 
 export function auditRecordView(record: StoredAuditRecord | ChainedAuditRecord): AuditRecordView {
   return {
