@@ -215,35 +215,26 @@ const LABEL_MSG =
 const DNS1035_MSG =
   "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
+function labelNameErrors(name: string, pattern: RegExp, message: string): FieldError[] {
+  if (name.length > 63) {
+    return [
+      {
+        type: 'FieldValueInvalid',
+        field: 'metadata.name',
+        value: name,
+        detail: 'must be no more than 63 characters',
+      },
+    ];
+  }
+  return pattern.test(name)
+    ? []
+    : [{ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: message }];
+}
+
 function nameErrors(kind: string, name: string): FieldError[] {
-  if (kind === 'Namespace') {
-    if (name.length > 63)
-      return [
-        {
-          type: 'FieldValueInvalid',
-          field: 'metadata.name',
-          value: name,
-          detail: 'must be no more than 63 characters',
-        },
-      ];
-    return DNS1123_LABEL.test(name)
-      ? []
-      : [{ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: LABEL_MSG }];
-  }
-  if (kind === 'Service') {
-    if (name.length > 63)
-      return [
-        {
-          type: 'FieldValueInvalid',
-          field: 'metadata.name',
-          value: name,
-          detail: 'must be no more than 63 characters',
-        },
-      ];
-    return DNS1035_LABEL.test(name)
-      ? []
-      : [{ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: DNS1035_MSG }];
-  }
+  // Namespaces are DNS-1123 labels, services DNS-1035 labels: same length rule, other alphabet.
+  if (kind === 'Namespace') return labelNameErrors(name, DNS1123_LABEL, LABEL_MSG);
+  if (kind === 'Service') return labelNameErrors(name, DNS1035_LABEL, DNS1035_MSG);
   if (kind.startsWith('Role') || kind.startsWith('ClusterRole')) {
     // RBAC names are path segments, not DNS names.
     return /[/%]/.test(name) || name === '.' || name === '..'

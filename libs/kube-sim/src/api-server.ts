@@ -255,19 +255,10 @@ export class ApiServer {
       const target = this.streamTarget(ctx);
       if (!target) throw badRequest('the requested resource does not support connection upgrades');
       this.checkStreamTargetExists(target);
-      if (!this.deps.streams)
-        throw new StatusError({
-          kind: 'Status',
-          apiVersion: 'v1',
-          metadata: {},
-          status: 'Failure',
-          message: 'pod streams are not available in this simulator',
-          reason: 'ServiceUnavailable',
-          code: 503,
-        });
+      const streams = this.requireStreams();
       entry.status = 101;
       this.deps.requestLog.completed(entry);
-      this.deps.streams.handleUpgrade(req, socket, head, target);
+      streams.handleUpgrade(req, socket, head, target);
     } catch (err) {
       fail(statusOf(err));
     }
@@ -344,17 +335,7 @@ export class ApiServer {
     const target = this.streamTarget(ctx);
     if (target) {
       this.checkStreamTargetExists(target);
-      if (!this.deps.streams)
-        throw new StatusError({
-          kind: 'Status',
-          apiVersion: 'v1',
-          metadata: {},
-          status: 'Failure',
-          message: 'pod streams are not available in this simulator',
-          reason: 'ServiceUnavailable',
-          code: 503,
-        });
-      this.deps.streams.handleRequest(req, res, target);
+      this.requireStreams().handleRequest(req, res, target);
       return;
     }
     if (type.virtual) {
@@ -403,6 +384,20 @@ export class ApiServer {
           info.verb || (req.method ?? ''),
         );
     }
+  }
+
+  /** The pod streams module, or the 503 a simulator started without one answers. */
+  private requireStreams(): PodStreamsHandler {
+    if (this.deps.streams) return this.deps.streams;
+    throw new StatusError({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'pod streams are not available in this simulator',
+      reason: 'ServiceUnavailable',
+      code: 503,
+    });
   }
 
   private streamTarget(ctx: RequestContext): StreamTarget | undefined {

@@ -265,6 +265,18 @@ function endpointSliceRow(s: KubeObject): Cell[] {
   ];
 }
 
+/** RoleBinding and ClusterRoleBinding print the same columns; only the role's kind differs. */
+function bindingColumns(roleKind: 'Role' | 'ClusterRole') {
+  return [
+    NAME,
+    col('Role', 'string', `${roleKind} this binding refers to`),
+    AGE,
+    col('Users', 'string', 'Users in this binding', 1),
+    col('Groups', 'string', 'Groups in this binding', 1),
+    col('ServiceAccounts', 'string', 'ServiceAccounts in this binding', 1),
+  ];
+}
+
 function bindingRow(b: KubeObject): Cell[] {
   const ref = o(b.roleRef);
   const subjects = arr(b.subjects);
@@ -516,28 +528,8 @@ const PRINTERS: Record<string, Printer> = {
     columns: [NAME, col('Created At', 'date', 'CreationTimestamp of the clusterrole')],
     row: (r) => [r.metadata.name, str(r.metadata.creationTimestamp)],
   },
-  RoleBinding: {
-    columns: [
-      NAME,
-      col('Role', 'string', 'Role this binding refers to'),
-      AGE,
-      col('Users', 'string', 'Users in this binding', 1),
-      col('Groups', 'string', 'Groups in this binding', 1),
-      col('ServiceAccounts', 'string', 'ServiceAccounts in this binding', 1),
-    ],
-    row: bindingRow,
-  },
-  ClusterRoleBinding: {
-    columns: [
-      NAME,
-      col('Role', 'string', 'ClusterRole this binding refers to'),
-      AGE,
-      col('Users', 'string', 'Users in this binding', 1),
-      col('Groups', 'string', 'Groups in this binding', 1),
-      col('ServiceAccounts', 'string', 'ServiceAccounts in this binding', 1),
-    ],
-    row: bindingRow,
-  },
+  RoleBinding: { columns: bindingColumns('Role'), row: bindingRow },
+  ClusterRoleBinding: { columns: bindingColumns('ClusterRole'), row: bindingRow },
   PodDisruptionBudget: {
     columns: [
       NAME,
