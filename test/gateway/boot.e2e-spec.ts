@@ -112,5 +112,13 @@ describe('gateway process', () => {
     expect(second.stderr).toMatch(/data directory .*pg-b is in use by another process/);
     const ready = await fetch(`${gateway.url}/kgw/readyz`);
     expect(ready.status).toBe(200);
+    // With demo mode off and no upstream configured, Kubernetes paths say so as a Status.
+    const unserved = await fetch(`${gateway.url}/api/v1/pods`);
+    expect(unserved.status).toBe(503);
+    expect(await unserved.json()).toMatchObject({
+      kind: 'Status',
+      reason: 'ServiceUnavailable',
+      message: 'kgw has no Kubernetes upstream configured',
+    });
   });
 });

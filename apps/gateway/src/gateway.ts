@@ -9,10 +9,9 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Server as HttpsServer } from 'node:https';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import express from 'express';
@@ -20,6 +19,7 @@ import { Logger as NestPinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger } from 'pino';
 import { redactedConfig, type GatewayConfig } from '@kgw/config';
 import { Database } from '@kgw/db';
+import { serviceUnavailable, writeStatus } from '@kgw/kube';
 import { AppModule } from './app.module';
 import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
 import type { ReadinessCheckFn } from './health/readiness';
@@ -103,7 +103,7 @@ export async function startGateway(
     const onRequest: RequestListener = (req, res) => {
       if (isGatewayRoute(req.url)) expressApp(req, res);
       else if (kubeHandler) kubeHandler.handleRequest(req, res);
-      else notServed(res);
+      else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
     };
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       tracker.track(socket);
@@ -183,19 +183,4 @@ function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoP
 
 function isGatewayRoute(url: string | undefined): boolean {
   return url === '/kgw' || (url?.startsWith('/kgw/') ?? false) || (url?.startsWith('/kgw?') ?? false);
-}
-
-function notServed(res: ServerResponse): void {
-  res.writeHead(503, { 'Content-Type': 'application/json' });
-  res.end(
-    JSON.stringify({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'kgw has no Kubernetes upstream configured',
-      reason: 'ServiceUnavailable',
-      code: 503,
-    }),
-  );
 }
