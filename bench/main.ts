@@ -8,6 +8,8 @@
 //   npm run bench -- --quick              short runs, small transfers (a smoke test of the bench)
 //   npm run bench -- --connections 64 --duration 10
 //   npm run bench -- --only proxy --filter 'fixed/get-pod/(kubectl|kgw-http$)'
+//   npm run bench -- --load-generator autocannon   (default: wrk when installed)
+//   npm run bench -- --no-install         do not apt-get install missing wrk / nginx
 //
 // See docs/bench.md for what each line means and how to add a module.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +17,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SCENARIOS } from './scenarios';
 import type { BenchContext, BenchLine, BenchOptions, Resource } from './support/context';
-import { machineTicks } from './support/load';
+import { abortLoads, findWrk, loadGenerator, machineTicks, setLoadGenerator } from './support/load';
+import { installPrerequisites } from './support/prerequisites';
 import { ProcessGroup } from './support/processes';
 
 const MiB = 1024 * 1024;
@@ -23,6 +26,10 @@ const MiB = 1024 * 1024;
 interface Args {
   only?: string[];
   options: BenchOptions;
+  /** `--load-generator`; undefined = wrk when installed, else autocannon. */
+  loadGenerator?: 'wrk' | 'autocannon';
+  /** `--no-install`: do not apt-get install a missing wrk / nginx. */
+  noInstall: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -45,6 +52,8 @@ function parseArgs(argv: string[]): Args {
         forwardParallelStreams: 16,
       };
   let only: string[] | undefined;
+  let generator: Args['loadGenerator'];
+  let noInstall = false;
   for (let i = 0; i < argv.length; i++) {
     const value = (): string => {
       const next = argv[++i];
@@ -74,6 +83,16 @@ function parseArgs(argv: string[]): Args {
       case '--warmup':
         options.warmupSec = Number(value());
         break;
+      case '--load-generator': {
+        const name = value();
+        if (name !== 'wrk' && name !== 'autocannon')
+          throw new Error(`--load-generator must be wrk or autocannon, not "${name}"`);
+        generator = name;
+        break;
+      }
+      case '--no-install':
+        noInstall = true;
+        break;
       default:
         throw new Error(`unknown argument ${argv[i]} (see bench/main.ts for the options)`);
     }
@@ -82,11 +101,20 @@ function parseArgs(argv: string[]): Args {
     if (!SCENARIOS.some((s) => s.name === name))
       throw new Error(`no bench module "${name}" (have: ${SCENARIOS.map((s) => s.name).join(', ')})`);
   }
-  return { only, options };
+  return { only, options, loadGenerator: generator, noInstall };
 }
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const log = (message: string): void => {
+    process.stderr.write(`bench: ${message}\n`);
+  };
+  // Before anything is started or measured: wrk and nginx when missing (root + apt-get only).
+  if (!args.noInstall)
+    await installPrerequisites({ wrk: args.loadGenerator !== 'autocannon', nginx: true }, log);
+  // Throws for `--load-generator wrk` without wrk; the default falls back to autocannon.
+  setLoadGenerator(args.loadGenerator ?? (findWrk() ? 'wrk' : 'autocannon'));
+  args.options.loadGenerator = loadGenerator();
   const root = resolve(__dirname, '..', '..');
   const workDir = mkdtempSync(join(tmpdir(), 'kgw-bench-'));
   // mkdtemp makes a 0700 directory; embedded Postgres runs as another OS user when we are root.
@@ -94,9 +122,6 @@ async function main(): Promise<number> {
   const processes = new ProcessGroup();
   const resources: Array<Resource<unknown>> = [];
   const started = new Map<string, Promise<unknown>>();
-  const log = (message: string): void => {
-    process.stderr.write(`bench: ${message}\n`);
-  };
   const ctx: BenchContext = {
     root,
     workDir,
@@ -116,15 +141,16 @@ async function main(): Promise<number> {
     },
   };
 
-  let cleaned = false;
-  const cleanup = async (): Promise<void> => {
-    if (cleaned) return;
-    cleaned = true;
-    log('stopping everything');
-    for (const resource of resources.reverse()) await resource.stop().catch(() => undefined);
-    await processes.stopAll();
-    rmSync(workDir, { recursive: true, force: true });
-  };
+  // One cleanup, however many ask (a signal, then the run's own `finally`): each waits for it to end.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      log('stopping everything');
+      abortLoads();
+      for (const resource of resources.reverse()) await resource.stop().catch(() => undefined);
+      await processes.stopAll();
+      rmSync(workDir, { recursive: true, force: true });
+    })());
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal}: stopping`);
     void cleanup().finally(() => process.exit(130));
@@ -161,6 +187,7 @@ async function main(): Promise<number> {
     cpu_model: cpus()[0]?.model ?? null,
     background_cpu_pct: background,
     modules: selected.map((s) => s.name).join(','),
+    load_generator: loadGenerator(),
     connections: args.options.connections,
     duration_s: args.options.durationSec,
     warmup_s: args.options.warmupSec,

@@ -10,7 +10,7 @@ export interface BenchLine {
 }
 
 export interface BenchOptions {
-  /** Concurrent connections of the HTTP load (autocannon). */
+  /** Concurrent connections of the HTTP load (wrk or autocannon). */
   connections: number;
   /** Measured seconds per HTTP load run. */
   durationSec: number;
@@ -21,6 +21,8 @@ export interface BenchOptions {
   /** Bytes per connection for the parallel port-forward transfer, and how many connections. */
   forwardParallelBytes: number;
   forwardParallelStreams: number;
+  /** `--load-generator`: wrk (default when installed) or autocannon; `runLoad` uses it already. */
+  loadGenerator?: 'wrk' | 'autocannon';
   /**
    * `--filter <regex>`: modules run only the measurements whose id matches (the proxy bench's id
    * is `<upstream>/<scenario>/<target>`, e.g. `fixed/get-pod/kgw-http`). For quick iterations.
