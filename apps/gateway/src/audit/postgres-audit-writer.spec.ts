@@ -5,7 +5,7 @@ import pino from 'pino';
 import { ChainVerifier, type ChainedAuditRecord } from './audit-record';
 import type { AuditEvent } from './audit-sink';
 import { AuditSpool } from './audit-spool';
-import type { AuditStore } from './audit-store';
+import type { AuditStore, EncodedAuditBatch } from './audit-store';
 import { PostgresAuditWriter } from './postgres-audit-writer';
 
 /** A strict stand-in for the table: unique request ids, and an on/off switch for outages. */
@@ -21,6 +21,15 @@ class FakeStore {
       inserted++;
     }
     return inserted;
+  }
+  /** The writer encodes ahead of inserting; the fake keeps the records as they are. */
+  encodeBatch(
+    records: readonly ChainedAuditRecord[],
+  ): EncodedAuditBatch & { records: readonly ChainedAuditRecord[] } {
+    return { size: records.length, columns: [], records };
+  }
+  async insertEncoded(batch: EncodedAuditBatch): Promise<number> {
+    return this.insertBatch((batch as ReturnType<FakeStore['encodeBatch']>).records);
   }
   async chainHead(): Promise<{ seq: number; hash: string } | undefined> {
     const last = this.rows.at(-1);

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { AuditChain, auditRecordOf, type ChainedAuditRecord } from './audit-record';
 import type { AuditEvent, AuditSink } from './audit-sink';
 import type { AuditSpool } from './audit-spool';
-import type { AuditStore } from './audit-store';
+import type { AuditStore, EncodedAuditBatch } from './audit-store';
 
 /** Live records as they become durable, for the SSE tail. */
 export interface AuditFeed {
@@ -171,15 +171,23 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
     // one on the other (the two were strictly sequential before, and together they were the
     // writer's throughput limit). Order is unchanged: the queue's front is always linked next
     // and appended behind whatever is already linked but unwritten.
+    // The same goes for encoding: the next batch's INSERT parameters are built while the
+    // current INSERT runs, so Postgres finds the next statement ready when it is done.
     if (this.unwritten.length === 0) this.linkNext();
+    let encoded: EncodedAuditBatch | undefined;
     while (this.unwritten.length > 0) {
       const batch = this.unwritten.slice(0, batchSize);
-      const written = this.persist(batch);
+      const written = this.persist(batch, encoded);
+      encoded = undefined;
       if (this.unwritten.length - batch.length < batchSize && this.queue.length > 0) {
         // One turn of the event loop first, so the INSERT is on the wire before we hash.
         await new Promise((resolve) => setImmediate(resolve));
         this.linkNext();
       }
+      if (this.unwritten.length > batch.length && !this.options.spool.hasBacklog())
+        encoded = this.options.store.encodeBatch(
+          this.unwritten.slice(batch.length, batch.length + batchSize),
+        );
       if (!(await written)) return false;
       this.unwritten = this.unwritten.slice(batch.length);
       this.publish(batch);
@@ -197,11 +205,11 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
   }
 
   /** Postgres first (unless a backlog must go first), else the spool. */
-  private async persist(batch: ChainedAuditRecord[]): Promise<boolean> {
+  private async persist(batch: ChainedAuditRecord[], encoded?: EncodedAuditBatch): Promise<boolean> {
     const { store, spool, logger } = this.options;
     if (!spool.hasBacklog()) {
       try {
-        await store.insertBatch(batch);
+        await store.insertEncoded(encoded ?? store.encodeBatch(batch));
         this.stats.inserted += batch.length;
         if (this.databaseDown) logger.info('audit: Postgres is back');
         this.databaseDown = false;
