@@ -1,7 +1,10 @@
 // `node dist/apps/gateway/src/main.js`: options → validate → run, and a clean exit on signals.
 import 'reflect-metadata';
-import { ConfigError, loadConfig, unknownVariables } from '@kgw/config';
-import { startGateway } from './gateway';
+import { ConfigError, loadConfig, unknownVariables, type GatewayConfig } from '@kgw/config';
+import cluster from 'node:cluster';
+import { startGateway, type RunningGateway } from './gateway';
+import { chooseUpstream } from './gateway-services';
+import { followPrimary, runPrimary, workerCount } from './lifecycle/worker-cluster';
 
 async function main(): Promise<void> {
   let config;
@@ -15,10 +18,18 @@ async function main(): Promise<void> {
     throw err;
   }
 
+  if (cluster.isWorker) return runWorker(config);
   for (const name of unknownVariables())
     process.stderr.write(
       `kgw: warning: ${name} is not a kgw setting and is ignored (see docs/configuration.md)\n`,
     );
+  const workers = workerCount(config);
+  if (workers > 1) {
+    // The demo's simulator and OpenID provider live inside the gateway process.
+    if (chooseUpstream(config) === 'demo')
+      process.stderr.write(`kgw: warning: demo mode runs one process; KGW_HTTP_WORKERS=${workers} ignored\n`);
+    else return runPrimary(config, workers);
+  }
 
   const gateway = await startGateway(config);
 
@@ -41,6 +52,27 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** One worker of a multi-process gateway: serves until the primary says stop. */
+async function runWorker(config: GatewayConfig): Promise<void> {
+  const state: { gateway?: RunningGateway; asked: boolean } = { asked: false };
+  const close = (running: RunningGateway): void => {
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // Registered before startup, so a stop requested meanwhile is not lost.
+  followPrimary(() => {
+    state.asked = true;
+    if (state.gateway) close(state.gateway);
+  });
+  state.gateway = await startGateway(config);
+  if (state.asked) close(state.gateway);
 }
 
 main().catch((err: unknown) => {

@@ -13,6 +13,8 @@ export interface GatewayConfig {
     publicUrl?: string;
     tlsCertFile?: string;
     tlsKeyFile?: string;
+    /** Worker processes; 0 = one per available CPU (resolved by the gateway's main). */
+    workers: number;
     shutdownGraceMs: number;
     trustedProxies: string[];
     streamKeepaliveSeconds: number;
@@ -120,6 +122,12 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       `${config.http.tlsCertFile ? 'KGW_HTTP_TLS_KEY_FILE' : 'KGW_HTTP_TLS_CERT_FILE'}: required together with its pair`,
     );
   }
+  if (config.http.workers !== 1 && config.oidc.devProvider === 'true') {
+    // It listens on its own port and keeps its grants in memory: it can exist only once.
+    problems.push(
+      'KGW_HTTP_WORKERS: the development OpenID provider (KGW_OIDC_DEV_PROVIDER=true) needs a single process (1)',
+    );
+  }
   if (config.kube.mode === 'kubeconfig' && !config.kube.kubeconfig) {
     problems.push('KGW_KUBECONFIG: required when KGW_KUBE_MODE=kubeconfig');
   }
@@ -216,7 +224,8 @@ function readConfigFile(file: string, problems: string[]): Map<string, string> {
 
 /** KGW_* variables that are not settings (typos, removed settings): worth a warning at boot. */
 export function unknownVariables(env: Env = process.env): string[] {
-  const known = new Set<string>([...SETTINGS.map((s) => s.env), 'KGW_CONFIG']);
+  // KGW_WORKER_SLOT is not a setting: the primary sets it for each worker it forks.
+  const known = new Set<string>([...SETTINGS.map((s) => s.env), 'KGW_CONFIG', 'KGW_WORKER_SLOT']);
   return Object.keys(env)
     .filter((name) => name.startsWith('KGW_') && !known.has(name))
     .sort();

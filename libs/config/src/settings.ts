@@ -57,6 +57,15 @@ export const SETTINGS = [
     doc: 'PEM private key for KGW_HTTP_TLS_CERT_FILE.',
   },
   {
+    env: 'KGW_HTTP_WORKERS',
+    path: 'http.workers',
+    type: 'int',
+    default: '1',
+    min: 0,
+    max: 64,
+    doc: 'Gateway processes serving the port (node:cluster): one Node process uses about one core, so set this to the cores the gateway may use; 0 = one per available CPU. Each worker writes its own audit chain (<instance>-w<n>); the primary process owns the embedded Postgres. Demo mode always runs one process.',
+  },
+  {
     env: 'KGW_HTTP_SHUTDOWN_GRACE_MS',
     path: 'http.shutdownGraceMs',
     type: 'int',

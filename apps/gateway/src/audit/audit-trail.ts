@@ -13,6 +13,7 @@ import type { AuditEvent, AuditSink } from './audit-sink';
 import { AuditSpool } from './audit-spool';
 import { AuditStore } from './audit-store';
 import { AuditInstanceClaim } from './instance-claim';
+import { workerInstanceName, workerSlot } from '../lifecycle/worker-cluster';
 import { PostgresAuditWriter, type AuditFeed } from './postgres-audit-writer';
 
 export class AuditTrail implements AuditSink, AuditFeed {
@@ -64,9 +65,12 @@ export async function openAuditTrail(ctx: {
   writerPool.on('error', (err) => logger.debug({ err: err.message }, 'audit pool connection lost'));
   let claim: AuditInstanceClaim | undefined;
   try {
-    const candidates = settings.instance
+    const slot = workerSlot();
+    const bases = settings.instance
       ? [settings.instance]
       : [hostname(), ...Array.from({ length: 15 }, (_, i) => `${hostname()}-${i + 2}`)];
+    // Each worker of a multi-process gateway writes its own chain.
+    const candidates = slot === undefined ? bases : bases.map((base) => workerInstanceName(base, slot));
     claim = await AuditInstanceClaim.take(ctx.db.url, candidates, settings.retryIntervalMs, logger);
     const instance = claim.name;
     const writer = await PostgresAuditWriter.open({
