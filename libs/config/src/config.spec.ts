@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, redactedConfig } from './config';
+import { ConfigError, loadConfig, redactedConfig, unknownVariables } from './config';
 import { renderSettingsTable } from './settings-doc';
 
 describe('loadConfig', () => {
@@ -68,6 +68,17 @@ describe('loadConfig', () => {
 
   it('requires a kubeconfig path in kubeconfig mode', () => {
     expect(() => loadConfig({ KGW_KUBE_MODE: 'kubeconfig' })).toThrow(/KGW_KUBECONFIG: required/);
+  });
+
+  it('takes a worker count (0 = per CPU) but refuses several workers with the in-process dev OpenID provider', () => {
+    expect(loadConfig({}).http.workers).toBe(1);
+    expect(loadConfig({ KGW_HTTP_WORKERS: '0' }).http.workers).toBe(0);
+    expect(() => loadConfig({ KGW_HTTP_WORKERS: '-1' })).toThrow(/KGW_HTTP_WORKERS/);
+    expect(() => loadConfig({ KGW_HTTP_WORKERS: '2', KGW_DEV_OIDC: 'true' })).toThrow(
+      /KGW_HTTP_WORKERS: the development OpenID provider/,
+    );
+    // The primary marks its workers; that is not a setting and must not be warned about.
+    expect(unknownVariables({ KGW_WORKER_SLOT: '1', KGW_TYPO: 'x' })).toEqual(['KGW_TYPO']);
   });
 
   it('hides secrets when the config is logged', () => {

@@ -125,7 +125,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   if (config.http.workers !== 1 && config.oidc.devProvider === 'true') {
     // It listens on its own port and keeps its grants in memory: it can exist only once.
     problems.push(
-      'KGW_HTTP_WORKERS: the development OpenID provider (KGW_OIDC_DEV_PROVIDER=true) needs a single process (1)',
+      'KGW_HTTP_WORKERS: the development OpenID provider (KGW_DEV_OIDC=true) needs a single process (1)',
     );
   }
   if (config.kube.mode === 'kubeconfig' && !config.kube.kubeconfig) {
