@@ -3,10 +3,11 @@
 // Everything it starts listens on 127.0.0.1 and is stopped at the end, on error and on Ctrl-C.
 // Not part of `npm test`: numbers depend on the machine, so no test asserts on them.
 //
-//   npm run bench                         proxy + port-forward (a few minutes)
+//   npm run bench                         proxy + audit-overhead + port-forward (+ audit-writer)
 //   npm run bench -- --only proxy         one module (comma-separated names; `profile` is opt-in)
 //   npm run bench -- --quick              short runs, small transfers (a smoke test of the bench)
 //   npm run bench -- --connections 64 --duration 10
+//   npm run bench -- --only audit-overhead --rounds 7   (interleaved rounds per target)
 //   npm run bench -- --only proxy --filter 'fixed/get-pod/(kubectl|kgw-http$)'
 //   npm run bench -- --load-generator autocannon   (default: wrk when installed)
 //   npm run bench -- --no-install         do not apt-get install missing wrk / nginx
@@ -39,6 +40,7 @@ function parseArgs(argv: string[]): Args {
         connections: 16,
         durationSec: 1,
         warmupSec: 0.5,
+        rounds: 2,
         forwardSingleBytes: 16 * MiB,
         forwardParallelBytes: 4 * MiB,
         forwardParallelStreams: 16,
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]): Args {
         connections: 32,
         durationSec: 5,
         warmupSec: 1,
+        rounds: 5,
         forwardSingleBytes: 256 * MiB,
         forwardParallelBytes: 32 * MiB,
         forwardParallelStreams: 16,
@@ -77,6 +80,14 @@ function parseArgs(argv: string[]): Args {
       case '--duration':
         options.durationSec = positive('--duration', value());
         break;
+      case '--rounds': {
+        const text = value();
+        const n = Number(text);
+        if (!Number.isInteger(n) || n < 1)
+          throw new Error(`--rounds must be a whole number >= 1, not "${text}"`);
+        options.rounds = n;
+        break;
+      }
       case '--filter':
         options.filter = new RegExp(value());
         break;
@@ -191,6 +202,7 @@ async function main(): Promise<number> {
     connections: args.options.connections,
     duration_s: args.options.durationSec,
     warmup_s: args.options.warmupSec,
+    rounds: args.options.rounds,
     filter: args.options.filter?.source,
   });
   const t0 = Date.now();

@@ -16,6 +16,8 @@ export interface BenchOptions {
   durationSec: number;
   /** Unmeasured seconds before each run (JIT, connection pools, SAR cache). */
   warmupSec: number;
+  /** `--rounds`: interleaved runs per target in modules that repeat to measure noise (audit-overhead). */
+  rounds: number;
   /** Bytes for the single-connection port-forward transfer. */
   forwardSingleBytes: number;
   /** Bytes per connection for the parallel port-forward transfer, and how many connections. */

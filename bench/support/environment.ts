@@ -4,6 +4,7 @@
 //   simulator      — bench/servers/sim.ts (the demo cluster plus the bench's pods)
 //   postgres       — embedded Postgres for the gateways (they need a database to boot)
 //   gateway        — dist/apps/gateway/src/main.js, as deployed (static token auth, SAR cache, audit)
+//   unauditedGateway — the same with a discarding audit sink (bench/servers/gateway-unaudited.ts)
 //   kubectlProxy   — the real `kubectl proxy`, the anchor
 import { writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
@@ -228,6 +229,22 @@ export function baselineGateway(
   if (!main) return undefined;
   return ctx.shared(`gateway-${upstream}-http-baseline`, async () => {
     const info = await startGateway(ctx, { upstream, tls: false, main, tag: 'baseline' });
+    return { value: info, stop: () => info.child.stop() };
+  });
+}
+
+/**
+ * The same gateway with a discarding audit sink (bench/servers/gateway-unaudited.ts), plain HTTP,
+ * one per upstream: next to `gateway(ctx, upstream, false)` it isolates the audit trail's cost.
+ */
+export function unauditedGateway(ctx: BenchContext, upstream: 'fixed' | 'sim'): Promise<GatewayInfo> {
+  return ctx.shared(`gateway-${upstream}-http-unaudited`, async () => {
+    const info = await startGateway(ctx, {
+      upstream,
+      tls: false,
+      main: distPath(ctx, 'bench', 'servers', 'gateway-unaudited.js'),
+      tag: 'unaudited',
+    });
     return { value: info, stop: () => info.child.stop() };
   });
 }
