@@ -10,6 +10,7 @@
 //   npm run bench -- --only audit-overhead --rounds 7   (interleaved rounds per target)
 //   npm run bench -- --only proxy --filter 'fixed/get-pod/(kubectl|kgw-http$)'
 //   npm run bench -- --load-generator autocannon   (default: wrk when installed)
+//   npm run bench -- --kgw-workers 1       kgw-http/kgw-https as one process (default 0 = per CPU)
 //   npm run bench -- --no-install         do not apt-get install missing wrk / nginx
 //
 // See docs/bench.md for what each line means and how to add a module.
@@ -41,6 +42,7 @@ function parseArgs(argv: string[]): Args {
         durationSec: 1,
         warmupSec: 0.5,
         rounds: 2,
+        kgwWorkers: 0,
         forwardSingleBytes: 16 * MiB,
         forwardParallelBytes: 4 * MiB,
         forwardParallelStreams: 16,
@@ -50,6 +52,7 @@ function parseArgs(argv: string[]): Args {
         durationSec: 5,
         warmupSec: 1,
         rounds: 5,
+        kgwWorkers: 0,
         forwardSingleBytes: 256 * MiB,
         forwardParallelBytes: 32 * MiB,
         forwardParallelStreams: 16,
@@ -86,6 +89,14 @@ function parseArgs(argv: string[]): Args {
         if (!Number.isInteger(n) || n < 1)
           throw new Error(`--rounds must be a whole number >= 1, not "${text}"`);
         options.rounds = n;
+        break;
+      }
+      case '--kgw-workers': {
+        const text = value();
+        const n = Number(text);
+        if (!Number.isInteger(n) || n < 0)
+          throw new Error(`--kgw-workers must be a whole number >= 0 (0 = one per CPU), not "${text}"`);
+        options.kgwWorkers = n;
         break;
       }
       case '--filter':
@@ -203,6 +214,7 @@ async function main(): Promise<number> {
     duration_s: args.options.durationSec,
     warmup_s: args.options.warmupSec,
     rounds: args.options.rounds,
+    kgw_workers: args.options.kgwWorkers,
     filter: args.options.filter?.source,
   });
   const t0 = Date.now();

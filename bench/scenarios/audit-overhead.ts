@@ -1,6 +1,6 @@
 // What the audit trail adds to the proxy path (issue 8's target: "the added p99 latency of the
 // audit on the proxy path: within noise"). One pair of runs cannot say what noise is, so this
-// module runs the real gateway (`kgw-http`: audit to Postgres) and the same gateway with a
+// module runs the real gateway (`kgw-http-single`: one process, audit to Postgres) and the same gateway with a
 // discarding sink (`kgw-http-unaudited`) against the fixed upstream in N interleaved rounds —
 // A B, B A, A B, … so that drift on a shared machine falls on both alike — and compares the
 // medians with the spread each target shows against itself across the rounds.
@@ -17,7 +17,7 @@ import {
   type UpstreamName,
 } from '../support/targets';
 
-const AUDITED = 'kgw-http';
+const AUDITED = 'kgw-http-single';
 const UNAUDITED = 'kgw-http-unaudited';
 const UPSTREAM: UpstreamName = 'fixed';
 

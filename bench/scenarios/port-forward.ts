@@ -116,7 +116,7 @@ const PATHS: PathUnderTest[] = [
     path: 'kubectl-kgw-sim',
     wire,
     async open(ctx) {
-      const gw = await gateway(ctx, 'sim', true);
+      const gw = await gateway(ctx, 'sim', true, ctx.options.kgwWorkers);
       const kubeconfig = kubeconfigFile(
         join(ctx.workDir, 'kgw-bench.kubeconfig'),
         gw.url,

@@ -16,6 +16,11 @@ export interface BenchOptions {
   durationSec: number;
   /** Unmeasured seconds before each run (JIT, connection pools, SAR cache). */
   warmupSec: number;
+  /**
+   * `--kgw-workers`: KGW_HTTP_WORKERS of the kgw-http and kgw-https targets (0 = one per CPU, as
+   * an operator would deploy it on this machine). kgw-http-single always runs one process.
+   */
+  kgwWorkers: number;
   /** `--rounds`: interleaved runs per target in modules that repeat to measure noise (audit-overhead). */
   rounds: number;
   /** Bytes for the single-connection port-forward transfer. */

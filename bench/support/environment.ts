@@ -235,7 +235,7 @@ export function baselineGateway(
 
 /**
  * The same gateway with a discarding audit sink (bench/servers/gateway-unaudited.ts), plain HTTP,
- * one per upstream: next to `gateway(ctx, upstream, false)` it isolates the audit trail's cost.
+ * one per upstream: next to `gateway(ctx, upstream, false, 1)` it isolates the audit trail's cost.
  */
 export function unauditedGateway(ctx: BenchContext, upstream: 'fixed' | 'sim'): Promise<GatewayInfo> {
   return ctx.shared(`gateway-${upstream}-http-unaudited`, async () => {
@@ -249,10 +249,20 @@ export function unauditedGateway(ctx: BenchContext, upstream: 'fixed' | 'sim'): 
   });
 }
 
-/** A shared gateway (one per upstream × transport). */
-export function gateway(ctx: BenchContext, upstream: 'fixed' | 'sim', tls: boolean): Promise<GatewayInfo> {
-  return ctx.shared(`gateway-${upstream}-${tls ? 'https' : 'http'}`, async () => {
-    const info = await startGateway(ctx, { upstream, tls });
+/** A shared gateway (one per upstream × transport × worker count; 0 workers = one per CPU). */
+export function gateway(
+  ctx: BenchContext,
+  upstream: 'fixed' | 'sim',
+  tls: boolean,
+  workers: number,
+): Promise<GatewayInfo> {
+  return ctx.shared(`gateway-${upstream}-${tls ? 'https' : 'http'}-${workers}w`, async () => {
+    const info = await startGateway(ctx, {
+      upstream,
+      tls,
+      tag: workers === 1 ? undefined : `${workers || 'auto'}w`,
+      env: { KGW_HTTP_WORKERS: String(workers) },
+    });
     return { value: info, stop: () => info.child.stop() };
   });
 }

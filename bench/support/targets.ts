@@ -54,7 +54,8 @@ function kgwTarget(gw: GatewayInfo): Prepared {
     child: gw.child,
     caPem: gw.caPem,
     headers: { authorization: gw.authorization },
-    pids: [gw.child.process.pid!],
+    // The primary and its workers (KGW_HTTP_WORKERS).
+    pids: withDescendants(gw.child.process.pid!),
     helperPids: () => ownDescendantsNamed('postgres'),
   };
 }
@@ -73,14 +74,22 @@ export const TARGETS: readonly Target[] = [
     name: 'kgw-https',
     transport: 'https',
     async prepare(ctx, upstream) {
-      return kgwTarget(await gateway(ctx, upstream, true));
+      return kgwTarget(await gateway(ctx, upstream, true, ctx.options.kgwWorkers));
     },
   },
   {
     name: 'kgw-http',
     transport: 'http',
     async prepare(ctx, upstream) {
-      return kgwTarget(await gateway(ctx, upstream, false));
+      return kgwTarget(await gateway(ctx, upstream, false, ctx.options.kgwWorkers));
+    },
+  },
+  {
+    // One process, next to kgw-http-unaudited (also one process): the pair isolates the audit.
+    name: 'kgw-http-single',
+    transport: 'http',
+    async prepare(ctx, upstream) {
+      return kgwTarget(await gateway(ctx, upstream, false, 1));
     },
   },
   {
