@@ -96,26 +96,44 @@ ON CONFLICT (request_id) DO NOTHING`;
 const NEEDS_ESCAPE = /["\\]/;
 
 /**
- * One column of a batch as a Postgres array literal (`{"a",NULL,"b"}`). Built here rather than
- * by pg's generic array serializer, which ran two regex replaces per element and was the
- * largest Node-side cost of an insert; plain concatenation (V8 ropes) beats collecting parts
- * and joining them. Every string element is quoted, so no value is read as NULL or split at a
- * comma; backslashes and double quotes are escaped. Numbers need no quotes.
+ * Appends a batch's values of one column to the inside of a Postgres array literal
+ * (`"a",NULL,"b"`). Built here rather than by pg's generic array serializer, which ran two
+ * regex replaces per element and was the largest Node-side cost of an insert; plain
+ * concatenation (V8 ropes) beats collecting parts and joining them. Every string element is
+ * quoted, so no value is read as NULL or split at a comma; backslashes and double quotes are
+ * escaped. Numbers need no quotes.
  */
-function arrayLiteral(
+function appendElements(
+  literal: string,
   records: readonly ChainedAuditRecord[],
   value: (r: ChainedAuditRecord) => string | number | null,
 ): string {
-  let literal = '{';
   for (let i = 0; i < records.length; i++) {
-    if (i > 0) literal += ',';
+    if (literal.length > 0) literal += ',';
     const v = value(records[i]);
     if (v === null) literal += 'NULL';
     else if (typeof v === 'number') literal += String(v);
     else if (NEEDS_ESCAPE.test(v)) literal += '"' + v.replace(/["\\]/g, '\\$&') + '"';
     else literal += '"' + v + '"';
   }
-  return literal + '}';
+  return literal;
+}
+
+/** Encodes a batch for the INSERT a slice at a time (the writer yields between slices). */
+export class AuditBatchEncoder {
+  private readonly columns = INSERT_COLUMNS.map(() => '');
+  private size = 0;
+
+  add(records: readonly ChainedAuditRecord[]): void {
+    for (let c = 0; c < INSERT_COLUMNS.length; c++)
+      this.columns[c] = appendElements(this.columns[c], records, INSERT_COLUMNS[c].value);
+    this.size += records.length;
+  }
+
+  finish(): EncodedAuditBatch {
+    // Column-major: one array literal per column, in INSERT_COLUMNS order.
+    return { size: this.size, columns: this.columns.map((inside) => `{${inside}}`) };
+  }
 }
 
 /** A Postgres array literal of the groups, every element quoted (so NULL or `a,b` stay text). */
@@ -235,16 +253,15 @@ export class AuditStore {
     return this.insertEncoded(this.encodeBatch(records));
   }
 
-  /**
-   * The INSERT's parameters for a batch, built ahead so the writer can encode the next batch
-   * while Postgres is still inserting the current one.
-   */
+  /** An encoder for the next batch (built ahead, while Postgres inserts the current one). */
+  batchEncoder(): AuditBatchEncoder {
+    return new AuditBatchEncoder();
+  }
+
   encodeBatch(records: readonly ChainedAuditRecord[]): EncodedAuditBatch {
-    // Column-major: one array literal per column, in INSERT_COLUMNS order.
-    return {
-      size: records.length,
-      columns: INSERT_COLUMNS.map((column) => arrayLiteral(records, column.value)),
-    };
+    const encoder = new AuditBatchEncoder();
+    encoder.add(records);
+    return encoder.finish();
   }
 
   /** Inserts an encoded batch; returns how many rows were new (replays skip existing ones). */

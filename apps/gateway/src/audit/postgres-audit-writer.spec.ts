@@ -22,14 +22,19 @@ class FakeStore {
     }
     return inserted;
   }
-  /** The writer encodes ahead of inserting; the fake keeps the records as they are. */
-  encodeBatch(
-    records: readonly ChainedAuditRecord[],
-  ): EncodedAuditBatch & { records: readonly ChainedAuditRecord[] } {
-    return { size: records.length, columns: [], records };
+  /** The writer encodes ahead of inserting, a slice at a time; the fake keeps the records. */
+  batchEncoder(): { add(records: readonly ChainedAuditRecord[]): void; finish(): EncodedAuditBatch } {
+    const kept: ChainedAuditRecord[] = [];
+    return {
+      add: (records) => kept.push(...records),
+      finish: () => ({ size: kept.length, columns: [], records: kept }) as EncodedAuditBatch,
+    };
+  }
+  encodeBatch(records: readonly ChainedAuditRecord[]): EncodedAuditBatch {
+    return { size: records.length, columns: [], records } as EncodedAuditBatch;
   }
   async insertEncoded(batch: EncodedAuditBatch): Promise<number> {
-    return this.insertBatch((batch as ReturnType<FakeStore['encodeBatch']>).records);
+    return this.insertBatch((batch as EncodedAuditBatch & { records: ChainedAuditRecord[] }).records);
   }
   async chainHead(): Promise<{ seq: number; hash: string } | undefined> {
     const last = this.rows.at(-1);
@@ -65,13 +70,13 @@ describe('PostgresAuditWriter', () => {
   let dir: string;
   let store: FakeStore;
   const logger = pino({ level: 'silent' });
-  const open = (spoolDir = join(dir, 'spool'), queueMax = 1000) =>
+  const open = (spoolDir = join(dir, 'spool'), queueMax = 1000, batchSize = 20) =>
     PostgresAuditWriter.open({
       instance: 'gw-0',
       store: store as unknown as AuditStore,
       spool: new AuditSpool(spoolDir, 50),
       flushIntervalMs: 5,
-      batchSize: 20,
+      batchSize,
       queueMax,
       retryIntervalMs: 20,
       logger,
@@ -92,6 +97,34 @@ describe('PostgresAuditWriter', () => {
     for (const row of store.rows) expect(verifier.check({ ...row, id: String(row.seq) })).toBe(true);
     expect(store.rows.map((r) => r.requestId)).toEqual(Array.from({ length: 95 }, (_, i) => `req-${i + 1}`));
     expect(store.rows.map((r) => r.seq)).toEqual(Array.from({ length: 95 }, (_, i) => i + 1));
+  });
+
+  it('prepares a large batch in slices, letting other work run in between, without changing the order', async () => {
+    const writer = await open(join(dir, 'spool'), 10_000, 2000);
+    // Stands in for requests being proxied: counts turns of the event loop the writer gave up.
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turnsAtInsert: number[] = [];
+    const insert = store.insertBatch.bind(store);
+    store.insertBatch = async (records) => {
+      turnsAtInsert.push(turns);
+      return insert(records);
+    };
+    for (let n = 1; n <= 4500; n++) writer.record(event(n));
+    await until(() => store.rows.length === 4500);
+    ticking = false;
+    await writer.close();
+    // 2,000 records are linked and encoded in slices of 50: dozens of turns before the first
+    // INSERT, where a batch prepared in one piece would have allowed none.
+    expect(turnsAtInsert[0]).toBeGreaterThan(40);
+    expect(store.rows.map((r) => r.seq)).toEqual(Array.from({ length: 4500 }, (_, i) => i + 1));
+    const verifier = new ChainVerifier('gw-0');
+    for (const row of store.rows) expect(verifier.check({ ...row, id: String(row.seq) })).toBe(true);
   });
 
   it('spools while Postgres is down and replays in order, once, when it returns', async () => {

@@ -37,6 +37,14 @@ export interface AuditWriterOptions {
   logger: Logger;
 }
 
+/** Records linked or encoded between two turns of the event loop (~1 ms of work). */
+const SLICE = 50;
+
+/** Lets pending I/O (requests being proxied) run before the writer continues. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** How many batches one replay pass moves before new records get their turn again. */
 const REPLAY_BATCHES_PER_PASS = 10;
 
@@ -165,43 +173,53 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
 
   /** Writes the queue out batch by batch; false when a batch could be kept nowhere. */
   private async flushQueue(): Promise<boolean> {
-    const { batchSize } = this.options;
-    // Records are linked into the chain one batch ahead of the write, not the whole queue at
-    // once: hashing the next batch on this core overlaps with Postgres inserting the current
-    // one on the other (the two were strictly sequential before, and together they were the
-    // writer's throughput limit). Order is unchanged: the queue's front is always linked next
-    // and appended behind whatever is already linked but unwritten.
-    // The same goes for encoding: the next batch's INSERT parameters are built while the
-    // current INSERT runs, so Postgres finds the next statement ready when it is done.
-    if (this.unwritten.length === 0) this.linkNext();
-    let encoded: EncodedAuditBatch | undefined;
-    while (this.unwritten.length > 0) {
-      const batch = this.unwritten.slice(0, batchSize);
+    // The next batch is linked and encoded while the current one is being written: hashing and
+    // encoding on this core overlap with Postgres inserting on the other (done strictly one
+    // after the other, the two were the writer's throughput limit). Order is unchanged: the
+    // queue's front is always linked next, behind whatever is already linked but unwritten.
+    let prepared = await this.prepareBatch(0);
+    while (prepared) {
+      const { batch, encoded } = prepared;
       const written = this.persist(batch, encoded);
-      encoded = undefined;
-      if (this.unwritten.length - batch.length < batchSize && this.queue.length > 0) {
-        // One turn of the event loop first, so the INSERT is on the wire before we hash.
-        await new Promise((resolve) => setImmediate(resolve));
-        this.linkNext();
-      }
-      if (this.unwritten.length > batch.length && !this.options.spool.hasBacklog())
-        encoded = this.options.store.encodeBatch(
-          this.unwritten.slice(batch.length, batch.length + batchSize),
-        );
-      if (!(await written)) return false;
+      const following = this.prepareBatch(batch.length);
+      const kept = await written;
+      const next = await following;
+      if (!kept) return false;
       this.unwritten = this.unwritten.slice(batch.length);
       this.publish(batch);
+      prepared = next;
     }
     return true;
   }
 
-  /** Links up to one batch from the front of the queue into the chain, behind `unwritten`. */
-  private linkNext(): void {
-    const { batchSize } = this.options;
-    if (this.queue.length === 0) return;
-    const taken = this.queue.length <= batchSize ? this.queue : this.queue.slice(0, batchSize);
-    this.queue = taken === this.queue ? [] : this.queue.slice(batchSize);
-    for (const event of taken) this.unwritten.push(this.chain.link(auditRecordOf(event)));
+  /**
+   * The batch that starts `offset` records into `unwritten`: links records from the queue until
+   * there is a whole batch (or the queue is empty), then encodes it for the INSERT. Both happen
+   * a slice at a time with a turn of the event loop in between, so a large batch (traffic
+   * bursts, a backlog after an outage) never holds requests up for more than about a
+   * millisecond: done in one piece, 2,000 records kept the proxy waiting ~40 ms.
+   */
+  private async prepareBatch(
+    offset: number,
+  ): Promise<{ batch: ChainedAuditRecord[]; encoded?: EncodedAuditBatch } | undefined> {
+    const { batchSize, store, spool } = this.options;
+    while (this.unwritten.length - offset < batchSize && this.queue.length > 0) {
+      const take = Math.min(SLICE, batchSize - (this.unwritten.length - offset));
+      const taken = this.queue.length <= take ? this.queue : this.queue.slice(0, take);
+      this.queue = taken === this.queue ? [] : this.queue.slice(take);
+      for (const event of taken) this.unwritten.push(this.chain.link(auditRecordOf(event)));
+      await nextTurn();
+    }
+    const batch = this.unwritten.slice(offset, offset + batchSize);
+    if (batch.length === 0) return undefined;
+    // Behind a spool backlog the batch is appended to the spool: nothing to encode.
+    if (spool.hasBacklog()) return { batch };
+    const encoder = store.batchEncoder();
+    for (let i = 0; i < batch.length; i += SLICE) {
+      encoder.add(batch.slice(i, i + SLICE));
+      await nextTurn();
+    }
+    return { batch, encoded: encoder.finish() };
   }
 
   /** Postgres first (unless a backlog must go first), else the spool. */
