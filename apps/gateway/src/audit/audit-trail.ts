@@ -1,26 +1,24 @@
-// Builds the gateway's audit trail from the config: the Postgres writer on its own small pool
-// (so a slow query elsewhere never delays audit writes, and a write has its own timeout), the
-// spool under the data directory, and the retention job.
+// Builds the gateway's audit trail from the config: this process's chain (instance claim), the
+// Postgres writer on its own thread with the spool under the data directory, and the retention
+// job.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import type { Database } from '@kgw/db';
 import type { ChainedAuditRecord } from './audit-record';
 import { AuditRetention } from './audit-retention';
 import type { AuditEvent, AuditSink } from './audit-sink';
-import { AuditSpool } from './audit-spool';
 import { AuditStore } from './audit-store';
 import { AuditInstanceClaim } from './instance-claim';
 import { workerInstanceName, workerSlot } from '../lifecycle/worker-cluster';
-import { PostgresAuditWriter, type AuditFeed } from './postgres-audit-writer';
+import { AuditWriterThread } from './audit-writer-thread';
+import type { AuditFeed } from './postgres-audit-writer';
 
 export class AuditTrail implements AuditSink, AuditFeed {
   constructor(
-    readonly writer: PostgresAuditWriter,
+    private readonly writer: AuditWriterThread,
     private readonly retention: AuditRetention | undefined,
-    private readonly writerPool: Pool,
     private readonly claim: AuditInstanceClaim,
   ) {}
 
@@ -43,7 +41,6 @@ export class AuditTrail implements AuditSink, AuditFeed {
   async close(): Promise<void> {
     await this.retention?.close();
     await this.writer.close();
-    await this.writerPool.end().catch(() => undefined);
     await this.claim.release();
   }
 }
@@ -55,14 +52,6 @@ export async function openAuditTrail(ctx: {
 }): Promise<AuditTrail> {
   const settings = ctx.config.audit;
   const logger = ctx.logger.child({ component: 'audit' });
-  const writerPool = new Pool({
-    connectionString: ctx.db.url,
-    max: 2,
-    connectionTimeoutMillis: settings.writeTimeoutMs,
-    query_timeout: settings.writeTimeoutMs,
-  });
-  // A pooled connection whose server went away emits 'error'; unhandled, it would end the process.
-  writerPool.on('error', (err) => logger.debug({ err: err.message }, 'audit pool connection lost'));
   let claim: AuditInstanceClaim | undefined;
   try {
     const slot = workerSlot();
@@ -73,16 +62,23 @@ export async function openAuditTrail(ctx: {
     const candidates = slot === undefined ? bases : bases.map((base) => workerInstanceName(base, slot));
     claim = await AuditInstanceClaim.take(ctx.db.url, candidates, settings.retryIntervalMs, logger);
     const instance = claim.name;
-    const writer = await PostgresAuditWriter.open({
-      instance,
-      store: new AuditStore(writerPool),
-      spool: new AuditSpool(join(settings.spoolDir, spoolDirName(instance))),
-      flushIntervalMs: settings.flushIntervalMs,
-      batchSize: settings.batchSize,
-      queueMax: settings.queueMax,
-      retryIntervalMs: settings.retryIntervalMs,
+    // The writer runs on its own thread with its own small pool (a slow query elsewhere never
+    // delays audit writes, and a write has its own timeout); the claim stays here, held for
+    // as long as this process writes the chain.
+    const writer = await AuditWriterThread.open(
+      {
+        instance,
+        databaseUrl: ctx.db.url,
+        spoolDir: join(settings.spoolDir, spoolDirName(instance)),
+        flushIntervalMs: settings.flushIntervalMs,
+        batchSize: settings.batchSize,
+        queueMax: settings.queueMax,
+        retryIntervalMs: settings.retryIntervalMs,
+        writeTimeoutMs: settings.writeTimeoutMs,
+        log: ctx.config.log,
+      },
       logger,
-    });
+    );
     let retention: AuditRetention | undefined;
     if (settings.retentionDays > 0) {
       retention = new AuditRetention({
@@ -97,9 +93,8 @@ export async function openAuditTrail(ctx: {
       { instance, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
       'audit trail writing to Postgres',
     );
-    return new AuditTrail(writer, retention, writerPool, claim);
+    return new AuditTrail(writer, retention, claim);
   } catch (err) {
-    await writerPool.end().catch(() => undefined);
     await claim?.release();
     throw err;
   }

@@ -98,6 +98,11 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
     return this.options.instance;
   }
 
+  /** The last link handed out (after close(): where a successor continues the chain). */
+  get chainHead(): { seq: number; hash: string } {
+    return this.chain.last;
+  }
+
   record(event: AuditEvent): void {
     // The chain's owner names the instance, whatever the producer wrote.
     event.instance = this.options.instance;
