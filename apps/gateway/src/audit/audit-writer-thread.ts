@@ -97,8 +97,12 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
   }
 
   /** Starts the thread; resolves once its writer has replayed any spool and holds the chain head. */
-  static open(options: AuditWriterThreadOptions, logger: Logger): Promise<AuditWriterThread> {
-    const worker = new Worker(workerEntry(), { workerData: options, stdout: false, stderr: false });
+  static open(
+    options: AuditWriterThreadOptions,
+    logger: Logger,
+    // Tests hand in a stand-in thread that speaks the same messages.
+    worker: Worker = new Worker(workerEntry(), { workerData: options }),
+  ): Promise<AuditWriterThread> {
     return new Promise((resolve, reject) => {
       const onExit = (code: number): void =>
         reject(new Error(`the audit writer thread exited (${code}) before it was ready`));
