@@ -1,8 +1,8 @@
 // The audit writer's sustained throughput into Postgres (target ≥ 20,000 records/s): the real
 // writer as the gateway runs it, on its own thread (hash chain, batched INSERTs of unnested column
-// arrays), on the bench's embedded
-// Postgres, fed as fast as it accepts records, for the run's duration. One line per batch size
-// tried, so the default (KGW_AUDIT_BATCH_SIZE=2000) can be compared with its neighbours.
+// arrays), on the bench's embedded Postgres, fed as fast as it accepts records, for the run's
+// duration. One line per batch size tried, so the default (KGW_AUDIT_BATCH_SIZE=2000) can be
+// compared with its neighbours.
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
