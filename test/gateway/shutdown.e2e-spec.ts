@@ -6,16 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubectlRunner } from '../support/kubectl';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
 
 /** Polls a condition that no event announces (another process exiting), for at most 20 s. */
 async function until(condition: () => boolean): Promise<void> {
@@ -105,6 +96,6 @@ describe('gateway shutdown', () => {
     expect(await gateway.exited).toBe(130);
     expect(gateway.stderr()).toContain('again, exiting now');
     // Even then the embedded Postgres is not left running, holding the data directory.
-    await until(() => !alive(postmaster));
+    await until(() => !processAlive(postmaster));
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { EmbeddedPostgres } from '@kgw/db';
 import { startSimulator, type RunningSimulator } from '@kgw/kube-sim';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
+import { processAlive, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 
 const TOKEN = 'workers-test-token-alice';
@@ -19,15 +19,6 @@ interface LogLine {
   url?: string;
   component?: string;
   instance?: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** GET on a fresh connection each time, so the primary hands it to the next worker. */
@@ -155,7 +146,7 @@ describe('gateway workers (KGW_HTTP_WORKERS)', () => {
 
       // SIGTERM to the primary: every worker drains and flushes before the process exits 0.
       expect(await gateway.stop('SIGTERM')).toBe(0);
-      for (const pid of [workers[1], replacement]) expect(alive(pid)).toBe(false);
+      for (const pid of [workers[1], replacement]) expect(processAlive(pid)).toBe(false);
       const after = await countOf(second.map((r) => r.requestId));
       expect([...after.values()].reduce((a, b) => a + b, 0)).toBe(10);
       // The replacement continued its slot's chain: sequence numbers have no gaps or repeats.

@@ -96,3 +96,13 @@ export async function startGatewayProcess(
     },
   };
 }
+
+/** Whether a process (a gateway, one of its workers) still exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -25,6 +25,7 @@ import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
 import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
+import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { createLogger } from './logging/logger';
 import { gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
 
@@ -63,19 +64,7 @@ export async function startGateway(
   const logger = createLogger(config.log, options.logDestination);
   logger.debug({ config: redactedConfig(config) }, 'configuration');
 
-  const db = await Database.open({
-    url: config.db.url,
-    dataDir: config.db.dataDir,
-    connectTimeoutMs: config.db.connectTimeoutMs,
-    onLog: (line) => logger.debug({ component: 'postgres' }, line),
-  });
-  logger.info(
-    {
-      database: db.embedded ? `embedded Postgres in ${config.db.dataDir}` : 'DATABASE_URL',
-      migrationsApplied: db.migrations.applied,
-    },
-    'database ready',
-  );
+  const db = await openGatewayDatabase(config, logger);
 
   let services: GatewayServices | undefined;
   let server: NetServer | undefined;

@@ -24,6 +24,7 @@ function standIn(behaviour: { dieOnRecords: boolean }): Worker {
       if (m.type === 'close')
         parentPort.postMessage({ type: 'closed', head: { seq: 41, hash: 'a'.repeat(64) }, lost: 0 });
     });
+    parentPort.postMessage({ type: 'log', line: JSON.stringify({ level: 30, msg: 'spool replayed' }) });
     parentPort.postMessage({ type: 'ready' });
     `,
     { eval: true, workerData: behaviour },
@@ -63,6 +64,14 @@ describe('AuditWriterThread', () => {
     dir = mkdtempSync(join(tmpdir(), 'kgw-audit-thread-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("opens past the writer's log records, relaying them through the gateway's logger", async () => {
+    const lines: string[] = [];
+    const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const thread = await AuditWriterThread.open(options(), capturing, standIn({ dieOnRecords: false }));
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['spool replayed']);
+    await thread.close();
+  });
 
   it('fails closed (accepting() false, so the proxy answers 503) when the thread dies', async () => {
     const thread = await AuditWriterThread.open(options(), logger, standIn({ dieOnRecords: true }));

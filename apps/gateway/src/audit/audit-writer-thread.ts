@@ -64,6 +64,24 @@ const LOG_METHODS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' 
   60: 'fatal',
 };
 
+/** Writes a JSON log record of the thread through the gateway's logger. */
+function relayLog(logger: Logger, line: string): void {
+  try {
+    // Time and pid are the gateway logger's own; its child already names the component.
+    const {
+      level,
+      msg,
+      time: _time,
+      pid: _pid,
+      component: _component,
+      ...fields
+    } = JSON.parse(line) as { component?: string; level: number; msg?: string; time?: string; pid?: number };
+    logger[LOG_METHODS[level] ?? 'info'](fields, msg);
+  } catch {
+    logger.warn('unreadable log record from the audit writer thread');
+  }
+}
+
 export class AuditWriterThread implements AuditSink, AuditFeed {
   private outbox: AuditEvent[] = [];
   private postScheduled = false;
@@ -106,9 +124,10 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
     return new Promise((resolve, reject) => {
       const onExit = (code: number): void =>
         reject(new Error(`the audit writer thread exited (${code}) before it was ready`));
-      worker.once('error', reject);
-      worker.once('exit', onExit);
-      worker.once('message', (message: FromWriterThread) => {
+      const onMessage = (message: FromWriterThread): void => {
+        // The writer may log while it opens (a spool replayed, Postgres unreachable).
+        if (message.type === 'log') return relayLog(logger, message.line);
+        worker.off('message', onMessage);
         worker.off('error', reject);
         worker.off('exit', onExit);
         if (message.type === 'ready') resolve(new AuditWriterThread(worker, options, logger));
@@ -116,7 +135,10 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
           void worker.terminate();
           reject(new Error(message.type === 'failed' ? message.message : `unexpected ${message.type}`));
         }
-      });
+      };
+      worker.once('error', reject);
+      worker.once('exit', onExit);
+      worker.on('message', onMessage);
     });
   }
 
@@ -213,36 +235,12 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
         this.closedReport?.(message);
         break;
       case 'log':
-        this.relayLog(message.line);
+        relayLog(this.logger, message.line);
         break;
       case 'ready':
       case 'failed':
         // Only the first message; open() took it.
         break;
-    }
-  }
-
-  private relayLog(line: string): void {
-    try {
-      // Time and pid are the gateway logger's own; its child already names the component.
-      const {
-        level,
-        msg,
-        time: _time,
-        pid: _pid,
-        component: _component,
-        ...fields
-      } = JSON.parse(line) as {
-        component?: string;
-        level: number;
-        msg?: string;
-        time?: string;
-        pid?: number;
-      };
-      const method = LOG_METHODS[level] ?? 'info';
-      this.logger[method](fields, msg);
-    } catch {
-      this.logger.warn('unreadable log record from the audit writer thread');
     }
   }
 

@@ -13,8 +13,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '@kgw/config';
-import { Database } from '@kgw/db';
 import { createLogger } from '../logging/logger';
+import { openGatewayDatabase } from './gateway-database';
 
 /** Set by the primary in each worker's environment: which slot (1..N) it fills. */
 const SLOT_VARIABLE = 'KGW_WORKER_SLOT';
@@ -59,20 +59,8 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 export async function runPrimary(config: GatewayConfig, workers: number): Promise<void> {
   const started = performance.now();
   const logger = createLogger(config.log).child({ component: 'primary' });
-  const db = await Database.open({
-    url: config.db.url,
-    dataDir: config.db.dataDir,
-    connectTimeoutMs: config.db.connectTimeoutMs,
-    onLog: (line) => logger.debug({ component: 'postgres' }, line),
-  });
-  logger.info(
-    {
-      database: db.embedded ? `embedded Postgres in ${config.db.dataDir}` : 'DATABASE_URL',
-      migrationsApplied: db.migrations.applied,
-      workers,
-    },
-    'database ready; starting workers',
-  );
+  const db = await openGatewayDatabase(config, logger);
+  logger.info({ workers }, `starting ${workers} workers`);
   const slots = new Map<Worker, number>();
   const ready = new Set<number>();
   const restarts: number[] = [];

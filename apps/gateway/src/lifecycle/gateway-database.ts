@@ -1,0 +1,22 @@
+// The gateway's Postgres, opened the same way by a single gateway and by the primary of a
+// multi-process one: DATABASE_URL or the embedded server, migrations applied, the outcome logged.
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '@kgw/config';
+import { Database } from '@kgw/db';
+
+export async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promise<Database> {
+  const db = await Database.open({
+    url: config.db.url,
+    dataDir: config.db.dataDir,
+    connectTimeoutMs: config.db.connectTimeoutMs,
+    onLog: (line) => logger.debug({ component: 'postgres' }, line),
+  });
+  logger.info(
+    {
+      database: db.embedded ? `embedded Postgres in ${config.db.dataDir}` : 'DATABASE_URL',
+      migrationsApplied: db.migrations.applied,
+    },
+    'database ready',
+  );
+  return db;
+}
