@@ -2,12 +2,18 @@
 // bench's GETs from pre-encoded fixtures and every SubjectAccessReview with allowed, so whatever
 // time a request takes beyond talking to this server directly is the proxy's own.
 //
+// Like kube-apiserver it offers HTTP/2 and HTTP/1.1 by ALPN: kubectl proxy (client-go) then
+// multiplexes everything over one h2 connection, as it would in front of a real cluster. Served
+// HTTP/1.1 only, client-go keeps at most 25 idle connections per host, so 32 concurrent
+// requests made it open and close hundreds of TLS connections a second — a handicap for the
+// anchor that a real API server would not impose. kgw speaks HTTP/1.1 upstream.
+//
 // Run as its own process (`node dist/bench/servers/fixed-upstream.js <dir>`), so the upstream's
 // CPU is not shared with the proxy under test nor with the load generator. Writes the CA to
 // <dir>/ca.crt and prints one JSON line `{"url":…,"caFile":…}` when listening.
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createPki } from '@kgw/kube-sim';
@@ -61,12 +67,15 @@ const UNAUTHORIZED = encode({
   code: 401,
 });
 
-function answer(res: ServerResponse, code: number, body: Buffer): void {
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+function answer(res: Response, code: number, body: Buffer): void {
   res.writeHead(code, commonHeaders(body.length));
   res.end(body);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
+function handle(req: Request, res: Response): void {
   // Like an API server, nothing without a credential (proves the proxies send theirs).
   if (!req.headers.authorization) {
     req.resume();
@@ -90,14 +99,15 @@ async function main(): Promise<void> {
   const pki = await createPki(['localhost'], ['127.0.0.1']);
   const caFile = join(dir, 'fixed-upstream-ca.crt');
   writeFileSync(caFile, pki.ca.certPem);
-  const server = createServer({ cert: pki.serving.certPem, key: pki.serving.keyPem }, handle);
-  server.keepAliveTimeout = 65_000;
+  const server = createSecureServer(
+    { cert: pki.serving.certPem, key: pki.serving.keyPem, allowHTTP1: true },
+    handle,
+  );
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`${JSON.stringify({ url: `https://127.0.0.1:${port}`, caFile })}\n`);
   const stop = (): void => {
     server.close();
-    server.closeAllConnections();
     process.exit(0);
   };
   process.on('SIGTERM', stop);
