@@ -74,12 +74,18 @@ describe('AuditWriterThread', () => {
   });
 
   it('fails closed (accepting() false, so the proxy answers 503) when the thread dies', async () => {
-    const thread = await AuditWriterThread.open(options(), logger, standIn({ dieOnRecords: true }));
+    const lines: string[] = [];
+    const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const thread = await AuditWriterThread.open(options(), capturing, standIn({ dieOnRecords: true }));
     expect(thread.accepting()).toBe(true);
     const exited = new Promise((done) => (thread as unknown as { worker: Worker }).worker.once('exit', done));
     thread.record(event(1));
     await exited;
     expect(thread.accepting()).toBe(false);
+    // An exchange that was under way still ends: its record cannot be kept, and that is said.
+    thread.record(event(2));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.some((l) => l.includes('audit records lost') && l.includes('req-2'))).toBe(true);
     await thread.close();
   });
 

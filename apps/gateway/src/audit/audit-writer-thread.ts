@@ -207,6 +207,14 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
     if (this.outbox.length === 0 || this.holding) return;
     const events = this.outbox;
     this.outbox = [];
+    if (this.dead) {
+      // Exchanges that were already under way when the thread died; new ones are refused (503).
+      this.logger.error(
+        { lost: events.length, requestIds: events.map((e) => e.requestId) },
+        'audit records lost: the writer thread is gone',
+      );
+      return;
+    }
     this.sentSinceStatus += events.length;
     this.send({ type: 'records', events });
   }
