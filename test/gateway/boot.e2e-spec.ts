@@ -70,7 +70,7 @@ describe('gateway process', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: 'ready',
-      checks: { database: { ok: true }, kubernetes: { ok: true } },
+      checks: { database: { ok: true }, kubernetes: { ok: true }, audit: { ok: true } },
     });
 
     // A client's own X-Request-Id is never trusted.

@@ -22,6 +22,7 @@ import { Database } from '@kgw/db';
 import { serviceUnavailable, writeStatus } from '@kgw/kube';
 import { AppModule } from './app.module';
 import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
+import type { AuditSink } from './audit/audit-sink';
 import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
@@ -79,7 +80,7 @@ export async function startGateway(
         db,
         logger,
         services,
-        readinessChecks: kube?.readiness ? [kube.readiness] : [],
+        readinessChecks: [auditReadiness(services.audit), ...(kube?.readiness ? [kube.readiness] : [])],
       }),
       new ExpressAdapter(expressApp),
       { bufferLogs: true, abortOnError: false },
@@ -160,6 +161,25 @@ export async function startGateway(
     await db.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Not ready while the audit trail cannot keep records: the proxy answers every Kubernetes
+ * request 503 then, so a load balancer should send traffic to a replica that can.
+ */
+function auditReadiness(audit: AuditSink): ReadinessCheckFn {
+  return async () => {
+    const ok = audit.accepting();
+    return [
+      'audit',
+      {
+        ok,
+        detail: ok
+          ? `recording (instance ${audit.instance})`
+          : 'cannot record: Postgres, the spool or the writer thread is failing, or the queue is full',
+      },
+    ];
+  };
 }
 
 function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoPlainHttp: boolean } {
