@@ -78,6 +78,21 @@ describe('gateway shutdown', () => {
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
   });
 
+  it('one Ctrl-C delivered twice (terminal and a relaying parent, as under npm start) still drains', async () => {
+    const dataDir = join(root, 'pg-c');
+    gateway = await startGatewayProcess({
+      KGW_DB_DATA_DIR: dataDir,
+      KGW_DEMO_DIR: join(root, 'demo-c'),
+      KGW_HTTP_SHUTDOWN_GRACE_MS: '2000',
+    });
+    gateway.child.kill('SIGINT');
+    gateway.child.kill('SIGINT');
+    expect(await gateway.exited).toBe(0);
+    expect(gateway.stderr()).not.toContain('again, exiting now');
+    expect(gateway.logLines().join('\n')).toContain('"msg":"stopped"');
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+  });
+
   it('a second signal exits at once, without waiting for the drain', async () => {
     const demoDir = join(root, 'demo-b');
     const dataDir = join(root, 'pg-b');
@@ -92,7 +107,8 @@ describe('gateway shutdown', () => {
     const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     gateway.child.kill('SIGTERM');
     await logged('shutting down: draining connections');
-    gateway.child.kill('SIGTERM');
+    // A different signal (the same one within a second is taken as a relayed duplicate).
+    gateway.child.kill('SIGINT');
     expect(await gateway.exited).toBe(130);
     expect(gateway.stderr()).toContain('again, exiting now');
     // Even then the embedded Postgres is not left running, holding the data directory.

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, unknownVariables, type GatewayConfig } from '@
 import cluster from 'node:cluster';
 import { startGateway, type RunningGateway } from './gateway';
 import { chooseUpstream } from './gateway-services';
+import { onShutdownSignals } from './lifecycle/shutdown-signals';
 import { followPrimary, runPrimary, workerCount } from './lifecycle/worker-cluster';
 
 async function main(): Promise<void> {
@@ -33,25 +34,23 @@ async function main(): Promise<void> {
 
   const gateway = await startGateway(config);
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      // An impatient operator: a second signal exits at once, without draining.
+  onShutdownSignals({
+    first: (signal) => {
+      gateway.logger.info({ signal }, 'signal received');
+      gateway.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          gateway.logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    },
+    // An impatient operator: a second signal exits at once, without draining.
+    again: (signal) => {
       process.stderr.write(`kgw: ${signal} again, exiting now\n`);
       process.exit(130);
-    }
-    gateway.logger.info({ signal }, 'signal received');
-    gateway.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        gateway.logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+    },
+  });
 }
 
 /** One worker of a multi-process gateway: serves until the primary says stop. */

@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '@kgw/config';
 import { createLogger } from '../logging/logger';
 import { openGatewayDatabase } from './gateway-database';
+import { onShutdownSignals } from './shutdown-signals';
 
 /** Set by the primary in each worker's environment: which slot (1..N) it fills. */
 const SLOT_VARIABLE = 'KGW_WORKER_SLOT';
@@ -127,19 +128,17 @@ export async function runPrimary(config: GatewayConfig, workers: number): Promis
   const finished = new Promise<void>((done) => {
     allExited = done;
   });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+  onShutdownSignals({
+    first: (signal) => {
+      logger.info({ signal }, 'signal received');
+      stopAll();
+    },
+    again: (signal) => {
       process.stderr.write(`kgw: ${signal} again, exiting now\n`);
       for (const worker of slots.keys()) worker.process.kill('SIGKILL');
       process.exit(130);
-    }
-    logger.info({ signal }, 'signal received');
-    stopAll();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+    },
+  });
 
   for (let slot = 1; slot <= workers; slot++) fork(slot);
   await finished;
