@@ -37,13 +37,7 @@ async function main(): Promise<void> {
   onShutdownSignals({
     first: (signal) => {
       gateway.logger.info({ signal }, 'signal received');
-      gateway.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          gateway.logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      closeAndExit(gateway);
     },
     // An impatient operator: a second signal exits at once, without draining.
     again: (signal) => {
@@ -56,22 +50,24 @@ async function main(): Promise<void> {
 /** One worker of a multi-process gateway: serves until the primary says stop. */
 async function runWorker(config: GatewayConfig): Promise<void> {
   const state: { gateway?: RunningGateway; asked: boolean } = { asked: false };
-  const close = (running: RunningGateway): void => {
-    running.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        running.logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
   // Registered before startup, so a stop requested meanwhile is not lost.
   followPrimary(() => {
     state.asked = true;
-    if (state.gateway) close(state.gateway);
+    if (state.gateway) closeAndExit(state.gateway);
   });
   state.gateway = await startGateway(config);
-  if (state.asked) close(state.gateway);
+  if (state.asked) closeAndExit(state.gateway);
+}
+
+/** Graceful: drain, flush the audit trail, stop; exit 0, or 1 if shutting down failed. */
+function closeAndExit(gateway: RunningGateway): void {
+  gateway.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      gateway.logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
 }
 
 main().catch((err: unknown) => {

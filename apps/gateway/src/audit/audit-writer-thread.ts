@@ -67,15 +67,14 @@ const LOG_METHODS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' 
 /** Writes a JSON log record of the thread through the gateway's logger. */
 function relayLog(logger: Logger, line: string): void {
   try {
-    // Time and pid are the gateway logger's own; its child already names the component.
+    // Time and pid are the gateway logger's own.
     const {
       level,
       msg,
       time: _time,
       pid: _pid,
-      component: _component,
       ...fields
-    } = JSON.parse(line) as { component?: string; level: number; msg?: string; time?: string; pid?: number };
+    } = JSON.parse(line) as { level: number; msg?: string; time?: string; pid?: number };
     logger[LOG_METHODS[level] ?? 'info'](fields, msg);
   } catch {
     logger.warn('unreadable log record from the audit writer thread');

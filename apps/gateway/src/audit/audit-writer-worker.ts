@@ -16,7 +16,7 @@ async function run(port: NonNullable<typeof parentPort>, options: AuditWriterThr
   // thread writing to stdout itself would bypass where the operator sent the logs.
   const logger = createLogger(options.log, {
     write: (line: string) => post({ type: 'log', line }),
-  }).child({ component: 'audit', instance: options.instance });
+  }).child({ instance: options.instance });
   const pool = new Pool({
     connectionString: options.databaseUrl,
     max: 2,
@@ -43,7 +43,8 @@ async function run(port: NonNullable<typeof parentPort>, options: AuditWriterThr
     return;
   }
 
-  // Status on change, checked every flush interval and after every message.
+  // Status on change, every flush interval. Not after each batch of records: the gateway counts
+  // what it sent since the last report itself, so the queue bound holds in between.
   let reported = { accepting: true, pending: -1 };
   const report = (): void => {
     const now = { accepting: writer.accepting(), pending: writer.pending };
@@ -73,7 +74,6 @@ async function run(port: NonNullable<typeof parentPort>, options: AuditWriterThr
     switch (message.type) {
       case 'records':
         for (const event of message.events) writer.record(event);
-        report();
         break;
       case 'feed':
         if (message.on) startFeed();
