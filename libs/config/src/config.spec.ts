@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, redactedConfig, unknownVariables } from './config';
-import { renderSettingsTable } from './settings-doc';
+import { SETTINGS_BEGIN, SETTINGS_END, renderConfigurationDoc, renderSettingsTable } from './settings-doc';
 
 describe('loadConfig', () => {
   it('gives defaults when nothing is set', () => {
@@ -88,8 +88,38 @@ describe('loadConfig', () => {
 });
 
 describe('docs/configuration.md', () => {
-  it('lists every setting exactly as the schema defines it', () => {
-    const doc = readFileSync(join(__dirname, '../../../docs/configuration.md'), 'utf8');
-    expect(doc).toContain(renderSettingsTable());
+  const docPath = join(__dirname, '../../../docs/configuration.md');
+
+  it('is exactly what the generator makes of it: one settings table, every setting, nothing stale', () => {
+    const doc = readFileSync(docPath, 'utf8');
+    // The whole document, not toContain: a second (stale) table or a glued line would pass that.
+    expect(renderConfigurationDoc(doc)).toBe(doc);
+    expect(doc.split(renderSettingsTable()).length).toBe(2);
+  });
+
+  it('rewrites only its marked region, however the old table was formatted', () => {
+    const padded = '| Variable   | File key |\n| ---------- | -------- |\n| `KGW_OLD`  | `old`    |';
+    const doc = `# Configuration\n\nIntro.\n\n${SETTINGS_BEGIN}\n\n${padded}\n\n${SETTINGS_END}\n\n## Notes\n`;
+    const once = renderConfigurationDoc(doc);
+    expect(once).toBe(
+      `# Configuration\n\nIntro.\n\n${SETTINGS_BEGIN}\n\n${renderSettingsTable()}\n\n${SETTINGS_END}\n\n## Notes\n`,
+    );
+    expect(renderConfigurationDoc(once)).toBe(once);
+  });
+
+  it.each([
+    ['no markers', '# Configuration\n\n| Variable | File key |\n', /not marked/],
+    [
+      'markers twice',
+      `${SETTINGS_BEGIN}\n${SETTINGS_END}\n${SETTINGS_BEGIN}\n${SETTINGS_END}\n`,
+      /more than once/,
+    ],
+    [
+      'a stale table outside',
+      `${SETTINGS_BEGIN}\n${SETTINGS_END}\n\n| Variable | File key |\n|---|---|\n`,
+      /outside/,
+    ],
+  ])('refuses a document with %s', (_name, doc, message) => {
+    expect(() => renderConfigurationDoc(doc)).toThrow(message);
   });
 });

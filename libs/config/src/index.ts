@@ -1,3 +1,3 @@
 export { loadConfig, redactedConfig, unknownVariables, ConfigError, type GatewayConfig } from './config';
 export { SETTINGS, type Setting } from './settings';
-export { renderSettingsTable } from './settings-doc';
+export { renderSettingsTable, renderConfigurationDoc } from './settings-doc';
