@@ -242,6 +242,54 @@ describe('personal access tokens', () => {
     expect(wider.status).toBe(400);
   });
 
+  it('a token minting a token without an expiry gets the rest of its own lifetime, and is told so', async () => {
+    // The parent has the default lifetime; a child asking for the default would outlive it by the
+    // time it is made. It gets the parent's expiry instead, and the answer says so.
+    const parent = await createToken('bob', { name: 'parent' });
+    const parentExpiry = (
+      JSON.parse((await stack.request('bob', '/kgw/v1/tokens')).body) as {
+        items: Array<{ id: string; expiresAt: string }>;
+      }
+    ).items.find((t) => t.id === parent.id)!.expiresAt;
+    const child = await withBearer(parent.token, '/kgw/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'child' }),
+    });
+    expect(child.status).toBe(201);
+    const created = JSON.parse(child.body) as { token: string; expiresAt: string; notice: string };
+    secrets.push(created.token);
+    expect(created.expiresAt).toBe(parentExpiry);
+    expect(created.notice).toMatch(/^Expires at .* \(in 29 days 23 hours\), with the token that created it/);
+    expect((await withBearer(created.token, '/api/v1/namespaces/team-a/pods')).status).toBe(200);
+
+    // Asking explicitly for longer than the parent lives is refused, naming the limit.
+    const longer = await withBearer(parent.token, '/kgw/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'longer', expiresInDays: 31 }),
+    });
+    expect(longer.status).toBe(400);
+    expect(JSON.parse(longer.body)).toMatchObject({
+      error: 'bad_request',
+      message: expect.stringContaining(
+        `the creating token expires at ${parentExpiry} (29 days 23 hours from now)`,
+      ),
+    });
+    // A session or static token caller (no parent) still gets the plain default, without a notice.
+    const plain = JSON.parse(
+      (
+        await stack.request('bob', '/kgw/v1/tokens', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'plain' }),
+        })
+      ).body,
+    ) as { token: string; notice?: string };
+    secrets.push(plain.token);
+    expect(plain.notice).toBeUndefined();
+  });
+
   it('revocation stops the token on every replica within 1 s and closes its open kubectl get pods -w', async () => {
     const { token, id } = await createToken('alice', { name: 'watcher' });
     // A second replica on the same database, with the token already in its cache.

@@ -107,7 +107,7 @@ export class PersonalTokens {
   async create(
     request: CreateTokenRequest,
     now = new Date(),
-  ): Promise<{ token: string; info: PersonalTokenInfo }> {
+  ): Promise<{ token: string; info: PersonalTokenInfo; expiryLimitedByParent: boolean }> {
     const name = request.name.trim();
     if (!name || name.length > 100)
       throw new TokenRequestError('a token needs a name of 1 to 100 characters');
@@ -122,19 +122,32 @@ export class PersonalTokens {
       forward: request.scopes.forward,
     };
     const cap = new Date(now.getTime() + this.limits.maxLifetimeMs);
-    const expiresAt =
-      request.expiresAt ??
-      new Date(now.getTime() + Math.min(this.limits.defaultLifetimeMs, this.limits.maxLifetimeMs));
+    const parent = request.parent;
+    const parentExpiry = parent?.expiresAt?.getTime();
+    let expiresAt = request.expiresAt;
+    let expiryLimitedByParent = false;
+    if (!expiresAt) {
+      // Without an explicit expiry a child of a token lives as long as the default allows but never
+      // past its parent: a default equal to the parent's lifetime would always outlive it.
+      let ms = now.getTime() + Math.min(this.limits.defaultLifetimeMs, this.limits.maxLifetimeMs);
+      if (parentExpiry !== undefined && parentExpiry < ms) {
+        ms = parentExpiry;
+        expiryLimitedByParent = true;
+      }
+      expiresAt = new Date(ms);
+    }
     if (expiresAt.getTime() <= now.getTime()) throw new TokenRequestError('the expiry must be in the future');
     if (expiresAt.getTime() > cap.getTime())
       throw new TokenRequestError(
         `the expiry may be at most ${Math.floor(this.limits.maxLifetimeMs / 86_400_000)} days away`,
       );
-    const parent = request.parent;
     if (parent) {
       // A token may only mint tokens that can do less and die no later: no escalation by chaining.
-      if (parent.expiresAt && expiresAt.getTime() > parent.expiresAt.getTime())
-        throw new TokenRequestError('a token cannot create a token that outlives it');
+      if (parentExpiry !== undefined && expiresAt.getTime() > parentExpiry)
+        throw new TokenRequestError(
+          `a token cannot create a token that outlives it: the creating token expires at ${new Date(parentExpiry).toISOString()} ` +
+            `(${describeDuration(parentExpiry - now.getTime())} from now); ask for that or less, or leave the expiry out`,
+        );
       const p = parent.scopes;
       if (p) {
         if (p.readOnly && !scopes.readOnly)
@@ -166,7 +179,7 @@ export class PersonalTokens {
         expiresAt,
       },
     });
-    return { token, info: toInfo(row) };
+    return { token, info: toInfo(row), expiryLimitedByParent };
   }
 
   /** The token's record if it exists, is not revoked and has not expired. */
@@ -229,6 +242,25 @@ function toInfo(row: TokenRow): PersonalTokenInfo {
     lastUsedAddress: row.lastUsedAddress ?? undefined,
     revokedAt: row.revokedAt ?? undefined,
   };
+}
+
+/** "29 days 23 hours", "5 hours 2 minutes", "40 seconds": for messages about lifetimes. */
+export function describeDuration(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['day', 86_400_000],
+    ['hour', 3_600_000],
+    ['minute', 60_000],
+    ['second', 1000],
+  ];
+  const parts: string[] = [];
+  let rest = Math.max(0, Math.floor(ms));
+  for (const [name, size] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n} ${name}${n === 1 ? '' : 's'}`);
+    if (parts.length === 2) break;
+  }
+  return parts.length ? parts.join(' ') : 'less than a second';
 }
 
 /** The public view of a token (never the token or its hash). */

@@ -11,7 +11,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { AuthServices } from './auth-services';
 import type { AuthenticatedRequest } from './gateway-auth';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
-import { TokenRequestError, tokenView } from './personal-tokens';
+import { describeDuration, TokenRequestError, tokenView } from './personal-tokens';
 
 const KNOWN_SCOPES = new Set(['read-only', 'forward']);
 
@@ -46,6 +46,7 @@ export class TokensController {
     const namespaces = body?.namespaces ?? [];
     if (!Array.isArray(namespaces) || namespaces.some((n) => typeof n !== 'string'))
       throw new GatewayError('bad_request', 'namespaces must be a list of namespace names.');
+    const now = new Date();
     let expiresAt: Date | undefined;
     if (body?.expiresAt !== undefined) {
       expiresAt = typeof body.expiresAt === 'string' ? new Date(body.expiresAt) : new Date(NaN);
@@ -55,21 +56,25 @@ export class TokensController {
       const days = Number(body.expiresInDays);
       if (!Number.isFinite(days) || days <= 0)
         throw new GatewayError('bad_request', 'expiresInDays must be a positive number.');
-      expiresAt = new Date(Date.now() + days * 86_400_000);
+      expiresAt = new Date(now.getTime() + days * 86_400_000);
     }
     try {
-      const { token, info } = await this.authn.tokens.create({
-        owner: { name: caller.name, uid: caller.uid, groups: caller.groups },
-        name: typeof body?.name === 'string' ? body.name : '',
-        scopes: {
-          readOnly: scopes.includes('read-only'),
-          forward: scopes.includes('forward'),
-          namespaces: namespaces as string[],
+      const { token, info, expiryLimitedByParent } = await this.authn.tokens.create(
+        {
+          owner: { name: caller.name, uid: caller.uid, groups: caller.groups },
+          name: typeof body?.name === 'string' ? body.name : '',
+          scopes: {
+            readOnly: scopes.includes('read-only'),
+            forward: scopes.includes('forward'),
+            namespaces: namespaces as string[],
+          },
+          expiresAt,
+          createdVia: caller.method,
+          parent:
+            caller.method === 'pat' ? { scopes: caller.scopes, expiresAt: caller.expiresAt } : undefined,
         },
-        expiresAt,
-        createdVia: caller.method,
-        parent: caller.method === 'pat' ? { scopes: caller.scopes, expiresAt: caller.expiresAt } : undefined,
-      });
+        now,
+      );
       this.authn.authAudit.record(req, {
         kind: 'token',
         decision: 'allow',
@@ -81,7 +86,13 @@ export class TokensController {
         kubeUser: who.identity.username,
         kubeGroups: [...who.identity.groups],
       });
-      return { ...tokenView(info), token };
+      const view: Record<string, unknown> = { ...tokenView(info), token };
+      // Say so when the caller got less than the default: the token it used expires sooner.
+      if (expiryLimitedByParent)
+        view.notice =
+          `Expires at ${info.expiresAt.toISOString()} (in ${describeDuration(info.expiresAt.getTime() - now.getTime())}), ` +
+          'with the token that created it: a token cannot create a token that outlives it.';
+      return view;
     } catch (err) {
       if (err instanceof TokenRequestError) throw new GatewayError('bad_request', err.message);
       throw err;
