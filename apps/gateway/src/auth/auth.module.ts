@@ -5,7 +5,10 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { AuthServices } from './auth-services';
 import { GatewayAuth } from './gateway-auth';
 import { KgwAuthGuard } from './kgw-auth.guard';
-import { LoginController } from './login.controller';
+import { BrowserLoginController } from './browser-login.controller';
+import { DeviceLoginController } from './cli-device-login.controller';
+import { LoopbackLoginController } from './cli-loopback-login.controller';
+import { LoginChecks } from './login-checks';
 import { MeController } from './me.controller';
 import { TokensController } from './tokens.controller';
 
@@ -15,11 +18,18 @@ export class AuthModule {
     if (!deps.authn) return { module: AuthModule };
     return {
       module: AuthModule,
-      controllers: [LoginController, TokensController, MeController],
+      controllers: [
+        BrowserLoginController,
+        DeviceLoginController,
+        LoopbackLoginController,
+        TokensController,
+        MeController,
+      ],
       providers: [
         { provide: AuthServices, useValue: deps.authn },
         { provide: GatewayAuth, useValue: deps.auth },
         KgwAuthGuard,
+        LoginChecks,
       ],
     };
   }

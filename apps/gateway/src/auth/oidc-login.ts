@@ -10,7 +10,7 @@
 // a code the provider does not accept.
 //
 // openid-client's strategy keeps its per-login state in `req.session[key]`. kgw has no
-// express-session: the LoginController loads that one object from the login transaction
+// express-session: the BrowserLoginController loads that one object from the login transaction
 // before a callback and stores it when the strategy redirects to the provider (see
 // `persistBeforeRedirect`), so nothing but a random id ever sits in the browser.
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,0 +1,61 @@
+// What the login routes share: the failed-authentication throttle, the browser session and its
+// CSRF token, and the configured OpenID login. Guards: approvals (a session and its CSRF token);
+// refuses callers over the failed-authentication limit before any work.
+import { Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { GatewayError } from '../errors/gateway-error';
+import { GatewayAuth } from './gateway-auth';
+import { AuthServices } from './auth-services';
+import type { AuthenticatedCaller } from './authenticator';
+import { CSRF_HEADER, SESSION_COOKIE, cookieValue, sameSecret, type SessionRecord } from './browser-sessions';
+
+@Injectable()
+export class LoginChecks {
+  constructor(
+    private readonly authn: AuthServices,
+    private readonly auth: GatewayAuth,
+  ) {}
+
+  requireLogin(): NonNullable<AuthServices['login']> {
+    if (!this.authn.login)
+      throw new GatewayError('not_found', 'No OpenID provider is configured for browser login.');
+    return this.authn.login;
+  }
+
+  /** Over the failed-authentication limit: 429 with Retry-After, before any work. */
+  throttle(req: Request, res: Response): void {
+    const retryAfter = this.authn.limiter.retryAfterSeconds(this.authn.clientAddress(req));
+    if (retryAfter > 0) {
+      res.setHeader('Retry-After', String(retryAfter));
+      throw new GatewayError(
+        'too_many_requests',
+        'Too many failed authentication attempts from this address; retry later.',
+      );
+    }
+  }
+
+  async currentSession(req: Request): Promise<SessionRecord | undefined> {
+    const cookie = cookieValue(req, SESSION_COOKIE);
+    return cookie ? this.authn.sessions.find(cookie) : undefined;
+  }
+
+  /** The session's caller, refreshed if due (the session authenticator does that). */
+  async sessionCaller(req: Request): Promise<AuthenticatedCaller> {
+    const result = await this.authn.sessionAuthenticator.authenticate(
+      Object.assign(Object.create(req) as Request, { method: 'GET' }),
+    );
+    if (result.outcome !== 'authenticated')
+      throw new GatewayError('unauthenticated', 'The session has expired; log in again.');
+    const mapped = this.auth.identityMapper.map(result.caller);
+    if (!mapped.ok) throw new GatewayError('forbidden', mapped.message);
+    return result.caller;
+  }
+
+  /** CSRF token from the X-CSRF-Token header (scripts) or a `csrf` form field (HTML forms). */
+  csrfOk(req: Request, session: SessionRecord, body: Record<string, unknown> | undefined): boolean {
+    const header = req.headers[CSRF_HEADER];
+    const given =
+      typeof header === 'string' ? header : typeof body?.csrf === 'string' ? body.csrf : undefined;
+    return given !== undefined && sameSecret(given, session.csrfToken);
+  }
+}
