@@ -8,7 +8,9 @@ import { startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 let stack: GatewayStack;
 
 beforeAll(async () => {
-  stack = await startGatewayStack({ env: { KGW_AUDIT_RETRY_INTERVAL_MS: '200' } });
+  stack = await startGatewayStack({
+    env: { KGW_AUDIT_RETRY_INTERVAL_MS: '200', KGW_AUTH_ADMIN_GROUPS: 'kgw:admins' },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -20,7 +22,7 @@ interface Readiness {
 }
 
 async function readiness(): Promise<{ status: number; body: Readiness }> {
-  const res = await stack.request(undefined, '/kgw/readyz');
+  const res = await stack.request('alice', '/kgw/readyz');
   return { status: res.status, body: JSON.parse(res.body) as Readiness };
 }
 

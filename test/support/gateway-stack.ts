@@ -137,6 +137,9 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
             KGW_OIDC_ISSUER_URL: oidc.issuer,
             KGW_OIDC_CLIENT_ID: OIDC_CLIENT.id,
             KGW_OIDC_CLIENT_SECRET: OIDC_CLIENT.secret,
+            // One issuer whose user names the suites' RBAC uses plainly (alice, bob...); the
+            // default `<issuer>#sub` is the security suite's own row.
+            KGW_OIDC_USERNAME_PREFIX: '-',
           }
         : {}),
       ...options.env,

@@ -52,6 +52,8 @@ export interface GatewayConfig {
     algorithms: string[];
     clockSkewSeconds: number;
     usernameClaim: string;
+    /** Unset/empty: `<issuer>#` unless the claim is email; `-`: none (oidc-claims.ts). */
+    usernamePrefix?: string;
     groupsClaim: string;
     devProvider: 'auto' | 'true' | 'false';
     devProviderPort: number;

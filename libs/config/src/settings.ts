@@ -313,6 +313,12 @@ export const SETTINGS = [
     doc: 'Claim that names the user (like kube-apiserver --oidc-username-claim).',
   },
   {
+    env: 'KGW_OIDC_USERNAME_PREFIX',
+    path: 'oidc.usernamePrefix',
+    type: 'string',
+    doc: 'Prefix of usernames taken from the username claim (like kube-apiserver --oidc-username-prefix). Unset or empty: `<issuer URL>#` unless the claim is `email`, so equal `sub` values from two issuers stay two users; `-`: no prefix (only with one issuer whose names you control). Demo mode with the built-in provider uses `-`.',
+  },
+  {
     env: 'KGW_OIDC_GROUPS_CLAIM',
     path: 'oidc.groupsClaim',
     type: 'string',

@@ -33,7 +33,7 @@ export interface AuthServicesContext {
   audit: AuditSink;
   clientAddress: (req: IncomingMessage) => string;
   /** The login issuer, when not from config (demo mode's built-in provider). */
-  issuer?: { url: string; clientId: string; clientSecret?: string };
+  issuer?: { url: string; clientId: string; clientSecret?: string; usernamePrefix?: string };
 }
 
 export class AuthServices {
@@ -79,7 +79,11 @@ export class AuthServices {
             clientSecret: config.oidc.clientSecret,
           }
         : undefined);
-    const mapping = { usernameClaim: config.oidc.usernameClaim, groupsClaim: config.oidc.groupsClaim };
+    const mapping = {
+      usernameClaim: config.oidc.usernameClaim,
+      groupsClaim: config.oidc.groupsClaim,
+      usernamePrefix: config.oidc.usernamePrefix || ctx.issuer?.usernamePrefix,
+    };
     this.claimMapping = mapping;
     const bearerIssuers = [...new Set([...(issuer ? [issuer.url] : []), ...config.oidc.bearerIssuers])];
     this.jwtAuthenticator =

@@ -37,7 +37,12 @@ export type AuthenticationResult =
   /** No credential of this authenticator's kind was presented. */
   | { outcome: 'no-credential' }
   /** A credential was presented and is wrong (unknown, expired...). The message is safe to show. */
-  | { outcome: 'rejected'; message: string }
+  | {
+      outcome: 'rejected';
+      message: string;
+      /** A valid credential used wrongly (a CSRF failure): not counted as a guess by the limiter. */
+      notAGuess?: true;
+    }
   /** Too many failed authentications from this client address: answer 429 with Retry-After. */
   | { outcome: 'throttled'; retryAfterSeconds: number };
 

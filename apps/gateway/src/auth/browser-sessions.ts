@@ -223,13 +223,17 @@ export class SessionAuthenticator implements Authenticator {
     if (!SAFE_METHODS.has(method)) {
       const token = req.headers[CSRF_HEADER];
       if (typeof token !== 'string' || !sameSecret(token, session.csrfToken)) {
-        return { outcome: 'rejected', message: 'Missing or wrong CSRF token (X-CSRF-Token).' };
+        return {
+          outcome: 'rejected',
+          message: 'Missing or wrong CSRF token (X-CSRF-Token).',
+          notAGuess: true,
+        };
       }
     }
     if (req.headers.upgrade) {
       const origin = req.headers.origin;
       if (origin !== undefined && !this.options.allowedOrigins().includes(origin)) {
-        return { outcome: 'rejected', message: 'Cross-origin upgrade refused.' };
+        return { outcome: 'rejected', message: 'Cross-origin upgrade refused.', notAGuess: true };
       }
     }
     if (session.refreshAt.getTime() <= Date.now()) {

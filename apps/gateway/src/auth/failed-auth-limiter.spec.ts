@@ -1,4 +1,5 @@
-import { FailedAuthLimiter } from './failed-auth-limiter';
+import type { IncomingMessage } from 'node:http';
+import { FailedAuthLimiter, RateLimitedAuthenticator } from './failed-auth-limiter';
 
 describe('FailedAuthLimiter', () => {
   it('blocks an address after the limit until its window ends, and no other address', () => {
@@ -14,5 +15,41 @@ describe('FailedAuthLimiter', () => {
     expect(limiter.retryAfterSeconds('a')).toBe(30);
     now += 30_000;
     expect(limiter.retryAfterSeconds('a')).toBe(0);
+  });
+});
+
+describe('RateLimitedAuthenticator', () => {
+  const alice = { name: 'alice', groups: [], method: 'pat' };
+  function gate(limit = 3) {
+    const limiter = new FailedAuthLimiter({ limit, windowMs: 60_000 });
+    const auth = new RateLimitedAuthenticator(
+      {
+        authenticate: (req) => {
+          const token = req.headers.authorization;
+          if (token === 'good') return { outcome: 'authenticated', caller: alice };
+          if (token === 'csrf')
+            return { outcome: 'rejected', message: 'csrf', notAGuess: true };
+          return { outcome: 'rejected', message: 'bad' };
+        },
+      },
+      limiter,
+      () => '10.0.0.1',
+    );
+    const as = (authorization: string) =>
+      auth.authenticate({ headers: { authorization } } as unknown as IncomingMessage);
+    return { as, limiter };
+  }
+
+  it('attack: bogus tokens from a shared address → they get 429, a valid credential still passes', async () => {
+    const { as } = gate();
+    for (let i = 0; i < 3; i++) expect((await as('bogus')).outcome).toBe('rejected');
+    expect(await as('bogus')).toMatchObject({ outcome: 'throttled', retryAfterSeconds: 60 });
+    expect(await as('good')).toEqual({ outcome: 'authenticated', caller: alice });
+  });
+
+  it('attack: CSRF failures to lock a victim out → not counted', async () => {
+    const { as, limiter } = gate();
+    for (let i = 0; i < 10; i++) expect((await as('csrf')).outcome).toBe('rejected');
+    expect(limiter.retryAfterSeconds('10.0.0.1')).toBe(0);
   });
 });

@@ -1,11 +1,17 @@
 // Rate-limits failed authentication per client address (a fixed window per address).
 //
-// Guards: token and password guessing, and the database work each guess costs. Trusts: the
-// client address as ClientAddressResolver derives it (socket peer, or X-Forwarded-For only from
-// configured trusted proxies, so a client cannot pick a fresh address per guess). Refuses: every
-// authentication attempt from an address over the limit, valid or not, until its window ends
-// (answering valid credentials would let a guesser tell a hit from a miss). Kept per replica,
-// in memory: a guesser spread over N replicas gets at most N times the limit.
+// Guards: token guessing and the work each guess costs. Trusts: the client address as
+// ClientAddressResolver derives it (socket peer, or X-Forwarded-For only from configured
+// trusted proxies, so a client cannot pick a fresh address per guess). Refuses: a failed
+// authentication from an address over the limit with 429 instead of 401, until its window ends.
+// A valid credential is never refused, whatever its address did: many users share an address
+// (an office NAT, an ingress without trusted proxies), and 20 bogus tokens from a neighbour
+// must not lock alice out. That a guesser over the limit can still tell a hit from a miss does
+// not help it: bearer credentials carry 256 random bits (PATs, session cookies) or a signature
+// (JWTs). Low-entropy secrets (device user codes) keep refusing everything from a throttled
+// address (see `retryAfterSeconds` callers). What is not a guess does not count: a CSRF failure
+// on a valid session is a cross-site page's doing, not the caller's (`notAGuess`). Kept per
+// replica, in memory: a guesser spread over N replicas gets at most N times the limit.
 import type { IncomingMessage } from 'node:http';
 import type { AuthenticationResult, Authenticator } from './authenticator';
 
@@ -62,7 +68,10 @@ export class FailedAuthLimiter {
   }
 }
 
-/** Wraps the authenticator chain: throttled addresses are refused before any credential is read. */
+/**
+ * Wraps the authenticator chain: a failure from an address over the limit becomes `throttled`
+ * (429); a valid credential passes whatever the address did before.
+ */
 export class RateLimitedAuthenticator implements Authenticator {
   constructor(
     private readonly inner: Authenticator,
@@ -71,11 +80,11 @@ export class RateLimitedAuthenticator implements Authenticator {
   ) {}
 
   async authenticate(req: IncomingMessage): Promise<AuthenticationResult> {
+    const result = await this.inner.authenticate(req);
+    if (result.outcome !== 'rejected' || result.notAGuess) return result;
     const address = this.clientAddress(req);
     const retryAfterSeconds = this.limiter.retryAfterSeconds(address);
-    if (retryAfterSeconds > 0) return { outcome: 'throttled', retryAfterSeconds };
-    const result = await this.inner.authenticate(req);
-    if (result.outcome === 'rejected') this.limiter.recordFailure(address);
-    return result;
+    this.limiter.recordFailure(address);
+    return retryAfterSeconds > 0 ? { outcome: 'throttled', retryAfterSeconds } : result;
   }
 }

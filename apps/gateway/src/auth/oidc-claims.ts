@@ -2,11 +2,25 @@
 // browser sessions (like kube-apiserver's --oidc-username-claim / --oidc-groups-claim).
 // Refuses: a missing or non-string username claim; an `email` username whose address the
 // provider has not verified (anyone can type an address into a profile).
+//
+// Usernames are prefixed as kube-apiserver prefixes them: by default `<issuer>#<claim>` unless
+// the claim is `email` (a `sub` is unique only within its issuer — two issuers' `sub: 1` are two
+// people, and admin rights, token ownership and audit visibility go by name). `-` turns the
+// prefix off; any other value is used as given.
 import type { AuthenticatedCaller } from './authenticator';
 
 export interface ClaimMapping {
   usernameClaim: string;
   groupsClaim: string;
+  /** Unset or empty: `<issuer>#` unless the claim is `email`; `-`: none. */
+  usernamePrefix?: string;
+}
+
+export function usernamePrefixFor(mapping: ClaimMapping, issuer: string): string {
+  const configured = mapping.usernamePrefix;
+  if (configured === '-') return '';
+  if (configured) return configured;
+  return mapping.usernameClaim === 'email' ? '' : `${issuer}#`;
 }
 
 export type ClaimsResult = { ok: true; caller: AuthenticatedCaller } | { ok: false; message: string };
@@ -34,7 +48,7 @@ export function callerFromClaims(
   return {
     ok: true,
     caller: {
-      name,
+      name: usernamePrefixFor(mapping, issuer) + name,
       uid: typeof claims.sub === 'string' ? `${issuer}#${claims.sub}` : undefined,
       groups: [...new Set(groups)],
       method,

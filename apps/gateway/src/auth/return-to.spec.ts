@@ -17,13 +17,23 @@ describe('safeReturnTo', () => {
     { attack: 'relative path without a slash', value: 'evil.example' },
     { attack: 'not a string', value: ['/a', '/b'] },
     { attack: 'malformed encoding', value: '/%E0%A4%A' },
+    // Same origin, but proxied: a pod answers what it likes, a 302 off-site included.
+    {
+      attack: 'a pod proxy path that redirects off-site',
+      value: '/api/v1/namespaces/default/pods/nginx/proxy/',
+    },
+    { attack: 'a service proxy path', value: '/api/v1/namespaces/default/services/my-nginx:80/proxy/go' },
+    { attack: 'dot segments out of /kgw/', value: '/kgw/../api/v1/namespaces/x/pods/y/proxy/' },
+    { attack: 'encoded dot segments out of /kgw/', value: '/kgw/ui/%2e%2e/%2e%2e/api/v1/x/proxy/' },
+    { attack: 'a path merely starting with /kgw', value: '/kgwx/ui/' },
+    { attack: 'the site root (a proxied discovery path)', value: '/' },
   ];
   it.each(refused)('refuses $attack', ({ value }) => {
     expect(safeReturnTo(value)).toBe(DEFAULT_RETURN_TO);
   });
 
-  it.each(['/kgw/ui/', '/api/v1/namespaces/default/pods/nginx/proxy/', '/kgw/ui/?tab=tokens#new'])(
-    'keeps the same-origin path %s',
+  it.each(['/kgw/ui/', '/kgw/ui/?tab=tokens#new', '/kgw/v1/me', '/kgw/auth/device?user_code=ABCD-EFGH'])(
+    'keeps the gateway page %s',
     (path) => {
       expect(safeReturnTo(path)).toBe(path);
     },

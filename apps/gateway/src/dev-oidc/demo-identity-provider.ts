@@ -10,7 +10,7 @@ import { startDevOidcProvider, type RunningDevOidcProvider } from './dev-oidc-pr
 export interface DemoIdentityProvider {
   provider: RunningDevOidcProvider;
   /** The login issuer for AuthServices. */
-  login: { url: string; clientId: string; clientSecret?: string };
+  login: { url: string; clientId: string; clientSecret?: string; usernamePrefix?: string };
   stop(): Promise<void>;
 }
 
@@ -47,6 +47,9 @@ export async function startDemoIdentityProvider(
       url: config.oidc.issuerUrl ?? provider.issuer,
       clientId: config.oidc.clientId,
       clientSecret: config.oidc.issuerUrl ? config.oidc.clientSecret : clientSecret,
+      // The demo's RBAC and admin list name its users plainly, and the built-in provider is the
+      // one issuer whose names the demo controls: no `<issuer>#` prefix unless configured.
+      usernamePrefix: config.oidc.issuerUrl ? undefined : '-',
     },
     stop: () => provider.stop(),
   };

@@ -7,7 +7,7 @@
 // headers could not carry faithfully. Every mapped identity carries extra `kgw.io/auth-method`
 // (and `kgw.io/token-id` for personal tokens) so the API server's audit log shows how the
 // caller got in.
-import type { Identity } from '@kgw/kube';
+import { ImpersonationError, impersonationHeaders, type Identity } from '@kgw/kube';
 import type { AuthenticatedCaller } from '../auth/authenticator';
 
 export interface MappedIdentity extends Identity {
@@ -143,7 +143,25 @@ function ruleMatches(rule: MappingRule, caller: AuthenticatedCaller): boolean {
 export class IdentityMapper {
   constructor(private readonly rules: IdentityMappingRules = {}) {}
 
+  /**
+   * The caller's Kubernetes identity, or a refusal. An identity the impersonation headers
+   * cannot carry faithfully (control characters, leading/trailing whitespace — an IdP may put
+   * anything in a claim) is refused here, as a 403, rather than found out by the header writer
+   * in the middle of a request: the same rule, checked once, before anything is forwarded.
+   */
   map(caller: AuthenticatedCaller): MappingResult {
+    const result = this.mapUnchecked(caller);
+    if (!result.ok) return result;
+    try {
+      impersonationHeaders(result.identity);
+    } catch (err) {
+      if (!(err instanceof ImpersonationError)) throw err;
+      return { ok: false, message: `the identity cannot be passed to Kubernetes: ${err.message}` };
+    }
+    return result;
+  }
+
+  private mapUnchecked(caller: AuthenticatedCaller): MappingResult {
     const rule = this.rules.serviceAccounts?.find(
       (r) =>
         (r.user !== undefined && r.user === caller.name) ||

@@ -1,0 +1,155 @@
+// The security suite of issue #17: one named row per attack found against the demo, each
+// saying what the attacker tried and what must happen instead. docs/security.md lists every
+// row with the test that proves it. Rows here run against one gateway stack with the built-in
+// OpenID provider (users as in OIDC_USERS), a second issuer for bearer JWTs, 127.0.0.1 as a
+// trusted proxy (so a row can speak for many client addresses) and a low failure limit.
+import {
+  startDevOidcProvider,
+  type RunningDevOidcProvider,
+} from '../../apps/gateway/src/dev-oidc/dev-oidc-provider';
+import { browserLogin } from '../support/browser-login';
+import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
+
+const FAILURE_LIMIT = 5;
+let stack: GatewayStack;
+/** A second configured issuer whose `sub` values collide with the first one's. */
+let otherIssuer: RunningDevOidcProvider;
+
+beforeAll(async () => {
+  otherIssuer = await startDevOidcProvider({ users: [], clients: [{ clientId: 'kgw' }] });
+  stack = await startGatewayStack({
+    oidc: true,
+    env: {
+      KGW_OIDC_BEARER_ISSUERS: otherIssuer.issuer,
+      // The default username rule (kube-apiserver's): `<issuer>#<sub>`.
+      KGW_OIDC_USERNAME_PREFIX: '',
+      KGW_HTTP_TRUSTED_PROXIES: '127.0.0.1',
+      KGW_AUTH_FAILURE_LIMIT: String(FAILURE_LIMIT),
+      KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
+    },
+  });
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+  await otherIssuer?.stop();
+});
+
+let addressCounter = 10;
+/** A client address of its own (through the trusted proxy), so rows do not share a limit. */
+function freshAddress(): string {
+  return `198.51.100.${addressCounter++}`;
+}
+
+function bearer(token: string, address: string): Record<string, string> {
+  return { authorization: `Bearer ${token}`, 'x-forwarded-for': address };
+}
+
+async function jwtFrom(provider: RunningDevOidcProvider, claims: Record<string, unknown>): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return provider.signWithProviderKey({
+    iss: provider.issuer,
+    aud: 'kgw',
+    iat: now,
+    exp: now + 600,
+    ...claims,
+  });
+}
+
+describe('finding 7: the failed-authentication limiter', () => {
+  it("7a attack: bogus tokens from alice's address → they get 429, alice's valid token still 200", async () => {
+    const address = freshAddress();
+    let last = 0;
+    for (let i = 0; i <= FAILURE_LIMIT; i++) {
+      last = (
+        await stack.request(undefined, '/api/v1/namespaces/default/pods', {
+          headers: bearer(`kgw_bogus${i}aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`, address),
+        })
+      ).status;
+    }
+    expect(last).toBe(429);
+    const alice = await stack.request(undefined, '/api/v1/namespaces/default/pods', {
+      headers: bearer(CALLERS.alice.token, address),
+    });
+    expect(alice.status).toBe(200);
+  });
+
+  it('7b attack: CSRF failures on a valid session (a cross-site page) → not counted as guesses', async () => {
+    const address = freshAddress();
+    const { browser } = await browserLogin(stack, 'bob');
+    for (let i = 0; i < FAILURE_LIMIT * 2; i++) {
+      const forged = await browser.fetch(`${stack.url}/kgw/v1/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+        body: '{"name":"x"}',
+      });
+      expect(forged.status).toBe(401);
+    }
+    // The address has no failures on record: one bogus token is a plain 401, not 429.
+    const bogus = await stack.request(undefined, '/api/v1/pods', { headers: bearer('nope', address) });
+    expect(bogus.status).toBe(401);
+  });
+
+  it('7c attack: guesses from one client behind the trusted proxy → another client behind it unaffected', async () => {
+    const guesser = freshAddress();
+    for (let i = 0; i <= FAILURE_LIMIT; i++)
+      await stack.request(undefined, '/api/v1/pods', { headers: bearer('nope', guesser) });
+    expect(
+      (await stack.request(undefined, '/api/v1/pods', { headers: bearer('nope', guesser) })).status,
+    ).toBe(429);
+    const neighbour = freshAddress();
+    expect(
+      (await stack.request(undefined, '/api/v1/pods', { headers: bearer('nope', neighbour) })).status,
+    ).toBe(401);
+  });
+});
+
+describe('finding 9: usernames from `sub` carry their issuer', () => {
+  it('9 attack: the same `sub` from a second configured issuer → a different user (issuer#sub)', async () => {
+    const ours = await jwtFrom(stack.oidc!, { sub: 'alice' });
+    const theirs = await jwtFrom(otherIssuer, { sub: 'alice' });
+    const meOurs = await stack.request(undefined, '/kgw/v1/me', { headers: bearer(ours, freshAddress()) });
+    const meTheirs = await stack.request(undefined, '/kgw/v1/me', {
+      headers: bearer(theirs, freshAddress()),
+    });
+    expect(meOurs.status).toBe(200);
+    expect(meTheirs.status).toBe(200);
+    expect(JSON.parse(meOurs.body).user.name).toBe(`${stack.oidc!.issuer}#alice`);
+    expect(JSON.parse(meTheirs.body).user.name).toBe(`${otherIssuer.issuer}#alice`);
+  });
+});
+
+describe('finding 10: return paths after login', () => {
+  it.each([
+    {
+      attack: 'a pod proxy path (the pod redirects off-site)',
+      returnTo: '/api/v1/namespaces/default/pods/nginx/proxy/',
+    },
+    { attack: 'a service proxy path', returnTo: '/api/v1/namespaces/default/services/my-nginx:80/proxy/' },
+    {
+      attack: 'dot segments out of /kgw/',
+      returnTo: '/kgw/ui/../../api/v1/namespaces/default/pods/nginx/proxy/',
+    },
+  ])('10 attack: returnTo = $attack → the gateway UI', async ({ returnTo }) => {
+    const { landed } = await browserLogin(stack, 'carol', returnTo);
+    expect(landed.origin).toBe(new URL(stack.url).origin);
+    expect(landed.pathname).toBe('/kgw/ui/');
+  });
+});
+
+describe('finding 13: readiness details', () => {
+  it('13 attack: an anonymous caller reads /kgw/readyz → ok/not ok only; an admin gets the details', async () => {
+    const anonymous = await stack.request(undefined, '/kgw/readyz');
+    expect(anonymous.status).toBe(200);
+    const bare = JSON.parse(anonymous.body);
+    expect(bare.status).toBe('ready');
+    for (const check of Object.values(bare.checks)) expect(check).toEqual({ ok: true });
+    expect(anonymous.body).not.toContain(new URL(stack.sim.url).port);
+    expect(anonymous.body).not.toMatch(/migration|version|instance/i);
+
+    const notAdmin = await stack.request('bob', '/kgw/readyz');
+    expect(JSON.parse(notAdmin.body).checks.database).toEqual({ ok: true });
+
+    const admin = await stack.request('alice', '/kgw/readyz');
+    expect(JSON.parse(admin.body).checks.database).toEqual({ ok: true, detail: expect.any(String) });
+  });
+});
