@@ -27,8 +27,7 @@ describe('RateLimitedAuthenticator', () => {
         authenticate: (req) => {
           const token = req.headers.authorization;
           if (token === 'good') return { outcome: 'authenticated', caller: alice };
-          if (token === 'csrf')
-            return { outcome: 'rejected', message: 'csrf', notAGuess: true };
+          if (token === 'csrf') return { outcome: 'rejected', message: 'csrf', notAGuess: true };
           return { outcome: 'rejected', message: 'bad' };
         },
       },
