@@ -2,6 +2,8 @@
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The CLI is a workspace (so npm links `kgw`); npm ci needs its package.json.
+COPY apps/kgw/package.json ./apps/kgw/
 COPY prisma ./prisma
 COPY prisma.config.ts tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund

@@ -20,10 +20,8 @@ import {
 import { TestBrowser } from '../support/test-browser';
 import { mkdtempSync, readFileSync as readFile, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { loginCommand } from '../../apps/kgw/src/commands/login';
-import { logoutCommand } from '../../apps/kgw/src/commands/logout';
-import { whoamiCommand } from '../../apps/kgw/src/commands/whoami';
-import type { CliIo } from '../../apps/kgw/src/commands/command';
+import { ExitCode, type CliIo } from '../../apps/kgw/src/commands/command';
+import { run as kgw } from '../../apps/kgw/src/main';
 
 let stack: GatewayStack;
 /** Every secret the tests saw: none may appear in the captured log. */
@@ -718,7 +716,7 @@ describe('kgw login / whoami / logout', () => {
     const caFile = join(stack.dir, 'ca.crt');
     writeFileSync(caFile, stack.caPem);
     const io = cliIo(home);
-    const login = loginCommand.run([stack.url, '--ca', caFile, '--timeout', '60'], io);
+    const login = kgw(['login', stack.url, '--ca', caFile, '--timeout', '60'], io);
     // The user, elsewhere: opens the printed URL in a browser and approves.
     let printed: RegExpMatchArray | null = null;
     for (let i = 0; i < 100 && !(printed = /Open (\S+)\nand approve the code (\S+)/.exec(io.output())); i++)
@@ -741,14 +739,14 @@ describe('kgw login / whoami / logout', () => {
     expect(io.output()).not.toContain(saved.token);
 
     const who = cliIo(home);
-    expect(await whoamiCommand.run([], who)).toBe(0);
+    expect(await kgw(['whoami'], who)).toBe(0);
     expect(who.output()).toMatch(/user:\s+alice \(pat tok_/);
     expect(who.output()).toMatch(/kubernetes:\s+alice/);
 
-    expect(await logoutCommand.run([], cliIo(home))).toBe(0);
+    expect(await kgw(['logout'], cliIo(home))).toBe(0);
     expect((await withBearer(saved.token, '/kgw/v1/me')).status).toBe(401);
     const after = cliIo(home);
-    expect(await whoamiCommand.run([], after)).toBe(1);
+    expect(await kgw(['whoami'], after)).toBe(ExitCode.NotLoggedIn);
     expect(after.output()).toMatch(/run kgw login/);
   });
 });
@@ -764,7 +762,7 @@ describe('kgw login --loopback (redirect to 127.0.0.1 with PKCE)', () => {
     const caFile = join(stack.dir, 'ca-loopback.crt');
     writeFileSync(caFile, stack.caPem);
     const io = cliIo(home);
-    const login = loginCommand.run([stack.url, '--ca', caFile, '--loopback', '--timeout', '60'], io);
+    const login = kgw(['login', stack.url, '--ca', caFile, '--loopback', '--timeout', '60'], io);
     let printed: RegExpMatchArray | null = null;
     for (let i = 0; i < 100 && !(printed = /Open (\S+)\nin your browser/.exec(io.output())); i++)
       await new Promise((r) => setTimeout(r, 50));
@@ -828,10 +826,10 @@ describe('kgw login --loopback (redirect to 127.0.0.1 with PKCE)', () => {
     expect(replay.body).not.toContain('kgw_');
 
     const who = cliIo(home);
-    expect(await whoamiCommand.run([], who)).toBe(0);
+    expect(await kgw(['whoami'], who)).toBe(0);
     expect(who.output()).toMatch(/user:\s+carol \(pat tok_/);
     expect(who.output()).toMatch(/kubernetes:\s+carol/);
-    expect(await logoutCommand.run([], cliIo(home))).toBe(0);
+    expect(await kgw(['logout'], cliIo(home))).toBe(0);
   });
 });
 

@@ -1,10 +1,12 @@
 // Where the CLI finds its gateway and credential: --server/KGW_SERVER, --token/KGW_TOKEN and
-// --ca/KGW_CA_FILE (the demo's self-signed CA is .kgw/demo/tls/ca.crt). `kgw login` will add
-// its saved login as the next source; flags and environment stay first so scripts can override.
+// --ca/KGW_CA_FILE (the demo's self-signed CA is .kgw/demo/tls/ca.crt), then the saved
+// `kgw login`; flags and environment stay first so scripts can override.
 // The token is only ever sent in an Authorization header, never printed.
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Command } from 'commander';
+import { CliError, ExitCode } from './commands/command';
 import { readSavedLogin } from './saved-login';
 
 export interface GatewayConnection {
@@ -13,32 +15,20 @@ export interface GatewayConnection {
   caPem?: string;
 }
 
-export class ConnectionError extends Error {
-  override name = 'ConnectionError';
+/** The connection flags every command that talks to the gateway accepts. */
+export interface ConnectionFlags {
+  server?: string;
+  token?: string;
+  ca?: string;
 }
 
-/** The value of `--name value` or `--name=value` in args, removing it from args. */
-export function takeOption(args: string[], name: string): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === `--${name}`) {
-      const value = args[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ConnectionError(`--${name} needs a value`);
-      args.splice(i, 2);
-      return value;
-    }
-    if (arg.startsWith(`--${name}=`)) {
-      args.splice(i, 1);
-      return arg.slice(name.length + 3);
-    }
-  }
-  return undefined;
+/** Adds --server, --token and --ca to a command. */
+export function withConnectionOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'gateway URL (or KGW_SERVER; default: the saved kgw login)')
+    .option('--token <token>', 'bearer token (or KGW_TOKEN)')
+    .option('--ca <file>', 'CA certificate to trust for the gateway (or KGW_CA_FILE)');
 }
-
-export const CONNECTION_USAGE = `Connection:
-  --server URL   gateway URL (or KGW_SERVER)
-  --token TOKEN  bearer token (or KGW_TOKEN)
-  --ca FILE      CA certificate to trust for the gateway (or KGW_CA_FILE)`;
 
 function originOf(url: string): string | undefined {
   try {
@@ -48,38 +38,40 @@ function originOf(url: string): string | undefined {
   }
 }
 
-/** Takes the connection flags out of args and resolves them with the environment. */
+/** Resolves the connection flags with the environment and the saved login. */
 export function resolveGatewayConnection(
-  args: string[],
+  flags: ConnectionFlags,
   env: Record<string, string | undefined>,
 ): GatewayConnection {
   // Flags, then environment, then the saved `kgw login` (only as a whole: a token saved for
   // one gateway is never sent to a server named on the command line).
-  let server = takeOption(args, 'server') ?? env.KGW_SERVER;
-  let token = takeOption(args, 'token') ?? env.KGW_TOKEN;
-  let caFile = takeOption(args, 'ca') ?? env.KGW_CA_FILE;
+  let server = flags.server ?? env.KGW_SERVER;
+  let token = flags.token ?? env.KGW_TOKEN;
+  let caFile = flags.ca ?? env.KGW_CA_FILE;
   const saved = readSavedLogin(env);
   if (saved && (!server || originOf(server) === originOf(saved.server))) {
     server ??= saved.server;
     token ??= saved.token;
     caFile ??= saved.caFile;
   }
-  if (!server) throw new ConnectionError('no gateway: run kgw login, pass --server or set KGW_SERVER');
-  if (!token) throw new ConnectionError('no credential: run kgw login, pass --token or set KGW_TOKEN');
+  if (!server)
+    throw new CliError('not logged in: run kgw login, pass --server or set KGW_SERVER', ExitCode.NotLoggedIn);
+  if (!token)
+    throw new CliError('no credential: run kgw login, pass --token or set KGW_TOKEN', ExitCode.NotLoggedIn);
   let url: URL;
   try {
     url = new URL(server);
   } catch {
-    throw new ConnectionError(`--server: not a URL: ${server}`);
+    throw new CliError(`--server: not a URL: ${server}`, ExitCode.Usage);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new ConnectionError('--server: expected an https:// URL');
+    throw new CliError('--server: expected an https:// URL', ExitCode.Usage);
   let caPem: string | undefined;
   if (caFile) {
     try {
       caPem = readFileSync(caFile, 'utf8');
     } catch (err) {
-      throw new ConnectionError(`--ca: cannot read ${caFile}: ${(err as Error).message}`);
+      throw new CliError(`--ca: cannot read ${caFile}: ${(err as Error).message}`, ExitCode.Usage);
     }
   }
   return { server: url, token, caPem };
@@ -103,9 +95,7 @@ export function gatewayGet(
       },
       resolve,
     );
-    req.on('error', (err) =>
-      reject(new ConnectionError(`cannot reach ${connection.server.origin}: ${err.message}`)),
-    );
+    req.on('error', (err) => reject(unreachable(connection.server, err)));
     req.end();
   });
 }
@@ -116,13 +106,37 @@ export async function readBody(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The gateway's `{error, message}` body as one line for the terminal. */
-export async function describeFailure(res: IncomingMessage): Promise<string> {
+/** The gateway's `{error, message}` answer as a CliError (see refusal). */
+export async function failureOf(res: IncomingMessage): Promise<CliError> {
   const body = await readBody(res);
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(body) as { message?: string; requestId?: string };
-    return `${res.statusCode}: ${parsed.message ?? body}${parsed.requestId ? ` (request id ${parsed.requestId})` : ''}`;
+    parsed = JSON.parse(body);
   } catch {
-    return `${res.statusCode}: ${body.slice(0, 200)}`;
+    parsed = { message: body.slice(0, 200) };
   }
+  return refusal(res.statusCode ?? 0, parsed);
+}
+
+/** The gateway could not be reached: exit code Unreachable, with the socket's reason. */
+export function unreachable(server: URL, err: Error): CliError {
+  return new CliError(`cannot reach ${server.origin}: ${err.message}`, ExitCode.Unreachable);
+}
+
+/**
+ * The error for a gateway answer other than success: 401 means the login is gone (run kgw login
+ * again), 403 is forbidden; the gateway's message and request id are kept.
+ */
+export function refusal(status: number, body: unknown): CliError {
+  const parsed = (typeof body === 'object' && body !== null ? body : {}) as {
+    message?: unknown;
+    requestId?: unknown;
+  };
+  const message = typeof parsed.message === 'string' ? parsed.message : 'failed';
+  const id = typeof parsed.requestId === 'string' ? ` (request id ${parsed.requestId})` : '';
+  if (status === 401)
+    return new CliError(`${status}: ${message}${id}; run kgw login again`, ExitCode.NotLoggedIn);
+  if (status === 403) return new CliError(`${status}: ${message}${id}`, ExitCode.Forbidden);
+  if (status === 404) return new CliError(`${status}: ${message}${id}`, ExitCode.NotFound);
+  return new CliError(`${status}: ${message}${id}`);
 }

@@ -1,7 +1,7 @@
 // A JSON request to the gateway (login, logout, whoami), optionally with a bearer token.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ConnectionError } from './gateway-connection';
+import { unreachable } from './gateway-connection';
 
 export function gatewayJson(
   connection: { server: URL; caPem?: string; token?: string },
@@ -33,7 +33,7 @@ export function gatewayJson(
         });
       },
     );
-    req.on('error', (err) => fail(new ConnectionError(`cannot reach ${url.origin}: ${err.message}`)));
+    req.on('error', (err) => fail(unreachable(url, err)));
     req.end(payload);
   });
 }

@@ -1,18 +1,29 @@
 // `kgw audit tail` follows the gateway's audit trail live (Server-Sent Events from
 // /kgw/v1/audit/stream); `kgw audit verify` asks the gateway to walk its hash chains and
 // reports the first broken link (exit code 1), for admins.
-import type { CliCommand, CliIo } from './command';
+import { Command, Option } from 'commander';
+import { CliError, ExitCode, positiveNumber, type AddCommand, type CliIo } from './command';
 import {
-  CONNECTION_USAGE,
-  ConnectionError,
-  describeFailure,
+  failureOf,
   gatewayGet,
   readBody,
   resolveGatewayConnection,
-  takeOption,
+  withConnectionOptions,
+  type ConnectionFlags,
 } from '../gateway-connection';
 
-const FILTERS = [
+const FILTERS: Array<[flag: string, description: string]> = [
+  ['--user <name>', 'records of this gateway user'],
+  ['--namespace <ns>', 'records in this namespace'],
+  ['--verb <verb>', 'records with this Kubernetes verb'],
+  ['--resource <res[/sub]>', 'records about this resource (and subresource)'],
+  ['--code <code>', 'records with this status code: 403 or a class like 4xx'],
+  ['--decision <decision>', 'allow, deny, error or unauthenticated'],
+  ['--kind <kind>', 'request, stream, tunnel, login or token'],
+  ['--since <when>', '15m or RFC3339; also prints matching records already stored'],
+  ['--until <when>', 'RFC3339'],
+];
+const FILTER_NAMES = [
   'user',
   'namespace',
   'verb',
@@ -23,21 +34,46 @@ const FILTERS = [
   'since',
   'until',
 ] as const;
+type Filters = Partial<Record<(typeof FILTER_NAMES)[number], string>>;
 
-const USAGE = `kgw audit tail [filters] [--output text|json] [--count N]
-kgw audit verify [--instance NAME] [--output text|json]
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+}
 
-tail     Print audit records as the gateway writes them (Ctrl-C to stop).
-         Admins see everyone's records; everyone else sees their own.
-verify   (admins) Check every instance's hash chain; exit 1 and name the first
-         broken link if a record was changed, removed or inserted.
+export const addAuditCommand: AddCommand = (program, { io, act }) => {
+  const audit = program
+    .command('audit')
+    .description('follow (tail) or verify the gateway audit trail')
+    .addHelpText('after', "\nAdmins see everyone's records; everyone else sees their own.\n");
 
-Filters:
-  --user NAME  --namespace NS  --verb VERB  --resource RES[/SUB]  --code 403|4xx
-  --decision allow|deny|error|unauthenticated  --kind request|stream|tunnel|login|token
-  --since 15m|RFC3339 (also prints matching records already stored)  --until RFC3339
+  const tailCommand = new Command('tail')
+    .description('print audit records as the gateway writes them (Ctrl-C to stop)')
+    .addOption(outputOption())
+    .option('--count <n>', 'stop after N records', positiveNumber);
+  for (const [flag, description] of FILTERS) tailCommand.option(flag, description);
+  audit.addCommand(
+    withConnectionOptions(tailCommand).action(
+      act(async (options: ConnectionFlags & Filters & { output: 'text' | 'json'; count?: number }) =>
+        tail(options, io),
+      ),
+    ),
+  );
 
-${CONNECTION_USAGE}`;
+  audit.addCommand(
+    withConnectionOptions(
+      new Command('verify')
+        .description(
+          "(admins) check every instance's hash chain; exit 1 and name the first broken link if a record was changed, removed or inserted",
+        )
+        .option('--instance <name>', 'only this gateway instance')
+        .addOption(outputOption()),
+    ).action(
+      act(async (options: ConnectionFlags & { instance?: string; output: 'text' | 'json' }) =>
+        verify(options, io),
+      ),
+    ),
+  );
+};
 
 interface AuditRecordLine {
   time: string;
@@ -57,57 +93,22 @@ interface AuditRecordLine {
   bytesOut: number;
 }
 
-export const auditCommand: CliCommand = {
-  name: 'audit',
-  summary: 'Follow (tail) or verify the gateway audit trail',
-  usage: USAGE,
-  async run(argv, io) {
-    const args = [...argv];
-    const sub = args.shift();
-    try {
-      if (sub === 'tail') return await tail(args, io);
-      if (sub === 'verify') return await verify(args, io);
-    } catch (err) {
-      if (err instanceof ConnectionError) {
-        io.err(`kgw audit: ${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
-    io.err(`kgw audit: expected "tail" or "verify"\n\n${USAGE}\n`);
-    return 2;
-  },
-};
-
-function outputOf(args: string[]): 'text' | 'json' {
-  const output = takeOption(args, 'output') ?? 'text';
-  if (output !== 'text' && output !== 'json') throw new ConnectionError('--output: text or json');
-  return output;
-}
-
-function refuseLeftovers(args: string[]): void {
-  if (args.length > 0) throw new ConnectionError(`unexpected argument "${args[0]}"`);
-}
-
-async function tail(args: string[], io: CliIo): Promise<number> {
-  const connection = resolveGatewayConnection(args, io.env);
-  const output = outputOf(args);
-  const countText = takeOption(args, 'count');
-  const count = countText === undefined ? Infinity : Number(countText);
-  if (!(count > 0)) throw new ConnectionError('--count: a positive number');
+async function tail(
+  options: ConnectionFlags & Filters & { output: 'text' | 'json'; count?: number },
+  io: CliIo,
+): Promise<number> {
+  const connection = resolveGatewayConnection(options, io.env);
+  const output = options.output;
+  const count = options.count ?? Infinity;
   const query = new URLSearchParams();
-  for (const filter of FILTERS) {
-    const value = takeOption(args, filter);
+  for (const filter of FILTER_NAMES) {
+    const value = options[filter];
     if (value !== undefined) query.set(filter, value);
   }
-  refuseLeftovers(args);
   const res = await gatewayGet(connection, `/kgw/v1/audit/stream?${query.toString()}`, {
     accept: 'text/event-stream',
   });
-  if (res.statusCode !== 200) {
-    io.err(`kgw audit tail: ${await describeFailure(res)}\n`);
-    return 1;
-  }
+  if (res.statusCode !== 200) throw await failureOf(res);
   let printed = 0;
   let buffer = '';
   let event = '';
@@ -134,8 +135,7 @@ async function tail(args: string[], io: CliIo): Promise<number> {
       else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
     }
   }
-  io.err('kgw audit tail: the gateway closed the stream\n');
-  return 1;
+  throw new CliError('the gateway closed the stream', ExitCode.Failure);
 }
 
 function formatRecord(r: AuditRecordLine): string {
@@ -158,20 +158,18 @@ interface VerifyReport {
   firstBroken?: { instance: string; seq: number | null; id: string; requestId: string; problem: string };
 }
 
-async function verify(args: string[], io: CliIo): Promise<number> {
-  const connection = resolveGatewayConnection(args, io.env);
-  const output = outputOf(args);
-  const instance = takeOption(args, 'instance');
-  refuseLeftovers(args);
+async function verify(
+  options: ConnectionFlags & { instance?: string; output: 'text' | 'json' },
+  io: CliIo,
+): Promise<number> {
+  const connection = resolveGatewayConnection(options, io.env);
+  const { output, instance } = options;
   const res = await gatewayGet(
     connection,
     `/kgw/v1/audit/verify${instance ? `?instance=${encodeURIComponent(instance)}` : ''}`,
     { accept: 'application/json' },
   );
-  if (res.statusCode !== 200) {
-    io.err(`kgw audit verify: ${await describeFailure(res)}\n`);
-    return 1;
-  }
+  if (res.statusCode !== 200) throw await failureOf(res);
   const body = await readBody(res);
   const report = JSON.parse(body) as VerifyReport;
   if (output === 'json') io.out(`${body}\n`);
@@ -189,5 +187,5 @@ async function verify(args: string[], io: CliIo): Promise<number> {
       );
     else io.out(`audit trail intact: ${report.records} records in ${report.chains.length} chain(s)\n`);
   }
-  return report.ok ? 0 : 1;
+  return report.ok ? ExitCode.Ok : ExitCode.Failure;
 }

@@ -1,16 +1,18 @@
 // Every `kgw` command, in the order `kgw help` lists them. Add a command: write it in its own
-// file under commands/ and list it here.
-import { auditCommand } from './audit';
-import type { CliCommand } from './command';
-import { loginCommand } from './login';
-import { logoutCommand } from './logout';
-import { versionCommand } from './version';
-import { whoamiCommand } from './whoami';
+// file under commands/ (exporting an AddCommand) and list it here.
+import { addAuditCommand } from './audit';
+import type { AddCommand } from './command';
+import { addLoginCommand } from './login';
+import { addLogoutCommand } from './logout';
+import { addVersionCommand } from './version';
+import { addWhoamiCommand } from './whoami';
 
-export const COMMANDS: CliCommand[] = [
-  versionCommand,
-  auditCommand,
-  loginCommand,
-  logoutCommand,
-  whoamiCommand,
+export { packageVersion } from './version';
+
+export const COMMANDS: AddCommand[] = [
+  addLoginCommand,
+  addLogoutCommand,
+  addWhoamiCommand,
+  addAuditCommand,
+  addVersionCommand,
 ];

@@ -9,20 +9,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import type { CliCommand, CliIo } from './command';
-import { ConnectionError, takeOption } from '../gateway-connection';
+import { CliError, ExitCode, positiveNumber, type AddCommand, type CliIo } from './command';
 import { gatewayJson } from '../gateway-json';
 import { saveLogin } from '../saved-login';
-
-const USAGE = `kgw login URL [--ca FILE] [--loopback] [--timeout SECONDS]
-
-Logs this computer in to the gateway at URL and saves a personal access token
-(scoped, expiring) in ~/.config/kgw/login.json, used by every other command.
-
-  (default)    device flow: open the printed URL in a browser where you are
-               logged in to the gateway and approve the code shown.
-  --loopback   open the printed URL; the browser returns to 127.0.0.1 here.
-  --ca FILE    CA certificate to trust for the gateway (or KGW_CA_FILE).`;
 
 interface IssuedToken {
   access_token: string;
@@ -31,39 +20,61 @@ interface IssuedToken {
   expires_in: number;
 }
 
-export const loginCommand: CliCommand = {
-  name: 'login',
-  summary: 'Log in to a gateway and save a personal token for this computer',
-  usage: USAGE,
-  async run(argv, io) {
-    const args = [...argv];
-    try {
-      const caFile = takeOption(args, 'ca') ?? io.env.KGW_CA_FILE;
-      const timeoutSeconds = Number(takeOption(args, 'timeout') ?? '600');
-      const loopback = args.includes('--loopback');
-      const server = args.find((a) => !a.startsWith('--')) ?? io.env.KGW_SERVER;
-      if (!server) throw new ConnectionError('which gateway? kgw login https://gateway.example');
-      const url = new URL(server);
-      const caPem = caFile ? readFileSync(caFile, 'utf8') : undefined;
-      const connection = { server: url, caPem };
-      const issued = loopback
-        ? await loopbackLogin(connection, io, timeoutSeconds)
-        : await deviceLogin(connection, io, timeoutSeconds);
-      const file = saveLogin(io.env, {
-        server: url.origin,
-        token: issued.access_token,
-        tokenId: issued.token_id,
-        user: issued.user,
-        caFile: caFile ? resolve(caFile) : undefined,
-        expiresAt: new Date(Date.now() + issued.expires_in * 1000).toISOString(),
-      });
-      io.out(`Logged in to ${url.origin} as ${issued.user} (token ${issued.token_id}, saved in ${file}).\n`);
-      return 0;
-    } catch (err) {
-      io.err(`kgw login: ${(err as Error).message}\n`);
-      return 1;
-    }
-  },
+export const addLoginCommand: AddCommand = (program, { io, act }) => {
+  program
+    .command('login')
+    .description('log in to a gateway and save a personal token for this computer')
+    .argument('[url]', 'the gateway (or KGW_SERVER)')
+    .option('--ca <file>', 'CA certificate to trust for the gateway (or KGW_CA_FILE)')
+    .option('--loopback', 'the browser returns to 127.0.0.1 here instead of the device flow')
+    .option('--timeout <seconds>', 'how long to wait for the approval', positiveNumber, 600)
+    .addHelpText(
+      'after',
+      `
+Logs this computer in to the gateway at URL and saves a personal access token
+(scoped, expiring) in ~/.config/kgw/login.json, used by every other command.
+
+  (default)    device flow: open the printed URL in a browser where you are
+               logged in to the gateway and approve the code shown.
+  --loopback   open the printed URL; the browser returns to 127.0.0.1 here.
+`,
+    )
+    .action(
+      act(
+        async (server: string | undefined, options: { ca?: string; loopback?: boolean; timeout: number }) => {
+          const caFile = options.ca ?? io.env.KGW_CA_FILE;
+          server ??= io.env.KGW_SERVER;
+          if (!server) throw new CliError('which gateway? kgw login https://gateway.example', ExitCode.Usage);
+          let url: URL;
+          try {
+            url = new URL(server);
+          } catch {
+            throw new CliError(`not a URL: ${server}`, ExitCode.Usage);
+          }
+          let caPem: string | undefined;
+          try {
+            caPem = caFile ? readFileSync(caFile, 'utf8') : undefined;
+          } catch (err) {
+            throw new CliError(`--ca: cannot read ${caFile}: ${(err as Error).message}`, ExitCode.Usage);
+          }
+          const connection = { server: url, caPem };
+          const issued = options.loopback
+            ? await loopbackLogin(connection, io, options.timeout)
+            : await deviceLogin(connection, io, options.timeout);
+          const file = saveLogin(io.env, {
+            server: url.origin,
+            token: issued.access_token,
+            tokenId: issued.token_id,
+            user: issued.user,
+            caFile: caFile ? resolve(caFile) : undefined,
+            expiresAt: new Date(Date.now() + issued.expires_in * 1000).toISOString(),
+          });
+          io.out(
+            `Logged in to ${url.origin} as ${issued.user} (token ${issued.token_id}, saved in ${file}).\n`,
+          );
+        },
+      ),
+    );
 };
 
 async function deviceLogin(
@@ -72,8 +83,7 @@ async function deviceLogin(
   timeoutSeconds: number,
 ): Promise<IssuedToken> {
   const start = await gatewayJson(connection, 'POST', '/kgw/auth/device', { client_name: 'kgw CLI' });
-  if (start.status !== 200)
-    throw new ConnectionError(`the gateway refused to start a login (${start.status})`);
+  if (start.status !== 200) throw new CliError(`the gateway refused to start a login (${start.status})`);
   const grant = start.body as {
     device_code: string;
     user_code: string;
@@ -99,13 +109,13 @@ async function deviceLogin(
       interval += 1000;
       continue;
     }
-    throw new ConnectionError(
+    throw new CliError(
       error === 'access_denied'
         ? 'the login was denied in the browser'
         : `login failed (${error ?? poll.status})`,
     );
   }
-  throw new ConnectionError('timed out waiting for approval');
+  throw new CliError('timed out waiting for approval');
 }
 
 async function loopbackLogin(
@@ -121,7 +131,7 @@ async function loopbackLogin(
   try {
     const code = await new Promise<string>((done, fail) => {
       const timer = setTimeout(
-        () => fail(new ConnectionError('timed out waiting for the browser')),
+        () => fail(new CliError('timed out waiting for the browser')),
         timeoutSeconds * 1000,
       );
       server.on('request', (req, res) => {
@@ -133,7 +143,7 @@ async function loopbackLogin(
         res.writeHead(200, { 'content-type': 'text/plain' }).end('kgw: you can close this window.');
         const error = back.searchParams.get('error');
         const given = back.searchParams.get('code');
-        if (error || !given) fail(new ConnectionError(`the login was not approved (${error ?? 'no code'})`));
+        if (error || !given) fail(new CliError(`the login was not approved (${error ?? 'no code'})`));
         else done(given);
       });
       const authorize = new URL('/kgw/auth/cli', connection.server);
@@ -152,7 +162,7 @@ async function loopbackLogin(
       redirect_uri: redirectUri,
     });
     if (issued.status !== 200)
-      throw new ConnectionError(
+      throw new CliError(
         `the gateway refused the login (${(issued.body as { error?: string } | undefined)?.error ?? issued.status})`,
       );
     return issued.body as IssuedToken;

@@ -1,18 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliCommand } from './command';
+import type { AddCommand } from './command';
 
-export const versionCommand: CliCommand = {
-  name: 'version',
-  summary: 'Print the kgw version',
-  usage: 'kgw version',
-  async run(_args, io) {
-    io.out(`kgw ${packageVersion()}\n`);
-    return 0;
-  },
+export const addVersionCommand: AddCommand = (program, { io, act }) => {
+  program
+    .command('version')
+    .description('print the kgw version')
+    .action(
+      act(async () => {
+        io.out(`kgw ${packageVersion()}\n`);
+      }),
+    );
 };
 
-function packageVersion(): string {
+export function packageVersion(): string {
   // Sources sit at apps/kgw/src/commands, the build at dist/apps/kgw/src/commands.
   for (const candidate of [
     join(__dirname, '../../../../package.json'),

@@ -1,6 +1,12 @@
 // `kgw whoami`: who the gateway thinks you are, and as whom it talks to Kubernetes.
-import type { CliCommand } from './command';
-import { CONNECTION_USAGE, resolveGatewayConnection } from '../gateway-connection';
+import { Option } from 'commander';
+import type { AddCommand } from './command';
+import {
+  refusal,
+  resolveGatewayConnection,
+  withConnectionOptions,
+  type ConnectionFlags,
+} from '../gateway-connection';
 import { gatewayJson } from '../gateway-json';
 
 interface Me {
@@ -9,31 +15,23 @@ interface Me {
   admin: boolean;
 }
 
-export const whoamiCommand: CliCommand = {
-  name: 'whoami',
-  summary: 'Show your gateway identity and the Kubernetes identity it maps to',
-  usage: `kgw whoami [--output text|json]\n\n${CONNECTION_USAGE}`,
-  async run(argv, io) {
-    const args = [...argv];
-    try {
-      const json =
-        args.includes('--output=json') ||
-        (args.includes('--output') && args[args.indexOf('--output') + 1] === 'json');
-      const connection = resolveGatewayConnection(
-        args.filter((a) => a !== '--output' && a !== 'json' && a !== '--output=json'),
-        io.env,
-      );
+export const addWhoamiCommand: AddCommand = (program, { io, act }) => {
+  withConnectionOptions(
+    program
+      .command('whoami')
+      .description('show your gateway identity and the Kubernetes identity it maps to')
+      .addOption(
+        new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'),
+      ),
+  ).action(
+    act(async (options: ConnectionFlags & { output: 'text' | 'json' }) => {
+      const connection = resolveGatewayConnection(options, io.env);
       const res = await gatewayJson(connection, 'GET', '/kgw/v1/me');
-      if (res.status !== 200) {
-        io.err(
-          `kgw whoami: ${res.status}: ${(res.body as { message?: string } | undefined)?.message ?? 'failed'}\n`,
-        );
-        return 1;
-      }
+      if (res.status !== 200) throw refusal(res.status, res.body);
       const me = res.body as Me;
-      if (json) {
+      if (options.output === 'json') {
         io.out(`${JSON.stringify(me, null, 2)}\n`);
-        return 0;
+        return;
       }
       io.out(
         [
@@ -45,10 +43,6 @@ export const whoamiCommand: CliCommand = {
           '',
         ].join('\n'),
       );
-      return 0;
-    } catch (err) {
-      io.err(`kgw whoami: ${(err as Error).message}\n`);
-      return 1;
-    }
-  },
+    }),
+  );
 };
