@@ -6,7 +6,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubectlRunner } from '../support/kubectl';
-import { processAlive, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
+import {
+  processAlive,
+  processGroupOf,
+  startGatewayProcess,
+  type GatewayProcess,
+} from '../support/gateway-process';
 
 /** Polls a condition that no event announces (another process exiting), for at most 20 s. */
 async function until(condition: () => boolean): Promise<void> {
@@ -91,6 +96,40 @@ describe('gateway shutdown', () => {
     expect(gateway.stderr()).not.toContain('again, exiting now');
     expect(gateway.logLines().join('\n')).toContain('"msg":"stopped"');
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+  });
+
+  it('Ctrl-C in a terminal (SIGINT to the whole process group) drains while Postgres keeps running', async () => {
+    const dataDir = join(root, 'pg-d');
+    const demoDir = join(root, 'demo-d');
+    gateway = await startGatewayProcess(
+      { KGW_DB_DATA_DIR: dataDir, KGW_DEMO_DIR: demoDir, KGW_HTTP_SHUTDOWN_GRACE_MS: '3000' },
+      60_000,
+      { ownProcessGroup: true },
+    );
+    const pid = gateway.child.pid!;
+    const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    // The terminal's Ctrl-C reaches every process of the foreground group; Postgres is not in it.
+    expect(processGroupOf(pid)).toBe(pid);
+    expect(processGroupOf(postmaster)).not.toBe(pid);
+
+    kubectl = new KubectlRunner(join(demoDir, 'kubeconfig-alice'));
+    const watch = kubectl.start(['get', 'pods', '-w']);
+    await watch.waitFor(/nginx\s+1\/1\s+Running/);
+    process.kill(-pid, 'SIGINT');
+    // The drain says what it waits for and how to stop waiting.
+    await logged('waiting for 1 stream or request to finish (cut after 3 s) — Ctrl-C again to quit now');
+    expect(processAlive(postmaster)).toBe(true);
+    expect(await gateway.exited).toBe(0);
+    await watch.exited;
+    // Postgres outlived the drain: no revocation-listener warnings, no refused connections, and
+    // the watch's audit record went to Postgres, not to the spool.
+    const problems = gateway
+      .logLines()
+      .filter((l) => l.startsWith('{') && (JSON.parse(l) as { level: number }).level >= 40);
+    expect(problems).toEqual([]);
+    expect(gateway.logLines().join('\n')).not.toMatch(/ECONNREFUSED|spooling/);
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+    await until(() => !processAlive(postmaster));
   });
 
   it('a second signal exits at once, without waiting for the drain', async () => {

@@ -1,6 +1,7 @@
 // Runs the built gateway (dist/, as `npm start` does) as a child process and waits for its
 // "ready" log line. Used by the tests that are about the process itself: boot, bad input, signals.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const GATEWAY_MAIN = join(__dirname, '../../dist/apps/gateway/src/main.js');
@@ -22,7 +23,18 @@ export interface Exit {
   ms: number;
 }
 
-function spawnGateway(env: Record<string, string>): {
+export interface SpawnOptions {
+  /**
+   * Start the gateway as the leader of a new process group, as a shell starts a foreground job:
+   * `process.kill(-pid, 'SIGINT')` is then what Ctrl-C in a terminal does.
+   */
+  ownProcessGroup?: boolean;
+}
+
+function spawnGateway(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): {
   child: ChildProcess;
   out: string[];
   err: string[];
@@ -37,6 +49,7 @@ function spawnGateway(env: Record<string, string>): {
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   const out: string[] = [];
   const err: string[] = [];
@@ -59,8 +72,9 @@ export async function runGatewayToExit(env: Record<string, string>, timeoutMs = 
 export async function startGatewayProcess(
   env: Record<string, string>,
   timeoutMs = 60_000,
+  options: SpawnOptions = {},
 ): Promise<GatewayProcess> {
-  const { child, out, err, exited } = spawnGateway(env);
+  const { child, out, err, exited } = spawnGateway(env, options);
   const url = await new Promise<string>((ok, fail) => {
     const timer = setTimeout(
       () => fail(new Error(`gateway not ready in ${timeoutMs} ms:\n${out.join('')}\n${err.join('')}`)),
@@ -95,6 +109,12 @@ export async function startGatewayProcess(
       return exited;
     },
   };
+}
+
+/** The process group of a process (field 5 of /proc/<pid>/stat, after the parenthesised name). */
+export function processGroupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
 }
 
 /** Whether a process (a gateway, one of its workers) still exists. */

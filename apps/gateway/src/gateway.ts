@@ -96,7 +96,7 @@ export async function startGateway(
       else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
     };
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      tracker.track(socket);
+      tracker.trackUpgrade(socket);
       if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };
@@ -115,6 +115,7 @@ export async function startGateway(
       ? dualProtocolListener(httpServers[0], httpServers[1] as HttpsServer)
       : httpServers[0];
     const tracker = new ConnectionTracker(server);
+    for (const s of httpServers) tracker.countRequests(s);
 
     await new Promise<void>((ok, fail) => {
       server!.once('error', fail);
@@ -144,8 +145,15 @@ export async function startGateway(
       startupMs,
       close() {
         closing ??= (async () => {
-          logger.info({ graceMs: config.http.shutdownGraceMs }, 'shutting down: draining connections');
-          await drainServer(listening, httpServers, tracker, config.http.shutdownGraceMs);
+          const graceMs = config.http.shutdownGraceMs;
+          logger.info({ graceMs }, 'shutting down: draining connections');
+          await drainServer(listening, httpServers, tracker, graceMs, (busy) =>
+            logger.info(
+              { busy, graceMs },
+              `waiting for ${busy} ${busy === 1 ? 'stream or request' : 'streams and requests'} to finish ` +
+                `(cut after ${formatSeconds(graceMs)}) — Ctrl-C again to quit now`,
+            ),
+          );
           await runningServices.close();
           await nest.close();
           await db.close();
@@ -188,6 +196,10 @@ function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoP
     key: readFileSync(config.http.tlsKeyFile!, 'utf8'),
     alsoPlainHttp: false,
   };
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 function isGatewayRoute(url: string | undefined): boolean {

@@ -13,6 +13,8 @@ export interface DatabaseOptions {
   dataDir: string;
   connectTimeoutMs: number;
   onLog?: (line: string) => void;
+  /** Run the embedded Postgres in its own process group (see EmbeddedPostgresOptions). */
+  ownProcessGroup?: boolean;
 }
 
 export class DatabaseUnavailableError extends Error {
@@ -38,7 +40,11 @@ export class Database {
     let embedded: EmbeddedPostgres | undefined;
     let url = options.url;
     if (!url) {
-      embedded = new EmbeddedPostgres({ dataDir: options.dataDir, onLog: options.onLog });
+      embedded = new EmbeddedPostgres({
+        dataDir: options.dataDir,
+        onLog: options.onLog,
+        ownProcessGroup: options.ownProcessGroup,
+      });
       url = await embedded.start();
     }
     try {

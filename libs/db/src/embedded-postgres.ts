@@ -16,6 +16,13 @@ export interface EmbeddedPostgresOptions {
   port?: number;
   onLog?: (line: string) => void;
   startTimeoutMs?: number;
+  /**
+   * Start Postgres in its own process group, out of reach of a terminal's Ctrl-C (which goes to
+   * the whole foreground group): for a process that handles SIGINT itself and stops Postgres
+   * last, after draining (the gateway). Off for everything else, such as a test run, where the
+   * terminal's Ctrl-C should stop Postgres along with the process that started it.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export class EmbeddedPostgresError extends Error {
@@ -58,7 +65,11 @@ export class EmbeddedPostgres {
         '-c',
         `unix_socket_directories=${dataDir}`,
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'], ...(runAs ?? {}) },
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: this.options.ownProcessGroup ?? false,
+        ...(runAs ?? {}),
+      },
     );
     this.child = child;
     // If this process dies without stop() (crash, second Ctrl-C), do not leave Postgres holding

@@ -10,6 +10,10 @@ export async function openGatewayDatabase(config: GatewayConfig, logger: Logger)
     dataDir: config.db.dataDir,
     connectTimeoutMs: config.db.connectTimeoutMs,
     onLog: (line) => logger.debug({ component: 'postgres' }, line),
+    // A terminal's Ctrl-C reaches the whole foreground process group; Postgres must not stop
+    // before the gateway has drained and flushed its audit records into it. The gateway stops it
+    // last (or at once on exit).
+    ownProcessGroup: true,
   });
   logger.info(
     {

@@ -1,12 +1,14 @@
 // Stops the gateway's listener the way an operator expects on SIGTERM: stop accepting, close
 // idle keep-alive sockets, let in-flight requests finish within the grace period, then cut
 // whatever is left (watches, exec sessions and tunnels never finish on their own).
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export class ConnectionTracker {
   private readonly sockets = new Set<Duplex>();
+  /** Requests still being answered (a watch or logs -f never finishes) and upgraded streams. */
+  private readonly inFlight = new Set<ServerResponse | Duplex>();
 
   constructor(listener: NetServer) {
     listener.on('connection', (socket: Duplex) => this.track(socket));
@@ -19,8 +21,28 @@ export class ConnectionTracker {
     socket.once('close', () => this.sockets.delete(socket));
   }
 
+  /** An upgraded socket is a stream in flight until it closes. */
+  trackUpgrade(socket: Duplex): void {
+    this.track(socket);
+    this.inFlight.add(socket);
+    socket.once('close', () => this.inFlight.delete(socket));
+  }
+
+  /** Counts every request of `server` as in flight until its response closes. */
+  countRequests(server: Server): void {
+    server.on('request', (_req, res: ServerResponse) => {
+      this.inFlight.add(res);
+      res.once('close', () => this.inFlight.delete(res));
+    });
+  }
+
   get open(): number {
     return this.sockets.size;
+  }
+
+  /** Requests and streams the drain waits for (idle keep-alive connections are not counted). */
+  get busy(): number {
+    return this.inFlight.size;
   }
 
   destroyAll(): void {
@@ -37,6 +59,8 @@ export async function drainServer(
   httpServers: Server[],
   tracker: ConnectionTracker,
   graceMs: number,
+  /** Told once, when the drain has to wait: how many requests and streams are still open. */
+  onWaiting?: (busy: number) => void,
 ): Promise<void> {
   const closed = new Promise<void>((done) => listener.close(() => done()));
   for (const server of httpServers) {
@@ -49,6 +73,7 @@ export async function drainServer(
     tracker.destroyAll();
   }, graceMs);
   timer.unref();
+  if (tracker.busy > 0) onWaiting?.(tracker.busy);
   await closed;
   clearTimeout(timer);
 }
