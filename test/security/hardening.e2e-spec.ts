@@ -11,6 +11,7 @@ import { browserLogin } from '../support/browser-login';
 import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 
 const FAILURE_LIMIT = 5;
+const START_LIMIT = 20;
 let stack: GatewayStack;
 /** A second configured issuer whose `sub` values collide with the first one's. */
 let otherIssuer: RunningDevOidcProvider;
@@ -26,6 +27,7 @@ beforeAll(async () => {
       KGW_HTTP_TRUSTED_PROXIES: '127.0.0.1',
       KGW_AUTH_FAILURE_LIMIT: String(FAILURE_LIMIT),
       KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
+      KGW_AUTH_LOGIN_START_LIMIT: String(START_LIMIT),
     },
   });
 }, 120_000);
@@ -151,5 +153,42 @@ describe('finding 13: readiness details', () => {
 
     const admin = await stack.request('alice', '/kgw/readyz');
     expect(JSON.parse(admin.body).checks.database).toEqual({ ok: true, detail: expect.any(String) });
+  });
+});
+
+describe('finding 8: unauthenticated device login starts', () => {
+  async function startDevice(address: string) {
+    return stack.request(undefined, '/kgw/auth/device', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+      body: '{"client_name":"storm"}',
+    });
+  }
+  async function grantRows(): Promise<number> {
+    const { rows } = await stack.gateway.db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM cli_login_grant WHERE client_name = 'storm'`,
+    );
+    return Number(rows[0].n);
+  }
+
+  it('8a attack: a flood of POST /kgw/auth/device from one address → 429 after the limit, no more rows', async () => {
+    const address = freshAddress();
+    const before = await grantRows();
+    const statuses: number[] = [];
+    for (let i = 0; i < START_LIMIT + 10; i++) statuses.push((await startDevice(address)).status);
+    expect(statuses.slice(0, START_LIMIT)).toEqual(Array(START_LIMIT).fill(200));
+    expect(statuses.slice(START_LIMIT)).toEqual(Array(10).fill(429));
+    expect((await grantRows()) - before).toBe(START_LIMIT);
+    // Another address may still start a login.
+    expect((await startDevice(freshAddress())).status).toBe(200);
+  });
+
+  it('8b attack: grants left to expire → deleted (before the next start and by the sweep)', async () => {
+    expect(await grantRows()).toBeGreaterThan(0);
+    await stack.gateway.db.pool.query(
+      `UPDATE cli_login_grant SET expires_at = now() - interval '1 second' WHERE client_name = 'storm'`,
+    );
+    expect((await startDevice(freshAddress())).status).toBe(200);
+    expect(await grantRows()).toBe(1);
   });
 });

@@ -41,6 +41,7 @@ export interface GatewayConfig {
     sessionLifetimeHours: number;
     failureLimit: number;
     failureWindowSeconds: number;
+    loginStartLimit: number;
   };
   oidc: {
     issuerUrl?: string;

@@ -240,6 +240,14 @@ export const SETTINGS = [
     doc: 'Failed authentications allowed per client address within the window; beyond it every authentication from that address is answered 429 until the window ends.',
   },
   {
+    env: 'KGW_AUTH_LOGIN_START_LIMIT',
+    path: 'auth.loginStartLimit',
+    type: 'int',
+    default: '30',
+    min: 1,
+    doc: 'Logins (browser login and CLI device login) one client address may start per minute; each start stores a row until it expires, so anonymous callers cannot fill the database.',
+  },
+  {
     env: 'KGW_AUTH_FAILURE_WINDOW_SECONDS',
     path: 'auth.failureWindowSeconds',
     type: 'int',

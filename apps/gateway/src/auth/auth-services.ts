@@ -46,6 +46,8 @@ export class AuthServices {
   readonly grants: CliLoginGrants;
   readonly openStreams = new OpenStreams();
   readonly limiter: FailedAuthLimiter;
+  /** Unauthenticated login starts (browser login, device flow) per address: each makes a row. */
+  readonly loginStarts: FailedAuthLimiter;
   readonly authAudit: AuthAudit;
   readonly cliTokenLifetimeMs: number;
   readonly clientAddress: (req: IncomingMessage) => string;
@@ -121,6 +123,10 @@ export class AuthServices {
       limit: config.auth.failureLimit,
       windowMs: config.auth.failureWindowSeconds * 1000,
     });
+    this.loginStarts = new FailedAuthLimiter({
+      limit: config.auth.loginStartLimit,
+      windowMs: 60_000,
+    });
     this.authAudit = new AuthAudit(ctx.audit, ctx.audit.instance, ctx.clientAddress, logger);
     this.revocations = new TokenRevocationListener({
       url: db.url,
@@ -129,9 +135,9 @@ export class AuthServices {
       onListening: (listening) => this.tokenAuthenticator.setListening(listening),
     });
     this.sweeper = setInterval(() => {
-      this.sessions
-        .sweep()
-        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'session sweep failed'));
+      Promise.all([this.sessions.sweep(), this.grants.sweep()]).catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'session and login grant sweep failed'),
+      );
     }, 10 * 60_000);
     this.sweeper.unref();
   }

@@ -35,7 +35,7 @@ export class BrowserLoginController {
     @Query('returnTo') returnTo: unknown,
   ): Promise<void> {
     const login = this.checks.requireLogin();
-    this.checks.throttle(req, res);
+    this.checks.limitStart(req, res);
     const state: Record<string, unknown> = {};
     const outcome = await login.run(req, res, state, this.authn.url() + CALLBACK_PATH);
     if (outcome.kind !== 'redirect')
@@ -55,8 +55,9 @@ export class BrowserLoginController {
 
   @Get('callback')
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
+    // No throttle here: the answer is bound to this browser's single-use login transaction (whose
+    // creation is limited); a failed callback still counts towards the address's failures.
     const login = this.checks.requireLogin();
-    this.checks.throttle(req, res);
     const clearLogin = setCookieHeader(LOGIN_COOKIE, '', {
       secure: this.authn.secureRequest(req),
       maxAgeSeconds: 0,

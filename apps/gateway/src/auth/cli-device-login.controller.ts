@@ -26,12 +26,17 @@ export class DeviceLoginController {
     @Res() res: Response,
     @Body() body: Record<string, unknown> | undefined,
   ): Promise<void> {
-    this.checks.throttle(req, res);
+    this.checks.limitStart(req, res);
     const clientName =
       typeof body?.client_name === 'string' && body.client_name.trim()
         ? body.client_name.trim().slice(0, 100)
         : 'kgw CLI';
     const grant = await this.authn.grants.startDevice(clientName);
+    if (!grant)
+      throw new GatewayError(
+        'too_many_requests',
+        'Too many CLI logins are waiting for approval; retry later.',
+      );
     const verification = `${this.authn.url()}/kgw/auth/device`;
     res.setHeader('Cache-Control', 'no-store');
     res.status(200).json({
@@ -50,7 +55,7 @@ export class DeviceLoginController {
     @Res() res: Response,
     @Body() body: Record<string, unknown> | undefined,
   ): Promise<void> {
-    this.checks.throttle(req, res);
+    // No throttle: a device code is 256 random bits; unknown codes still count as failures.
     if (body?.grant_type !== undefined && body.grant_type !== DEVICE_GRANT_TYPE)
       return oauthError(res, 400, 'unsupported_grant_type', 'only the device code grant is served here');
     const deviceCode = typeof body?.device_code === 'string' ? body.device_code : '';

@@ -10,7 +10,9 @@
 // expired, denied or already-used codes; polling faster than the interval; a loopback redirect
 // anywhere but http://127.0.0.1:<port>/...; a verifier that does not match the challenge.
 // Codes are stored as SHA-256 digests; user codes are short (typed by people) and therefore
-// live 10 minutes and are guarded by the failed-authentication limiter.
+// live 10 minutes and are guarded by the failed-authentication limiter. Anyone may start a
+// device login, so the table is bounded: expired grants are deleted before each start (and by
+// the periodic sweep), and at most MAX_LIVE_DEVICE_GRANTS may wait at once.
 import { createHash, randomInt } from 'node:crypto';
 import type { PrismaClient } from '@kgw/db';
 import type { AuthenticatedCaller } from './authenticator';
@@ -20,6 +22,8 @@ export const DEVICE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 const GRANT_TTL_MS = 10 * 60_000;
 export const POLL_INTERVAL_SECONDS = 2;
+/** Live device grants at once, over all addresses (each address is limited separately). */
+export const MAX_LIVE_DEVICE_GRANTS = 10_000;
 
 export type GrantPoll =
   | { outcome: 'pending' | 'slow_down' | 'expired' | 'denied' | 'unknown' }
@@ -61,9 +65,13 @@ export function pkceChallengeOf(verifier: string): string {
 export class CliLoginGrants {
   constructor(private readonly prisma: PrismaClient) {}
 
+  /** A new device grant, or undefined when too many are live already. */
   async startDevice(
     clientName: string,
-  ): Promise<{ deviceCode: string; userCode: string; expiresIn: number }> {
+  ): Promise<{ deviceCode: string; userCode: string; expiresIn: number } | undefined> {
+    await this.sweep();
+    const live = await this.prisma.cliLoginGrant.count({ where: { kind: 'device' } });
+    if (live >= MAX_LIVE_DEVICE_GRANTS) return undefined;
     const deviceCode = newSecret();
     for (let attempt = 0; ; attempt++) {
       const userCode = newUserCode();
@@ -193,6 +201,12 @@ export class CliLoginGrants {
         method: 'loopback-login',
       },
     };
+  }
+
+  /** Deletes every expired grant (issued ones keep nothing a token row does not). */
+  async sweep(now = new Date()): Promise<number> {
+    const { count } = await this.prisma.cliLoginGrant.deleteMany({ where: { expiresAt: { lte: now } } });
+    return count;
   }
 
   async recordToken(codeOrDevice: string, tokenId: string): Promise<void> {

@@ -90,7 +90,7 @@ export class LoopbackLoginController {
     @Res() res: Response,
     @Body() body: Record<string, unknown> | undefined,
   ): Promise<void> {
-    this.checks.throttle(req, res);
+    // No throttle: the code is 256 random bits and bound to the PKCE verifier.
     const code = typeof body?.code === 'string' ? body.code : '';
     const verifier = typeof body?.code_verifier === 'string' ? body.code_verifier : '';
     const redirectUri = typeof body?.redirect_uri === 'string' ? body.redirect_uri : '';

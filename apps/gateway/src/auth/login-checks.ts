@@ -1,6 +1,8 @@
-// What the login routes share: the failed-authentication throttle, the browser session and its
-// CSRF token, and the configured OpenID login. Guards: approvals (a session and its CSRF token);
-// refuses callers over the failed-authentication limit before any work.
+// What the login routes share: the failed-authentication throttle, the limit on starting logins,
+// the browser session and its CSRF token, and the configured OpenID login. Guards: approvals (a
+// session and its CSRF token); user codes (low entropy: callers over the failed-authentication
+// limit are refused before any work); the database (each unauthenticated login start creates a
+// row, so starts are limited per client address).
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
@@ -22,7 +24,11 @@ export class LoginChecks {
     return this.authn.login;
   }
 
-  /** Over the failed-authentication limit: 429 with Retry-After, before any work. */
+  /**
+   * Over the failed-authentication limit: 429 with Retry-After, before any work. Only for
+   * low-entropy secrets (user codes): a 256-bit code or a valid session is never refused for
+   * what others at the same address did.
+   */
   throttle(req: Request, res: Response): void {
     const retryAfter = this.authn.limiter.retryAfterSeconds(this.authn.clientAddress(req));
     if (retryAfter > 0) {
@@ -32,6 +38,17 @@ export class LoginChecks {
         'Too many failed authentication attempts from this address; retry later.',
       );
     }
+  }
+
+  /** An unauthenticated login start (it creates a row): at most KGW_AUTH_LOGIN_START_LIMIT a minute per address. */
+  limitStart(req: Request, res: Response): void {
+    const address = this.authn.clientAddress(req);
+    const retryAfter = this.authn.loginStarts.retryAfterSeconds(address);
+    if (retryAfter > 0) {
+      res.setHeader('Retry-After', String(retryAfter));
+      throw new GatewayError('too_many_requests', 'Too many logins started from this address; retry later.');
+    }
+    this.authn.loginStarts.recordFailure(address);
   }
 
   async currentSession(req: Request): Promise<SessionRecord | undefined> {
