@@ -48,9 +48,25 @@ interface Answered {
   endedAt: number;
 }
 
+interface Load {
+  answered: Answered[];
+  done: Promise<void>;
+  /** Resolves once at least `count` requests were answered and `minimumMs` have passed. */
+  reached(count: number, minimumMs: number): Promise<void>;
+}
+
 /** Steady load from a few workers until the gateway stops answering. */
-function load(url: string, token: string, workers = 6): { answered: Answered[]; done: Promise<void> } {
+function load(url: string, token: string, workers = 6): Load {
   const answered: Answered[] = [];
+  // The assertions need enough answered requests; on a loaded machine a fixed time yields too
+  // few, so the tests wait for a count instead of a clock.
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const notify = (): void => {
+    for (const w of waiters.filter((x) => answered.length >= x.count)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   const worker = async (): Promise<void> => {
     for (;;) {
       try {
@@ -60,12 +76,24 @@ function load(url: string, token: string, workers = 6): { answered: Answered[]; 
         await res.arrayBuffer();
         if (res.status === 200)
           answered.push({ requestId: res.headers.get('x-request-id')!, endedAt: Date.now() });
+        notify();
       } catch {
         return; // the gateway is gone
       }
     }
   };
-  return { answered, done: Promise.all(Array.from({ length: workers }, worker)).then(() => undefined) };
+  const reached = async (count: number, minimumMs: number): Promise<void> => {
+    const counted = new Promise<void>((resolve) => {
+      waiters.push({ count, resolve });
+      notify();
+    });
+    await Promise.all([counted, new Promise((r) => setTimeout(r, minimumMs))]);
+  };
+  return {
+    answered,
+    reached,
+    done: Promise.all(Array.from({ length: workers }, worker)).then(() => undefined),
+  };
 }
 
 async function stored(requestIds: string[]): Promise<Map<string, number>> {
@@ -87,7 +115,7 @@ async function verifyChain(plainUrl: string, token: string): Promise<{ ok: boole
 it('SIGTERM under load: every answered request is recorded, and the chain continues after a restart', async () => {
   const { gateway, plainUrl, token } = await startGateway();
   const traffic = load(plainUrl, token);
-  await new Promise((r) => setTimeout(r, 2000));
+  await traffic.reached(150, 2000);
   const exit = gateway.stop('SIGTERM');
   expect(await exit).toBe(0);
   await traffic.done;
@@ -108,7 +136,9 @@ it('SIGTERM under load: every answered request is recorded, and the chain contin
 it(`kill -9 under load loses at most the records of the last ${DURABILITY_WINDOW_MS} ms`, async () => {
   const { gateway, plainUrl, token } = await startGateway();
   const traffic = load(plainUrl, token);
-  await new Promise((r) => setTimeout(r, 3000));
+  // 150 answered, then at least the durability window more, so that over 100 are promised.
+  await traffic.reached(150, 3000);
+  await traffic.reached(traffic.answered.length + 1, DURABILITY_WINDOW_MS + 50);
   const killedAt = Date.now();
   gateway.child.kill('SIGKILL');
   await gateway.exited;
