@@ -104,6 +104,41 @@ describe('gateway process', () => {
     }
   });
 
+  it('a second demo on a busy port fails before any side effect, naming KGW_HTTP_PORT; demo tokens outlive a fresh database', async () => {
+    const demoDir = join(root, 'demo-c');
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: join(root, 'pg-c'), KGW_DEMO_DIR: demoDir });
+    const port = new URL(gateway.url).port;
+    const secrets = (): { tokens: Record<string, string> } =>
+      JSON.parse(readFileSync(join(demoDir, 'secrets.json'), 'utf8')) as { tokens: Record<string, string> };
+    const secretsBefore = readFileSync(join(demoDir, 'secrets.json'), 'utf8');
+    const credentialsBefore = readFileSync(join(demoDir, 'credentials.json'), 'utf8');
+
+    // Another data directory, as the "data directory in use" message suggests, but the same port.
+    const second = await runGatewayToExit({
+      KGW_HTTP_PORT: port,
+      KGW_DB_DATA_DIR: join(root, 'pg-c2'),
+      KGW_DEMO_DIR: demoDir,
+    });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`kgw: failed to start: port ${port} on 127.0.0.1 is already in use`);
+    expect(second.stderr).toContain('set KGW_HTTP_PORT to a free port');
+    expect(second.stderr).toContain('KGW_DEMO_DIR=');
+    // Nothing was started or written: no Postgres, no simulator, the running demo's files intact.
+    expect(second.stdout).not.toMatch(/database ready|simulator started|OpenID provider started/);
+    expect(existsSync(join(root, 'pg-c2'))).toBe(false);
+    expect(readFileSync(join(demoDir, 'secrets.json'), 'utf8')).toBe(secretsBefore);
+    expect(readFileSync(join(demoDir, 'credentials.json'), 'utf8')).toBe(credentialsBefore);
+
+    // A restart, even on a fresh database, keeps every user's token: kubeconfigs keep working.
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: join(root, 'pg-c3'), KGW_DEMO_DIR: demoDir });
+    expect(secrets().tokens).toEqual((JSON.parse(secretsBefore) as { tokens: unknown }).tokens);
+    const pods = await fetch(`${gateway.url.replace(/^https:/, 'http:')}/api/v1/namespaces/default/pods`, {
+      headers: { Authorization: `Bearer ${secrets().tokens.carol}` },
+    });
+    expect(pods.status).toBe(200);
+  });
+
   it('refuses a second gateway on the same embedded data directory and leaves the first intact', async () => {
     const dataDir = join(root, 'pg-b');
     gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false' });

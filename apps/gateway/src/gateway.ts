@@ -1,6 +1,7 @@
 // Assembles and runs one gateway: config → logger → database → upstream → Nest (routes under
 // /kgw/) → one HTTP server that sends every other path to the Kubernetes proxy chain.
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import {
   createServer,
@@ -25,10 +26,11 @@ import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
 import type { AuditSink } from './audit/audit-sink';
 import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
+import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { createLogger } from './logging/logger';
-import { gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
+import { chooseUpstream, gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
 export interface KubeTrafficHandler {
@@ -64,6 +66,10 @@ export async function startGateway(
   const started = performance.now();
   const logger = createLogger(config.log, options.logDestination);
   logger.debug({ config: redactedConfig(config) }, 'configuration');
+  // Before any side effect (Postgres, the demo cluster and its files). A worker of a multi-process
+  // gateway shares the primary's port, which the primary has checked.
+  const demo = chooseUpstream(config) === 'demo';
+  if (!cluster.isWorker) await ensurePortFree(config.http.host, config.http.port, demo);
 
   const db = await openGatewayDatabase(config, logger);
 
@@ -118,7 +124,7 @@ export async function startGateway(
     for (const s of httpServers) tracker.countRequests(s);
 
     await new Promise<void>((ok, fail) => {
-      server!.once('error', fail);
+      server!.once('error', (err) => fail(explainListenError(err, config.http.host, config.http.port, demo)));
       server!.listen(config.http.port, config.http.host, () => ok());
     });
     const port = (server.address() as AddressInfo).port;

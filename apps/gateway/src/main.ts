@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, unknownVariables, type GatewayConfig } from '@
 import cluster from 'node:cluster';
 import { startGateway, type RunningGateway } from './gateway';
 import { chooseUpstream } from './gateway-services';
+import { PortInUseError } from './lifecycle/listen-port';
 import { onShutdownSignals } from './lifecycle/shutdown-signals';
 import { followPrimary, runPrimary, workerCount } from './lifecycle/worker-cluster';
 
@@ -72,7 +73,9 @@ function closeAndExit(gateway: RunningGateway): void {
 
 main().catch((err: unknown) => {
   const message =
-    err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+    err instanceof Error
+      ? `${err.name === 'Error' || err instanceof PortInUseError ? '' : `${err.name}: `}${err.message}`
+      : String(err);
   process.stderr.write(`kgw: failed to start: ${message}\n`);
   process.exit(1);
 });

@@ -64,6 +64,11 @@ export interface CreateTokenRequest {
   /** Absent: the default lifetime. */
   expiresAt?: Date;
   createdVia: string;
+  /**
+   * Register this existing token instead of minting a new one: only for demo mode, whose tokens
+   * live in .kgw/demo/secrets.json and must keep working on a fresh database.
+   */
+  existingToken?: string;
   /** When a token mints a token: the parent's scopes and expiry bound the child's. */
   parent?: { scopes?: TokenScopes; expiresAt?: Date };
 }
@@ -94,6 +99,7 @@ type TokenRow = {
   revokedAt: Date | null;
 };
 
+const TOKEN_SHAPE = new RegExp(`^${TOKEN_PREFIX}[0-9A-Za-z]{${TOKEN_RANDOM_CHARS}}$`);
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** The repository of personal tokens; the one place their rows are read and written. */
@@ -162,7 +168,9 @@ export class PersonalTokens {
         }
       }
     }
-    const token = TOKEN_PREFIX + randomBase62(TOKEN_RANDOM_CHARS);
+    if (request.existingToken !== undefined && !TOKEN_SHAPE.test(request.existingToken))
+      throw new TokenRequestError('an existing token must be kgw_ followed by 43 base62 characters');
+    const token = request.existingToken ?? TOKEN_PREFIX + randomBase62(TOKEN_RANDOM_CHARS);
     const row = await this.prisma.personalToken.create({
       data: {
         id: `tok_${randomBase62(16)}`,
@@ -180,6 +188,11 @@ export class PersonalTokens {
       },
     });
     return { token, info: toInfo(row), expiryLimitedByParent };
+  }
+
+  /** Whether the token is known at all (active, revoked or expired): a known token is never re-registered. */
+  async known(token: string): Promise<boolean> {
+    return (await this.prisma.personalToken.count({ where: { tokenHash: hashToken(token) } })) > 0;
   }
 
   /** The token's record if it exists, is not revoked and has not expired. */

@@ -5,8 +5,9 @@
 //   .kgw/demo/credentials.json        { url, users: [{ name, password, token, kubeconfig, role }] }
 //   .kgw/demo/kubeconfig-<name>       server = the gateway, token = the user's personal token
 // Tokens, passwords and the CA persist across restarts (secrets.json, mode 0600), so a
-// kubeconfig keeps working; a token that no longer works (revoked, expired, or a fresh
-// database) is replaced by a new personal token at the next start.
+// kubeconfig keeps working, also on a fresh database (the saved token is registered there); a
+// token that was revoked or has expired is replaced by a new personal token at the next start.
+// Nothing in secrets.json changes unless the start succeeds.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -109,26 +110,31 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
     upstream,
     users: DEMO_USERS.map((u) => ({ ...u, password: secrets.passwords[u.name] })),
     async provisionTokens(tokens: PersonalTokens) {
-      let changed = false;
       for (const user of DEMO_USERS) {
         const current = secrets.tokens[user.name];
         if (current && (await tokens.findActive(current))) continue;
+        // A token this database has never seen (a fresh or another data directory) is registered
+        // as it is, so kubeconfigs and scripts holding it keep working; a revoked or expired one
+        // is replaced.
+        const adopt = current && !(await tokens.known(current)) ? current : undefined;
         const { token } = await tokens.create({
           owner: { name: user.username, groups: user.groups },
           name: 'demo',
           scopes: { readOnly: false, namespaces: [], forward: true },
           createdVia: 'demo',
+          existingToken: adopt,
         });
         secrets.tokens[user.name] = token;
-        changed = true;
       }
-      if (changed) saveDemoSecrets(dir, secrets);
     },
     serviceAccountRules,
     adminGroups: ['kgw:admins'],
     tls: { cert: tls.cert, key: tls.key, alsoPlainHttp: true },
     caPem: tls.ca,
     announce(url: string) {
+      // Only now, with the gateway listening: a start that fails (a busy port, say) must not
+      // rewrite the secrets a running demo's kubeconfigs depend on.
+      saveDemoSecrets(dir, secrets);
       const files = writeDemoFiles(dir, url, tls.ca, secrets);
       const lines = [
         '',
@@ -151,20 +157,16 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
   };
 }
 
-/** Passwords are made once and kept (mode 0600); personal tokens are added by provisionTokens. */
+/**
+ * Passwords are made once and kept (mode 0600); personal tokens are added by provisionTokens.
+ * Read here, written by announce() once the gateway is up.
+ */
 function demoSecrets(dir: string): DemoSecrets {
   const file = join(dir, 'secrets.json');
   const existing: DemoSecrets = existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as DemoSecrets)
     : { tokens: {}, passwords: {} };
-  let changed = false;
-  for (const user of DEMO_USERS) {
-    if (!existing.passwords[user.name]) {
-      existing.passwords[user.name] = randomBytes(9).toString('base64url');
-      changed = true;
-    }
-  }
-  if (changed) saveDemoSecrets(dir, existing);
+  for (const user of DEMO_USERS) existing.passwords[user.name] ||= randomBytes(9).toString('base64url');
   return existing;
 }
 

@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '@kgw/config';
 import { createLogger } from '../logging/logger';
 import { openGatewayDatabase } from './gateway-database';
+import { ensurePortFree } from './listen-port';
 import { onShutdownSignals } from './shutdown-signals';
 
 /** Set by the primary in each worker's environment: which slot (1..N) it fills. */
@@ -60,6 +61,7 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 export async function runPrimary(config: GatewayConfig, workers: number): Promise<void> {
   const started = performance.now();
   const logger = createLogger(config.log).child({ component: 'primary' });
+  await ensurePortFree(config.http.host, config.http.port);
   const db = await openGatewayDatabase(config, logger);
   logger.info({ workers }, `starting ${workers} workers`);
   const slots = new Map<Worker, number>();
