@@ -1,9 +1,10 @@
 // The gateway process as an operator meets it: boot, health, bad input, a busy data directory,
 // signals. Runs the built output with plain node, exactly as `npm start` does.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@kgw/db';
+import { startSimulator } from '@kgw/kube-sim';
 import { runGatewayToExit, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
 
 describe('gateway process', () => {
@@ -139,16 +140,38 @@ describe('gateway process', () => {
     expect(pods.status).toBe(200);
   });
 
+  it('refuses to start when nobody could log in (the standalone simulator, no OIDC, no token file)', async () => {
+    const sim = await startSimulator({ scenario: 'demo' });
+    try {
+      const kubeconfigs = await sim.writeKubeconfigs(join(root, 'sim'));
+      const dataDir = join(root, 'pg-d');
+      const result = await runGatewayToExit({ KGW_KUBECONFIG: kubeconfigs.kgw, KGW_DB_DATA_DIR: dataDir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('no way to log in is configured');
+      for (const setting of ['KGW_OIDC_ISSUER_URL', 'KGW_OIDC_BEARER_ISSUERS', 'KGW_AUTH_TOKEN_FILE'])
+        expect(result.stderr).toContain(setting);
+      // Refused before anything started.
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      await sim.stop();
+    }
+  });
+
   it('refuses a second gateway on the same embedded data directory and leaves the first intact', async () => {
     const dataDir = join(root, 'pg-b');
-    gateway = await startGatewayProcess({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false' });
-    const second = await runGatewayToExit({ KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false' });
+    const tokenFile = join(root, 'tokens.csv');
+    writeFileSync(tokenFile, 'tok-b-0123456789,bob,,"team-a"\n');
+    const env = { KGW_DB_DATA_DIR: dataDir, KGW_DEMO: 'false', KGW_AUTH_TOKEN_FILE: tokenFile };
+    gateway = await startGatewayProcess(env);
+    const second = await runGatewayToExit(env);
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(/data directory .*pg-b is in use by another process/);
     const ready = await fetch(`${gateway.url}/kgw/readyz`);
     expect(ready.status).toBe(200);
     // With demo mode off and no upstream configured, Kubernetes paths say so as a Status.
-    const unserved = await fetch(`${gateway.url}/api/v1/pods`);
+    const unserved = await fetch(`${gateway.url}/api/v1/pods`, {
+      headers: { Authorization: 'Bearer tok-b-0123456789' },
+    });
     expect(unserved.status).toBe(503);
     expect(await unserved.json()).toMatchObject({
       kind: 'Status',

@@ -18,7 +18,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import express from 'express';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger } from 'pino';
-import { redactedConfig, type GatewayConfig } from '@kgw/config';
+import { ConfigError, redactedConfig, type GatewayConfig } from '@kgw/config';
 import { Database } from '@kgw/db';
 import { serviceUnavailable, writeStatus } from '@kgw/kube';
 import { AppModule } from './app.module';
@@ -30,7 +30,13 @@ import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { createLogger } from './logging/logger';
-import { chooseUpstream, gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
+import {
+  chooseUpstream,
+  gatewayServicesFromConfig,
+  loginMethods,
+  NO_LOGIN_METHOD,
+  type GatewayServices,
+} from './gateway-services';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
 export interface KubeTrafficHandler {
@@ -68,6 +74,7 @@ export async function startGateway(
   logger.debug({ config: redactedConfig(config) }, 'configuration');
   // Before any side effect (Postgres, the demo cluster and its files). A worker of a multi-process
   // gateway shares the primary's port, which the primary has checked.
+  if (loginMethods(config).length === 0) throw new ConfigError([NO_LOGIN_METHOD]);
   const demo = chooseUpstream(config) === 'demo';
   if (!cluster.isWorker) await ensurePortFree(config.http.host, config.http.port, demo);
 

@@ -72,6 +72,10 @@ function closeAndExit(gateway: RunningGateway): void {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`kgw: ${err.message}\n`);
+    process.exit(2);
+  }
   const message =
     err instanceof Error
       ? `${err.name === 'Error' || err instanceof PortInUseError ? '' : `${err.name}: `}${err.message}`

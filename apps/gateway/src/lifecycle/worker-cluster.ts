@@ -12,7 +12,8 @@
 // would fail the same way.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import type { GatewayConfig } from '@kgw/config';
+import { ConfigError, type GatewayConfig } from '@kgw/config';
+import { loginMethods, NO_LOGIN_METHOD } from '../gateway-services';
 import { createLogger } from '../logging/logger';
 import { openGatewayDatabase } from './gateway-database';
 import { ensurePortFree } from './listen-port';
@@ -61,6 +62,7 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 export async function runPrimary(config: GatewayConfig, workers: number): Promise<void> {
   const started = performance.now();
   const logger = createLogger(config.log).child({ component: 'primary' });
+  if (loginMethods(config).length === 0) throw new ConfigError([NO_LOGIN_METHOD]);
   await ensurePortFree(config.http.host, config.http.port);
   const db = await openGatewayDatabase(config, logger);
   logger.info({ workers }, `starting ${workers} workers`);
