@@ -3,15 +3,16 @@
 // policy, admins), the audit sink, and the upstream chosen explicitly (kubeconfig if given,
 // else in-cluster, else the demo simulator), logging which one won.
 import type { IncomingMessage } from 'node:http';
-import { request } from 'node:https';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import type { Database } from '@kgw/db';
 import {
   AccessReviewCache,
   SubjectAccessReviewClient,
+  exchangeWithUpstream,
   loadUpstream,
   upstreamReviewTransport,
+  withGatewayCredential,
   type Upstream,
 } from '@kgw/kube';
 import type { AuditSink } from './audit/audit-sink';
@@ -242,26 +243,17 @@ function proxyChain(deps: {
 
 /** Readiness of the upstream: the API server answers /version (any status below 500 counts as reachable). */
 async function upstreamReachable(upstream: Upstream): Promise<{ ok: boolean; detail: string }> {
-  return new Promise((done) => {
-    const credential = upstream.authorizationHeader();
-    const req = request(
-      {
-        hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
-        port: upstream.url.port || 443,
-        path: `${upstream.basePath}/version`,
-        agent: upstream.agent,
-        servername: upstream.tlsServerName,
-        headers: credential ? { authorization: credential } : {},
-        timeout: 2000,
-      },
-      (res) => {
-        res.resume();
-        const ok = res.statusCode !== undefined && res.statusCode < 500;
-        done({ ok, detail: `${upstream.url.host} answered ${res.statusCode}` });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out after 2000 ms')));
-    req.on('error', (err) => done({ ok: false, detail: `${upstream.url.host} unreachable: ${err.message}` }));
-    req.end();
-  });
+  try {
+    const { statusCode } = await exchangeWithUpstream(upstream, {
+      method: 'GET',
+      path: '/version',
+      headers: withGatewayCredential(upstream, {}),
+      timeoutMs: 2000,
+      timeoutError: () => new Error('timed out after 2000 ms'),
+      maxResponseBytes: 64 * 1024,
+    });
+    return { ok: statusCode < 500, detail: `${upstream.url.host} answered ${statusCode}` };
+  } catch (err) {
+    return { ok: false, detail: `${upstream.url.host} unreachable: ${(err as Error).message}` };
+  }
 }

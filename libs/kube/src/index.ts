@@ -67,6 +67,16 @@ export {
   type UpstreamSource,
 } from './upstream';
 export {
+  exchangeWithUpstream,
+  openUpstreamRequest,
+  upstreamRequestOptions,
+  withGatewayCredential,
+  withImpersonation,
+  type BufferedUpstreamCall,
+  type BufferedUpstreamResponse,
+  type UpstreamCall,
+} from './upstream-client';
+export {
   AccessReviewCache,
   AccessReviewError,
   SubjectAccessReviewClient,

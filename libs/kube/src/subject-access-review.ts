@@ -1,10 +1,10 @@
 // The gateway's pre-forward authorization: a SubjectAccessReview for the mapped identity, and a short
 // cache in front of it. The review is posted with the gateway's own credential and never with
 // impersonation headers (impersonating the subject would ask whether the subject may create reviews).
-import * as https from 'node:https';
 import type { AccessAttributes } from './access-attributes';
 import type { Identity } from './impersonation';
 import type { Upstream } from './upstream';
+import { exchangeWithUpstream, withGatewayCredential } from './upstream-client';
 
 export interface ReviewHttpRequest {
   readonly method: 'POST';
@@ -48,48 +48,16 @@ const MAX_REVIEW_RESPONSE_BYTES = 1 << 20;
 /** A ReviewTransport over the upstream's TLS pool with its Authorization header and nothing else. */
 export function upstreamReviewTransport(upstream: Upstream, timeoutMs = 5000): ReviewTransport {
   return (request) =>
-    new Promise<ReviewHttpResponse>((resolve, reject) => {
-      const authorization = upstream.authorizationHeader();
-      const headers: Record<string, string | number> = {
-        ...request.headers,
-        'Content-Length': Buffer.byteLength(request.body),
-      };
-      if (authorization !== undefined) headers.Authorization = authorization;
-      const outgoing = https.request(
-        {
-          agent: upstream.agent,
-          protocol: 'https:',
-          hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
-          port: upstream.url.port === '' ? 443 : Number(upstream.url.port),
-          method: request.method,
-          path: `${upstream.basePath}${request.path}`,
-          headers,
-          timeout: timeoutMs,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          response.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_REVIEW_RESPONSE_BYTES) {
-              response.destroy(
-                new AccessReviewError('SubjectAccessReview response too large', response.statusCode ?? 0),
-              );
-              return;
-            }
-            chunks.push(chunk);
-          });
-          response.on('end', () =>
-            resolve({ statusCode: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-          );
-          response.on('error', reject);
-        },
-      );
-      outgoing.on('timeout', () =>
-        outgoing.destroy(new AccessReviewError(`SubjectAccessReview timed out after ${timeoutMs} ms`, 0)),
-      );
-      outgoing.on('error', reject);
-      outgoing.end(request.body);
+    exchangeWithUpstream(upstream, {
+      method: request.method,
+      path: request.path,
+      headers: withGatewayCredential(upstream, { ...request.headers }),
+      body: request.body,
+      timeoutMs,
+      timeoutError: () => new AccessReviewError(`SubjectAccessReview timed out after ${timeoutMs} ms`, 0),
+      maxResponseBytes: MAX_REVIEW_RESPONSE_BYTES,
+      tooLargeError: (statusCode) =>
+        new AccessReviewError('SubjectAccessReview response too large', statusCode),
     });
 }
 

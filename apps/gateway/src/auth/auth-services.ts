@@ -3,13 +3,12 @@
 // failed-authentication limiter and auth audit events. gateway-services.ts builds it once and
 // puts its authenticators in front of the static token file.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import type { Database } from '@kgw/db';
 import type { Identity, Upstream } from '@kgw/kube';
-import { impersonationHeaders } from '@kgw/kube';
+import { exchangeWithUpstream, withGatewayCredential, withImpersonation } from '@kgw/kube';
 import type { AuditSink } from '../audit/audit-sink';
 import { AuthAudit } from './auth-audit';
 import type { Authenticator } from './authenticator';
@@ -182,57 +181,32 @@ export class AuthServices {
   }
 
   /** A JSON request to the API server as `identity` (impersonated), for /kgw/v1/me. */
-  kubeAs(
+  async kubeAs(
     identity: Identity,
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
   ): Promise<{ status: number; body: unknown }> {
     const upstream = this.upstream;
-    if (!upstream) return Promise.reject(new Error('no Kubernetes upstream'));
+    if (!upstream) throw new Error('no Kubernetes upstream');
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: OutgoingHttpHeaders = { accept: 'application/json' };
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(payload);
-    }
-    const credential = upstream.authorizationHeader();
-    if (credential) headers.authorization = credential;
-    for (const [name, value] of impersonationHeaders(identity)) {
-      const existing = headers[name];
-      headers[name] =
-        existing === undefined ? value : ([] as string[]).concat(existing as string | string[], value);
-    }
-    return new Promise((done, fail) => {
-      const req = httpsRequest(
-        {
-          hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
-          port: upstream.url.port || 443,
-          method,
-          path: `${upstream.basePath}${path}`,
-          headers,
-          agent: upstream.agent,
-          servername: upstream.tlsServerName,
-          timeout: 5000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-            } catch {
-              parsed = undefined;
-            }
-            done({ status: res.statusCode ?? 0, body: parsed });
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', fail);
-      req.end(payload);
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    const answer = await exchangeWithUpstream(upstream, {
+      method,
+      path,
+      headers: withImpersonation(withGatewayCredential(upstream, headers), identity),
+      body: payload,
+      timeoutMs: 5000,
+      timeoutError: () => new Error('timed out'),
     });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.body);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: answer.statusCode, body: parsed };
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,6 @@
 // piped only after the upstream's 101 (http-proxy pipes as soon as it sees a response), and the
 // hot path is measured against kubectl proxy, so it carries no framework layers.
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -25,14 +24,16 @@ import {
   badRequest,
   encodeStatus,
   forbiddenStatusFor,
-  impersonationHeaders,
   internal,
   isRequestRejection,
+  openUpstreamRequest,
   resolveRequestInfo,
   serviceUnavailable,
   streamingUpgradeOf,
   tooManyRequests,
   unauthorized,
+  withGatewayCredential,
+  withImpersonation,
   writeStatus,
   type AccessDecision,
   type AccessAttributes,
@@ -40,6 +41,7 @@ import {
   type KubeStatus,
   type RequestInfo,
   type Upstream,
+  type UpstreamCall,
 } from '@kgw/kube';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink';
 import { redactQuery } from '../audit/audit-sink';
@@ -291,32 +293,9 @@ export class KubeProxyChain {
       if (event.clientAddress) headers['x-forwarded-for'] = event.clientAddress;
       return headers;
     }
-    const credential = this.deps.upstream.authorizationHeader();
-    if (credential) headers.authorization = credential;
-    for (const [name, value] of impersonationHeaders(identity)) {
-      const existing = headers[name];
-      headers[name] =
-        existing === undefined ? value : ([] as string[]).concat(existing as string | string[], value);
-    }
+    withImpersonation(withGatewayCredential(this.deps.upstream, headers), identity);
     if (event.clientAddress) headers['x-forwarded-for'] = event.clientAddress;
     return headers;
-  }
-
-  private upstreamOptions(
-    req: http.IncomingMessage,
-    headers: http.OutgoingHttpHeaders,
-  ): https.RequestOptions {
-    const { upstream } = this.deps;
-    return {
-      hostname: upstream.url.hostname.replace(/^\[|\]$/g, ''),
-      port: upstream.url.port || 443,
-      method: req.method,
-      // The raw target, exactly as received: it was validated as unambiguous, not rewritten.
-      path: upstream.basePath + (req.url ?? '/'),
-      headers,
-      agent: upstream.agent,
-      servername: upstream.tlsServerName,
-    };
   }
 
   /** Step 6 for plain requests; watch and logs -f stream through unbuffered. */
@@ -328,7 +307,7 @@ export class KubeProxyChain {
   ): void {
     const { event } = exchange;
     const headers = this.upstreamHeaders(req, identity, event, false, exchange.serviceAccountAuthorization);
-    const upstreamReq = https.request(this.upstreamOptions(req, headers), (upstreamRes) => {
+    const upstreamReq = openUpstreamRequest(this.deps.upstream, upstreamCall(req, headers), (upstreamRes) => {
       const streaming = isStreamingResponse(event, upstreamRes);
       if (streaming) {
         for (const socket of [req.socket, upstreamRes.socket])
@@ -388,7 +367,7 @@ export class KubeProxyChain {
     const streaming = streamingUpgradeOf(req.headers, info);
     event.transport = streaming?.transport ?? 'upgrade';
     const headers = this.upstreamHeaders(req, identity, event, true, exchange.serviceAccountAuthorization);
-    const upstreamReq = https.request(this.upstreamOptions(req, headers));
+    const upstreamReq = openUpstreamRequest(this.deps.upstream, upstreamCall(req, headers));
     upstreamReq.on(
       'upgrade',
       (upstreamRes: http.IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
@@ -515,6 +494,11 @@ export class KubeProxyChain {
 function asSeenByApiServer(identity: MappedIdentity): Identity {
   if (identity.groups.includes('system:authenticated')) return identity;
   return { ...identity, groups: [...identity.groups, 'system:authenticated'] };
+}
+
+/** The raw target, exactly as received: it was validated as unambiguous, not rewritten. */
+function upstreamCall(req: http.IncomingMessage, headers: http.OutgoingHttpHeaders): UpstreamCall {
+  return { method: req.method ?? 'GET', path: req.url ?? '/', headers };
 }
 
 /** HTTP/1.1 framing (RFC 9112 §6.3): a request has a body only with Transfer-Encoding or Content-Length > 0. */

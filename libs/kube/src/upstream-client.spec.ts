@@ -1,0 +1,55 @@
+import type { Upstream } from './upstream';
+import { upstreamRequestOptions, withGatewayCredential, withImpersonation } from './upstream-client';
+
+const upstream = {
+  url: new URL('https://[::1]:6443/prefix'),
+  basePath: '/prefix',
+  agent: {} as Upstream['agent'],
+  tlsServerName: 'kubernetes.default.svc',
+  authorizationHeader: () => 'Bearer gateway',
+} as unknown as Upstream;
+
+describe('upstream client', () => {
+  it('builds one set of request options: host without brackets, port, base path + raw path, SNI, pool', () => {
+    const options = upstreamRequestOptions(upstream, {
+      method: 'GET',
+      path: '/api/v1/pods?watch=1',
+      headers: { accept: 'application/json' },
+    });
+    expect(options).toEqual({
+      hostname: '::1',
+      port: '6443',
+      method: 'GET',
+      path: '/prefix/api/v1/pods?watch=1',
+      headers: { accept: 'application/json' },
+      agent: upstream.agent,
+      servername: 'kubernetes.default.svc',
+    });
+    expect(
+      upstreamRequestOptions(upstream, { method: 'GET', path: '/', headers: {}, timeoutMs: 5 }).timeout,
+    ).toBe(5);
+  });
+
+  it('sets the gateway credential, replacing any Authorization', () => {
+    expect(withGatewayCredential(upstream, { authorization: 'Bearer client' })).toEqual({
+      authorization: 'Bearer gateway',
+    });
+  });
+
+  it('adds impersonation headers in client-go order, merged with headers of the same name', () => {
+    const headers = withImpersonation(
+      { 'Impersonate-Group': 'already' },
+      { username: 'alice', uid: 'u1', groups: ['dev', 'ops'], extra: { 'kgw.io/token-id': ['t1'] } },
+    );
+    expect(headers).toEqual({
+      'Impersonate-User': 'alice',
+      'Impersonate-Uid': 'u1',
+      'Impersonate-Group': ['already', 'dev', 'ops'],
+      'Impersonate-Extra-Kgw.io%2ftoken-Id': 't1',
+    });
+  });
+
+  it('refuses an identity the API server would read differently (fails before anything is sent)', () => {
+    expect(() => withImpersonation({}, { username: 'alice\n', groups: [] })).toThrow(/control character/);
+  });
+});
