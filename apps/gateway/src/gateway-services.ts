@@ -220,8 +220,7 @@ function proxyChain(deps: {
     },
   );
   const chain = new KubeProxyChain({
-    authenticator: auth.authenticator,
-    identityMapper: auth.identityMapper,
+    auth,
     policy: auth.policy,
     clientAddress: deps.clientAddress,
     accessReviews,

@@ -20,10 +20,17 @@ export interface AuthenticatedRequest {
   admin: boolean;
 }
 
-export type GatewayAuthResult =
-  | ({ ok: true } & AuthenticatedRequest)
-  | { ok: false; status: 401 | 403; message: string }
-  | { ok: false; status: 429; message: string; retryAfterSeconds: number };
+/**
+ * Why a caller was turned away, with what the audit needs: no credential at all vs a credential
+ * that was rejected, too many failures from the address, or an identity the mapper refused.
+ */
+export type CallerRefusal =
+  | { ok: false; refusal: 'no-credential'; status: 401; message: string }
+  | { ok: false; refusal: 'rejected'; status: 401; message: string }
+  | { ok: false; refusal: 'throttled'; status: 429; message: string; retryAfterSeconds: number }
+  | { ok: false; refusal: 'unmapped'; status: 403; message: string; caller: AuthenticatedCaller };
+
+export type GatewayAuthResult = ({ ok: true } & AuthenticatedRequest) | CallerRefusal;
 
 export class GatewayAuth {
   readonly authenticator: Authenticator;
@@ -45,22 +52,28 @@ export class GatewayAuth {
     return this.adminUsers.has(caller.name) || caller.groups.some((group) => this.adminGroups.has(group));
   }
 
-  /** Authenticate and map a /kgw/v1 request; the same rules as the proxy chain's first steps. */
+  /**
+   * Who is calling: authenticate, then map to a Kubernetes identity. The one way both doors learn
+   * it — the proxy chain (Kubernetes paths) and KgwAuthGuard (/kgw/v1 routes).
+   */
   async authenticate(req: IncomingMessage): Promise<GatewayAuthResult> {
     const result = await this.authenticator.authenticate(req);
     if (result.outcome === 'no-credential')
-      return { ok: false, status: 401, message: 'Authentication required.' };
-    if (result.outcome === 'rejected') return { ok: false, status: 401, message: result.message };
+      return { ok: false, refusal: 'no-credential', status: 401, message: 'Authentication required.' };
+    if (result.outcome === 'rejected')
+      return { ok: false, refusal: 'rejected', status: 401, message: result.message };
     if (result.outcome === 'throttled') {
       return {
         ok: false,
+        refusal: 'throttled',
         status: 429,
         message: 'Too many failed authentication attempts from this address; retry later.',
         retryAfterSeconds: result.retryAfterSeconds,
       };
     }
     const mapped = this.identityMapper.map(result.caller);
-    if (!mapped.ok) return { ok: false, status: 403, message: mapped.message };
+    if (!mapped.ok)
+      return { ok: false, refusal: 'unmapped', status: 403, message: mapped.message, caller: result.caller };
     return { ok: true, caller: result.caller, identity: mapped.identity, admin: this.isAdmin(result.caller) };
   }
 }

@@ -1,0 +1,188 @@
+// The steps of the proxy chain (kube-proxy-chain.ts runs them in order). Each is a small function
+// that returns what it learned or a Refusal: the Kubernetes Status to answer with and what the
+// audit record says (decision, reason). None of them writes a response or an audit record;
+// the chain does both in one place.
+import type * as http from 'node:http';
+import type { Logger } from 'pino';
+import {
+  badRequest,
+  forbiddenStatusFor,
+  isRequestRejection,
+  resolveRequestInfo,
+  serviceUnavailable,
+  streamingUpgradeOf,
+  tooManyRequests,
+  unauthorized,
+  type AccessAttributes,
+  type AccessDecision,
+  type Identity,
+  type KubeStatus,
+  type RequestInfo,
+} from '@kgw/kube';
+import type { AuditEvent, AuditSink } from '../audit/audit-sink';
+import type { AuthenticatedCaller } from '../auth/authenticator';
+import type { AuthenticatedRequest, GatewayAuthResult } from '../auth/gateway-auth';
+import type { GatewayPolicy } from '../auth/gateway-policy';
+import type { MappedIdentity } from '../identity/identity-mapper';
+import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
+
+/** Why the chain stops: the answer, and what the audit record says about it. */
+export class Refusal {
+  constructor(
+    readonly status: KubeStatus,
+    readonly decision: AuditEvent['decision'],
+    readonly reason: string,
+    /** Who was refused, when they authenticated (an identity the mapper refused). */
+    readonly caller?: AuthenticatedCaller,
+  ) {}
+}
+
+/** Who may call, as the proxy chain needs it: GatewayAuth, or a stand-in in tests. */
+export interface CallerIdentification {
+  authenticate(req: http.IncomingMessage): Promise<GatewayAuthResult>;
+}
+
+/** The SubjectAccessReview cache (AccessReviewCache) or a stand-in with the same shape. */
+export interface AccessReviews {
+  check(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision>;
+}
+
+/** 0. Nothing is served unaudited: when the audit trail cannot take records, refuse. */
+export function auditUnavailable(audit: AuditSink): Refusal | undefined {
+  if (audit.accepting()) return undefined;
+  return new Refusal(
+    serviceUnavailable('kgw cannot record an audit trail right now; retry shortly', 5),
+    'error',
+    'audit unavailable',
+  );
+}
+
+/** 1 + 3. Authenticate (reads only the credential headers) and map to a Kubernetes identity. */
+export async function identifyCaller(
+  auth: CallerIdentification,
+  req: http.IncomingMessage,
+): Promise<AuthenticatedRequest | Refusal> {
+  const who = await auth.authenticate(req);
+  if (who.ok) return who;
+  switch (who.refusal) {
+    case 'throttled':
+      return new Refusal(
+        tooManyRequests(
+          'too many failed authentication attempts from this address; retry later',
+          who.retryAfterSeconds,
+        ),
+        'unauthenticated',
+        'too many failed authentications from this address',
+      );
+    case 'no-credential':
+      return new Refusal(unauthorized(), 'unauthenticated', 'no credential');
+    case 'rejected':
+      return new Refusal(unauthorized(), 'unauthenticated', 'credential rejected');
+    case 'unmapped':
+      return new Refusal(
+        gatewayForbidden(who.message),
+        'deny',
+        `identity mapping: ${who.message}`,
+        who.caller,
+      );
+  }
+}
+
+/** 4. The request's attributes on the canonical path, as the API server will resolve them. */
+export function resolveTarget(req: http.IncomingMessage): RequestInfo | Refusal {
+  const info = resolveRequestInfo(req.method ?? 'GET', req.url ?? '/');
+  if (isRequestRejection(info))
+    return new Refusal(badRequest(info.message), 'deny', `rejected path: ${info.code}`);
+  return info;
+}
+
+/** 4b. Upgrades are served only where the API server streams (exec, attach, portforward, proxy). */
+export function checkUpgrade(req: http.IncomingMessage, info: RequestInfo): Refusal | undefined {
+  if (streamingUpgradeOf(req.headers, info) || info.subresource === 'proxy') return undefined;
+  return new Refusal(
+    badRequest('upgrade requests are only served for exec, attach, portforward and proxy'),
+    'deny',
+    'upgrade to a path that does not stream',
+  );
+}
+
+/** 5a. Gateway policy (personal-token scopes): it can only narrow what RBAC allows. */
+export function checkPolicy(
+  policy: GatewayPolicy,
+  caller: AuthenticatedCaller,
+  attributes: AccessAttributes,
+): Refusal | undefined {
+  const decision = policy.check(caller, attributes);
+  if (decision.allowed) return undefined;
+  return new Refusal(gatewayForbidden(decision.message), 'deny', `gateway policy: ${decision.message}`);
+}
+
+/** 5b. RBAC for the mapped identity, as the API server will see it after impersonation. */
+export async function checkRbac(
+  reviews: AccessReviews,
+  identity: MappedIdentity,
+  attributes: AccessAttributes,
+): Promise<AccessDecision | Refusal> {
+  const decision = await reviews.check(asSeenByApiServer(identity), attributes);
+  if (decision.allowed) return decision;
+  return new Refusal(
+    forbiddenStatusFor(attributes, identity.username, decision.reason),
+    'deny',
+    decision.reason || 'RBAC: no rule allows it',
+  );
+}
+
+/**
+ * 5c. Token-request mode: the service account's own short-lived token (`Bearer …`) replaces the
+ * gateway credential; undefined for impersonation. A failure refuses the request (503): falling
+ * back to the gateway's credential with impersonation would silently change what the operator
+ * configured.
+ */
+export async function serviceAccountCredential(
+  tokens: ServiceAccountTokenSource | undefined,
+  identity: MappedIdentity,
+  logger: Logger,
+  requestId: string,
+): Promise<string | undefined | Refusal> {
+  if (identity.tokenRequest === undefined) return undefined;
+  const { namespace, name } = identity.tokenRequest;
+  try {
+    if (tokens === undefined) throw new Error('no token source configured');
+    return `Bearer ${await tokens.tokenFor(namespace, name)}`;
+  } catch (err) {
+    const message = (err as Error).message;
+    logger.warn({ err: message, requestId }, 'service-account token unavailable');
+    return new Refusal(
+      serviceUnavailable(
+        `kgw could not obtain a token for the service account ${namespace}/${name}; retry shortly`,
+        5,
+      ),
+      'error',
+      `service-account token: ${message}`,
+    );
+  }
+}
+
+/**
+ * The identity the API server will hold after impersonation: it adds `system:authenticated`
+ * itself, so the pre-check must ask about that too, or every right granted to all
+ * authenticated users (discovery, self reviews) would be denied here and allowed there.
+ */
+function asSeenByApiServer(identity: MappedIdentity): Identity {
+  if (identity.groups.includes('system:authenticated')) return identity;
+  return { ...identity, groups: [...identity.groups, 'system:authenticated'] };
+}
+
+/** A 403 decided by the gateway itself (mapping, policy), marked as such for the reader. */
+function gatewayForbidden(message: string): KubeStatus {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `kgw: ${message}`,
+    reason: 'Forbidden',
+    details: {},
+    code: 403,
+  };
+}

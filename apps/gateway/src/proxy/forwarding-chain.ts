@@ -1,0 +1,20 @@
+// What the forwarding steps need of the chain: where upstream is, how to keep streams alive, and
+// the chain's one way to refuse and to finish (audit) an exchange.
+import type * as http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Upstream } from '@kgw/kube';
+import type { Refusal } from './chain-steps';
+import type { Exchange } from './proxy-exchange';
+
+export interface ForwardingChain {
+  readonly upstream: Upstream;
+  readonly streamKeepaliveMs: number;
+  readonly logger: Logger;
+  /** Answers with the refusal's Status; the audit record is written when the response closes. */
+  refuse(res: http.ServerResponse, exchange: Exchange, refusal: Refusal): void;
+  /** Answers on the raw socket and closes it; the audit record is written at once. */
+  refuseUpgrade(socket: Duplex, exchange: Exchange, refusal: Refusal): void;
+  /** Step 7: exactly one audit event per exchange. */
+  finish(exchange: Exchange): void;
+}
