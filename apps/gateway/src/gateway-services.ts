@@ -2,7 +2,8 @@
 // chain and the /kgw/ routes use — who may call (authenticators, identity mapping, gateway
 // policy, admins), the audit sink, and the upstream chosen explicitly (kubeconfig if given,
 // else in-cluster, else the demo simulator), logging which one won.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import type { Database } from '@kgw/db';
@@ -26,11 +27,22 @@ import { RateLimitedAuthenticator } from './auth/failed-auth-limiter';
 import { startDemoIdentityProvider } from './dev-oidc/demo-identity-provider';
 import { StaticTokenAuthenticator } from './auth/static-token-authenticator';
 import { startDemoCluster, type DemoCluster } from './demo/demo-cluster';
-import type { KubeTrafficHandler } from './gateway';
+import type { ReadinessCheckFn } from './health/readiness';
 import { IdentityMapper, parseMappingRules, type ServiceAccountRule } from './identity/identity-mapper';
 import { ServiceAccountTokens } from './identity/service-account-tokens';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
+
+/** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
+export interface KubeTrafficHandler {
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readiness?: ReadinessCheckFn;
+  /** TLS for the gateway's own listener (demo mode brings a generated certificate). */
+  tls?: { cert: string; key: string; alsoPlainHttp: boolean };
+  /** Said once at startup, after the URL (demo credentials and the like). */
+  banner?: (url: string) => void;
+}
 
 export type UpstreamChoice = 'kubeconfig' | 'in-cluster' | 'demo' | 'none';
 

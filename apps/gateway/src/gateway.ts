@@ -3,13 +3,7 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -21,8 +15,8 @@ import type { DestinationStream, Logger } from 'pino';
 import { ConfigError, redactedConfig, type GatewayConfig } from '@kgw/config';
 import { Database } from '@kgw/db';
 import { serviceUnavailable, writeStatus } from '@kgw/kube';
-import { AppModule } from './app.module';
-import { GatewayExceptionFilter } from './errors/gateway-exception.filter';
+import { AppModule } from './http/app.module';
+import { GatewayExceptionFilter } from './http/gateway-exception.filter';
 import type { AuditSink } from './audit/audit-sink';
 import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
@@ -37,17 +31,6 @@ import {
   NO_LOGIN_METHOD,
   type GatewayServices,
 } from './gateway-services';
-
-/** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
-export interface KubeTrafficHandler {
-  handleRequest(req: IncomingMessage, res: ServerResponse): void;
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  readiness?: ReadinessCheckFn;
-  /** TLS for the gateway's own listener (demo mode brings a generated certificate). */
-  tls?: { cert: string; key: string; alsoPlainHttp: boolean };
-  /** Said once at startup, after the URL (demo credentials and the like). */
-  banner?: (url: string) => void;
-}
 
 export interface GatewayOptions {
   logDestination?: DestinationStream;

@@ -10,7 +10,7 @@ import {
 } from './audit-record';
 import type { AuditFilter, StoredAuditRecord } from './audit-store';
 import { GatewayError } from '../errors/gateway-error';
-import type { AuthenticatedRequest } from '../auth/gateway-auth';
+import type { AuthenticatedRequest } from '../identity/caller';
 
 export type AuditQuery = Record<string, unknown>;
 

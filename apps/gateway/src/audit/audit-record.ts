@@ -3,12 +3,9 @@
 // hash(canonical content of n, including the hash of n-1), so changing, deleting or inserting
 // a row anywhere but the retention-trimmed start of a chain breaks a link `verify` can name.
 import { hash as digest } from 'node:crypto';
-import type { AuditEvent } from './audit-sink';
+import type { AuditEvent, AuditKind } from './audit-event';
 
-export const AUDIT_KINDS = ['request', 'stream', 'tunnel', 'login', 'token'] as const;
-export type AuditKind = (typeof AUDIT_KINDS)[number];
-
-export const AUDIT_DECISIONS = ['allow', 'deny', 'error', 'unauthenticated'] as const;
+export { AUDIT_DECISIONS, AUDIT_KINDS, type AuditKind } from './audit-event';
 
 /** The hash a chain's first record points back to. */
 export const GENESIS_HASH = '0'.repeat(64);

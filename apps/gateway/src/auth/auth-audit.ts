@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink';
-import { redactQuery } from '../audit/audit-sink';
+import { redactQuery } from '../logging/query-redaction';
 import { randomUUID } from 'node:crypto';
 
 export interface AuthAuditFields {

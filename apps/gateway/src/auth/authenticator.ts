@@ -1,36 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import type { AuthenticatedCaller } from '../identity/caller';
 
-/** Who proved themselves to the gateway, before identity mapping. */
-export interface AuthenticatedCaller {
-  /** The authenticated name as the credential states it (token file user, OIDC subject...). */
-  name: string;
-  uid?: string;
-  groups: string[];
-  /** How: `static-token`, later `session`, `pat`, `jwt`. */
-  method: string;
-  /** For personal tokens: the token's id (never the token). */
-  tokenId?: string;
-  /** Extra claims a mapping rule may match on. */
-  claims?: Record<string, unknown>;
-  /** For OIDC callers (session, jwt): the issuer that vouched for them. */
-  issuer?: string;
-  /** What the credential may be used for (personal tokens); absent = anything RBAC allows. */
-  scopes?: TokenScopes;
-  /** When the credential stops working (personal tokens); a token it mints may not outlive it. */
-  expiresAt?: Date;
-  /** For sessions: the hash of the session id (never the cookie itself). */
-  sessionId?: string;
-}
-
-/** The gateway's own narrowing of a personal token, enforced before RBAC (gateway-policy.ts). */
-export interface TokenScopes {
-  /** get, list and watch only. */
-  readOnly: boolean;
-  /** Empty: every namespace RBAC allows; otherwise only these (and no cluster-scoped resources). */
-  namespaces: string[];
-  /** Tunnels and port-forwarding (`kgw forward`, pods/portforward). */
-  forward: boolean;
-}
+export type { AuthenticatedCaller, TokenScopes } from '../identity/caller';
 
 export type AuthenticationResult =
   | { outcome: 'authenticated'; caller: AuthenticatedCaller }

@@ -2,9 +2,12 @@
 // the gateway's own /kgw/v1 routes. One authenticator chain, one identity mapper, one policy,
 // and the list of gateway admins (who may read everyone's audit records, for instance).
 import type { IncomingMessage } from 'node:http';
-import type { AuthenticatedCaller, Authenticator } from './authenticator';
+import type { AuthenticatedCaller, AuthenticatedRequest } from '../identity/caller';
+import type { Authenticator } from './authenticator';
+
+export type { AuthenticatedRequest } from '../identity/caller';
 import type { GatewayPolicy } from './gateway-policy';
-import type { IdentityMapper, MappedIdentity } from '../identity/identity-mapper';
+import type { IdentityMapper } from '../identity/identity-mapper';
 
 export interface GatewayAuthOptions {
   authenticator: Authenticator;
@@ -12,12 +15,6 @@ export interface GatewayAuthOptions {
   policy: GatewayPolicy;
   adminUsers: readonly string[];
   adminGroups: readonly string[];
-}
-
-export interface AuthenticatedRequest {
-  caller: AuthenticatedCaller;
-  identity: MappedIdentity;
-  admin: boolean;
 }
 
 /**

@@ -7,18 +7,10 @@
 // headers could not carry faithfully. Every mapped identity carries extra `kgw.io/auth-method`
 // (and `kgw.io/token-id` for personal tokens) so the API server's audit log shows how the
 // caller got in.
-import { ImpersonationError, impersonationHeaders, type Identity } from '@kgw/kube';
-import type { AuthenticatedCaller } from '../auth/authenticator';
+import { ImpersonationError, impersonationHeaders } from '@kgw/kube';
+import type { AuthenticatedCaller, MappedIdentity } from './caller';
 
-export interface MappedIdentity extends Identity {
-  /** Set when the caller is mapped to a service account: `system:serviceaccount:<ns>:<name>`. */
-  serviceAccount?: string;
-  /**
-   * Set when the rule wants the service account's own short-lived token upstream
-   * (`serviceAccountMode: token-request`) instead of the gateway credential with Impersonate-*.
-   */
-  tokenRequest?: { namespace: string; name: string };
-}
+export type { MappedIdentity } from './caller';
 
 export type MappingResult = { ok: true; identity: MappedIdentity } | { ok: false; message: string };
 

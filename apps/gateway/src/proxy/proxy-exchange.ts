@@ -3,7 +3,7 @@
 import type * as http from 'node:http';
 import { withGatewayCredential, withImpersonation, type RequestInfo, type Upstream } from '@kgw/kube';
 import type { AuditEvent } from '../audit/audit-sink';
-import { redactQuery } from '../audit/audit-sink';
+import { redactQuery } from '../logging/query-redaction';
 import type { AuthenticatedCaller } from '../auth/authenticator';
 import type { MappedIdentity } from '../identity/identity-mapper';
 import type { ClientAddressResolver } from './client-address';

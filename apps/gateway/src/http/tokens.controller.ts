@@ -8,10 +8,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { GatewayError } from '../errors/gateway-error';
-import { AuthServices } from './auth-services';
-import type { AuthenticatedRequest } from './gateway-auth';
+import { AuthServices } from '../auth/auth-services';
+import type { AuthenticatedRequest } from '../auth/gateway-auth';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
-import { describeDuration, TokenRequestError, tokenView } from './personal-tokens';
+import { describeDuration, TokenRequestError, tokenView } from '../auth/personal-tokens';
 
 const KNOWN_SCOPES = new Set(['read-only', 'forward']);
 

@@ -1,10 +1,7 @@
 // Authentication's Nest side: login/logout and CLI login (/kgw/auth), personal tokens
 // (/kgw/v1/tokens) and /kgw/v1/me. Absent AuthServices (a gateway built without a database
-// for auth), none of these routes exist.
+// for auth), none of these routes exist. Their dependencies come from RuntimeModule.
 import { type DynamicModule, Module } from '@nestjs/common';
-import { AuthServices } from './auth-services';
-import { GatewayAuth } from './gateway-auth';
-import { KgwAuthGuard } from './kgw-auth.guard';
 import { BrowserLoginController } from './browser-login.controller';
 import { DeviceLoginController } from './cli-device-login.controller';
 import { LoopbackLoginController } from './cli-loopback-login.controller';
@@ -14,8 +11,8 @@ import { TokensController } from './tokens.controller';
 
 @Module({})
 export class AuthModule {
-  static forRoot(deps: { authn?: AuthServices; auth: GatewayAuth }): DynamicModule {
-    if (!deps.authn) return { module: AuthModule };
+  static forRoot(withAuthServices: boolean): DynamicModule {
+    if (!withAuthServices) return { module: AuthModule };
     return {
       module: AuthModule,
       controllers: [
@@ -25,12 +22,7 @@ export class AuthModule {
         TokensController,
         MeController,
       ],
-      providers: [
-        { provide: AuthServices, useValue: deps.authn },
-        { provide: GatewayAuth, useValue: deps.auth },
-        KgwAuthGuard,
-        LoginChecks,
-      ],
+      providers: [LoginChecks],
     };
   }
 }

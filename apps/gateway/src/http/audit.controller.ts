@@ -3,9 +3,9 @@
 import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/gateway-auth';
-import { Caller, KgwAuthGuard } from '../auth/kgw-auth.guard';
+import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 import { GatewayError } from '../errors/gateway-error';
-import type { ChainedAuditRecord } from './audit-record';
+import type { ChainedAuditRecord } from '../audit/audit-record';
 import {
   auditFilterOf,
   auditRecordView,
@@ -17,10 +17,10 @@ import {
   limitOf,
   matchesAuditFilter,
   type AuditQuery,
-} from './audit-query';
-import { AuditStore, type StoredAuditRecord } from './audit-store';
-import { verifyAuditTrail, type AuditVerifyReport } from './audit-verify';
-import type { AuditFeed } from './postgres-audit-writer';
+} from '../audit/audit-query';
+import { AuditStore, type StoredAuditRecord } from '../audit/audit-store';
+import { verifyAuditTrail, type AuditVerifyReport } from '../audit/audit-verify';
+import type { AuditFeed } from '../audit/postgres-audit-writer';
 
 /** Nest token for the live feed (absent when the audit sink is not the Postgres trail). */
 export const AUDIT_FEED = Symbol('AUDIT_FEED');

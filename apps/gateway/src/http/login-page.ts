@@ -1,6 +1,6 @@
 // The small HTML pages and replies of the login routes: no scripts, no framing, escaped text.
 import type { Request, Response } from 'express';
-import { DEFAULT_RETURN_TO } from './return-to';
+import { DEFAULT_RETURN_TO } from '../auth/return-to';
 
 /** A caller that asked for JSON (scripts) rather than a page (browsers). */
 export function wantsJson(req: Request): boolean {

@@ -3,8 +3,8 @@
 // impersonation, so the answer is the API server's own and not the gateway's guess).
 import { Controller, Get, Query, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { AuthServices } from './auth-services';
-import type { AuthenticatedRequest } from './gateway-auth';
+import { AuthServices } from '../auth/auth-services';
+import type { AuthenticatedRequest } from '../auth/gateway-auth';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 
 /** Claims worth showing; the rest of the ID token stays out of responses. */

@@ -8,14 +8,14 @@
 import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
-import { GatewayAuth } from './gateway-auth';
-import { AuthServices } from './auth-services';
-import type { AuthenticatedCaller } from './authenticator';
-import { LOGIN_COOKIE, SESSION_COOKIE, cookieValue, setCookieHeader } from './browser-sessions';
+import { GatewayAuth } from '../auth/gateway-auth';
+import { AuthServices } from '../auth/auth-services';
+import type { AuthenticatedCaller } from '../auth/authenticator';
+import { LOGIN_COOKIE, SESSION_COOKIE, cookieValue, setCookieHeader } from '../auth/browser-sessions';
 import { LoginChecks } from './login-checks';
 import { escapeHtml, page, wantsJson } from './login-page';
-import { callerFromClaims } from './oidc-claims';
-import { safeReturnTo } from './return-to';
+import { callerFromClaims } from '../auth/oidc-claims';
+import { safeReturnTo } from '../auth/return-to';
 
 const CALLBACK_PATH = '/kgw/auth/callback';
 const LOGGED_OUT_PATH = '/kgw/auth/logged-out';

@@ -7,8 +7,8 @@
 import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
-import { AuthServices } from './auth-services';
-import { DEVICE_GRANT_TYPE, POLL_INTERVAL_SECONDS, normalizeUserCode } from './cli-login-grants';
+import { AuthServices } from '../auth/auth-services';
+import { DEVICE_GRANT_TYPE, POLL_INTERVAL_SECONDS, normalizeUserCode } from '../auth/cli-login-grants';
 import { issueCliToken } from './cli-token-grant';
 import { LoginChecks } from './login-checks';
 import { escapeHtml, oauthError, page, wantsJson } from './login-page';

@@ -6,10 +6,16 @@
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
-import { GatewayAuth } from './gateway-auth';
-import { AuthServices } from './auth-services';
-import type { AuthenticatedCaller } from './authenticator';
-import { CSRF_HEADER, SESSION_COOKIE, cookieValue, sameSecret, type SessionRecord } from './browser-sessions';
+import { GatewayAuth } from '../auth/gateway-auth';
+import { AuthServices } from '../auth/auth-services';
+import type { AuthenticatedCaller } from '../auth/authenticator';
+import {
+  CSRF_HEADER,
+  SESSION_COOKIE,
+  cookieValue,
+  sameSecret,
+  type SessionRecord,
+} from '../auth/browser-sessions';
 
 @Injectable()
 export class LoginChecks {

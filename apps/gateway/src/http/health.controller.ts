@@ -7,7 +7,7 @@ import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { Database } from '@kgw/db';
 import { GatewayAuth } from '../auth/gateway-auth';
-import { READINESS_CHECKS, type ReadinessCheckFn } from './readiness';
+import { READINESS_CHECKS, type ReadinessCheckFn } from '../health/readiness';
 
 @Controller('kgw')
 export class HealthController {

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { toGatewayErrorBody } from './gateway-error';
+import { toGatewayErrorBody } from '../errors/gateway-error';
 import { requestIdOf } from '../logging/request-id';
 
 @Catch()

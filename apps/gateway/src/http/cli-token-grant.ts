@@ -1,8 +1,8 @@
 // The answer to a CLI login's token request (device flow poll, loopback code redemption): an
 // OAuth error while the grant is not approved, else a new personal token, shown once and audited.
 import type { Request, Response } from 'express';
-import type { AuthServices } from './auth-services';
-import { POLL_INTERVAL_SECONDS, type GrantPoll } from './cli-login-grants';
+import type { AuthServices } from '../auth/auth-services';
+import { POLL_INTERVAL_SECONDS, type GrantPoll } from '../auth/cli-login-grants';
 import { oauthError } from './login-page';
 
 export async function issueCliToken(

@@ -3,7 +3,7 @@
 import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors/gateway-error';
-import { GatewayAuth, type AuthenticatedRequest } from './gateway-auth';
+import { GatewayAuth, type AuthenticatedRequest } from '../auth/gateway-auth';
 
 const CALLER = Symbol('kgw.caller');
 type WithCaller = IncomingMessage & { [CALLER]?: AuthenticatedRequest };

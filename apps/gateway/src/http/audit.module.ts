@@ -2,30 +2,20 @@
 // proxy chain records into it before Nest exists); this module reads what it wrote.
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Database } from '@kgw/db';
-import { GatewayAuth } from '../auth/gateway-auth';
-import { KgwAuthGuard } from '../auth/kgw-auth.guard';
-import type { AuditSink } from './audit-sink';
-import { AuditStore } from './audit-store';
+import type { AuditSink } from '../audit/audit-sink';
+import { AuditStore } from '../audit/audit-store';
 import { AUDIT_FEED, AuditController } from './audit.controller';
-import type { AuditFeed } from './postgres-audit-writer';
-
-export interface AuditModuleDeps {
-  db: Database;
-  auth: GatewayAuth;
-  audit: AuditSink;
-}
+import type { AuditFeed } from '../audit/postgres-audit-writer';
 
 @Module({})
 export class AuditModule {
-  static forRoot(deps: AuditModuleDeps): DynamicModule {
+  static forRoot(db: Database, audit: AuditSink): DynamicModule {
     return {
       module: AuditModule,
       controllers: [AuditController],
       providers: [
-        { provide: AuditStore, useValue: new AuditStore(deps.db.pool) },
-        { provide: AUDIT_FEED, useValue: isAuditFeed(deps.audit) ? deps.audit : null },
-        { provide: GatewayAuth, useValue: deps.auth },
-        KgwAuthGuard,
+        { provide: AuditStore, useValue: new AuditStore(db.pool) },
+        { provide: AUDIT_FEED, useValue: isAuditFeed(audit) ? audit : null },
       ],
     };
   }
