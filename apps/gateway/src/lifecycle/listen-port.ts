@@ -19,8 +19,8 @@ export class PortInUseError extends Error {
 }
 
 /** Whether a listen error means the address is taken; such errors become a PortInUseError. */
-export function explainListenError(err: unknown, host: string, port: number, demo = false): unknown {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+export function explainListenError(err: Error, host: string, port: number, demo = false): Error {
+  const code = (err as NodeJS.ErrnoException).code;
   return code === 'EADDRINUSE' ? new PortInUseError(host, port, demo) : err;
 }
 
