@@ -13,7 +13,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, type GatewayConfig } from '@kgw/config';
-import { loginMethods, NO_LOGIN_METHOD } from '../gateway-services';
+import { loginMethods, NO_LOGIN_METHOD } from './gateway-mode';
 import { createLogger } from '../logging/logger';
 import { openGatewayDatabase } from './gateway-database';
 import { ensurePortFree } from './listen-port';
