@@ -2,7 +2,9 @@
 // ever seeing a password. Default: the device flow through the gateway (the CLI prints a URL
 // and a code; the user approves in a browser where they are logged in). `--loopback`: the
 // browser is sent back to http://127.0.0.1:<port> on this machine with a single-use code,
-// bound to a PKCE verifier only this process knows, and a random state it checks.
+// bound to a PKCE verifier only this process knows, and a random state it checks. The listener
+// answers only requests addressed to it by name (`Host: 127.0.0.1:<port>`): a page on a
+// rebinding name (attacker.example resolving to 127.0.0.1) reaches the port but not the login.
 // The token is saved to ~/.config/kgw/login.json (0600) and never printed.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -125,27 +127,11 @@ async function loopbackLogin(
 ): Promise<IssuedToken> {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(24).toString('base64url');
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-  const redirectUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
+  const listener = await startLoopbackListener(state, timeoutSeconds);
+  const redirectUri = listener.redirectUri;
   try {
     const code = await new Promise<string>((done, fail) => {
-      const timer = setTimeout(
-        () => fail(new CliError('timed out waiting for the browser')),
-        timeoutSeconds * 1000,
-      );
-      server.on('request', (req, res) => {
-        const back = new URL(req.url ?? '/', redirectUri);
-        if (back.pathname !== '/callback') return void res.writeHead(404).end();
-        // A page another site sent here without our state is not our login.
-        if (back.searchParams.get('state') !== state) return void res.writeHead(400).end('state mismatch');
-        clearTimeout(timer);
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('kgw: you can close this window.');
-        const error = back.searchParams.get('error');
-        const given = back.searchParams.get('code');
-        if (error || !given) fail(new CliError(`the login was not approved (${error ?? 'no code'})`));
-        else done(given);
-      });
+      listener.code.then(done, fail);
       const authorize = new URL('/kgw/auth/cli', connection.server);
       authorize.search = new URLSearchParams({
         redirect_uri: redirectUri,
@@ -167,6 +153,51 @@ async function loopbackLogin(
       );
     return issued.body as IssuedToken;
   } finally {
-    server.close();
+    listener.close();
   }
+}
+
+/**
+ * The loopback redirect's listener on 127.0.0.1: resolves with the code of the first request to
+ * `/callback` that carries our state and names us in `Host`; everything else is answered and
+ * ignored (421 for another Host, 404 for another path, 400 for another state).
+ */
+export async function startLoopbackListener(
+  state: string,
+  timeoutSeconds: number,
+): Promise<{ redirectUri: string; code: Promise<string>; close(): void }> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+  const authority = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const redirectUri = `http://${authority}/callback`;
+  let timer: NodeJS.Timeout | undefined;
+  const code = new Promise<string>((done, fail) => {
+    timer = setTimeout(() => fail(new CliError('timed out waiting for the browser')), timeoutSeconds * 1000);
+    server.on('request', (req, res) => {
+      // DNS rebinding: a page on attacker.example (resolving to 127.0.0.1) reaches this port with
+      // its own name in Host. The redirect we handed out names 127.0.0.1:<port> exactly.
+      if (req.headers.host !== authority) return void res.writeHead(421).end('misdirected request');
+      if (req.method !== 'GET') return void res.writeHead(405).end();
+      const back = new URL(req.url ?? '/', redirectUri);
+      if (back.pathname !== '/callback') return void res.writeHead(404).end();
+      // A page another site sent here without our state is not our login.
+      if (back.searchParams.get('state') !== state) return void res.writeHead(400).end('state mismatch');
+      clearTimeout(timer);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('kgw: you can close this window.');
+      const error = back.searchParams.get('error');
+      const given = back.searchParams.get('code');
+      if (error || !given) fail(new CliError(`the login was not approved (${error ?? 'no code'})`));
+      else done(given);
+    });
+  });
+  // The caller awaits `code`; until then a rejection (timeout) must not count as unhandled.
+  code.catch(() => undefined);
+  return {
+    redirectUri,
+    code,
+    close: () => {
+      clearTimeout(timer);
+      server.close();
+    },
+  };
 }
