@@ -3,6 +3,7 @@
 // row with the test that proves it. Rows here run against one gateway stack with the built-in
 // OpenID provider (users as in OIDC_USERS), a second issuer for bearer JWTs, 127.0.0.1 as a
 // trusted proxy (so a row can speak for many client addresses) and a low failure limit.
+import { connect, type TLSSocket } from 'node:tls';
 import {
   startDevOidcProvider,
   type RunningDevOidcProvider,
@@ -28,6 +29,8 @@ beforeAll(async () => {
       KGW_AUTH_FAILURE_LIMIT: String(FAILURE_LIMIT),
       KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
       KGW_AUTH_LOGIN_START_LIMIT: String(START_LIMIT),
+      KGW_HTTP_HEADERS_TIMEOUT_SECONDS: '2',
+      KGW_HTTP_BODY_TIMEOUT_SECONDS: '2',
     },
   });
 }, 120_000);
@@ -190,5 +193,71 @@ describe('finding 8: unauthenticated device login starts', () => {
     );
     expect((await startDevice(freshAddress())).status).toBe(200);
     expect(await grantRows()).toBe(1);
+  });
+});
+
+describe('finding 11: slow and abandoned requests', () => {
+  /** A raw TLS connection to the gateway, with everything it receives and a promise of its close. */
+  async function rawConnection(): Promise<{
+    socket: TLSSocket;
+    received: () => string;
+    closed: Promise<void>;
+  }> {
+    const url = new URL(stack.url);
+    const socket = await new Promise<TLSSocket>((ok, fail) => {
+      const s = connect({ host: url.hostname, port: Number(url.port), ca: stack.caPem }, () => ok(s));
+      s.once('error', fail);
+    });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    return { socket, received: () => text, closed };
+  }
+
+  it('11a attack: an unauthenticated POST keeps trickling its body after the 401 → connection closed after the answer', async () => {
+    const { socket, received, closed } = await rawConnection();
+    socket.write(
+      'POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"kind":',
+    );
+    // Keep trickling until the gateway hangs up (it must, without waiting for the body).
+    const trickle = setInterval(() => socket.write(' '), 100);
+    await closed;
+    clearInterval(trickle);
+    expect(received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(received().toLowerCase()).toContain('connection: close');
+  });
+
+  it('11b attack: a body trickled to a gateway route that reads it before authenticating → cut after the body timeout', async () => {
+    const { socket, closed } = await rawConnection();
+    socket.write(
+      'POST /kgw/auth/device HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+    );
+    const trickle = setInterval(() => socket.write(' '), 100);
+    await closed;
+    clearInterval(trickle);
+  });
+
+  it('11c attack: headers trickled forever (slowloris) → closed after the header timeout', async () => {
+    const { socket, closed } = await rawConnection();
+    socket.write('GET /api/v1/pods HTTP/1.1\r\nHost: x\r\n');
+    const trickle = setInterval(() => socket.write('X-Slow: 1\r\n'), 100);
+    await closed;
+    clearInterval(trickle);
+  });
+
+  it('(allowed) an authenticated POST with its whole body is answered and the connection kept', async () => {
+    const { socket, received } = await rawConnection();
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'slow-ok' } });
+    socket.write(
+      'POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n' +
+        `Authorization: Bearer ${CALLERS.alice.token}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    while (!/\r\n\r\n/.test(received())) await new Promise((r) => socket.once('data', r));
+    expect(received()).toMatch(/^HTTP\/1\.1 201 /);
+    expect(received().toLowerCase()).not.toContain('connection: close');
+    socket.destroy();
   });
 });

@@ -22,6 +22,7 @@ import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
 import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
+import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { createLogger } from './logging/logger';
 import {
@@ -86,9 +87,13 @@ export async function startGateway(
     await nest.init();
 
     const kubeHandler = kube;
+    const bodyTimeoutMs = config.http.bodyTimeoutSeconds * 1000;
     const onRequest: RequestListener = (req, res) => {
-      if (isGatewayRoute(req.url)) expressApp(req, res);
-      else if (kubeHandler) kubeHandler.handleRequest(req, res);
+      closeWhenBodyUnread(req, res);
+      if (isGatewayRoute(req.url)) {
+        bodyDeadline(req, bodyTimeoutMs);
+        expressApp(req, res);
+      } else if (kubeHandler) kubeHandler.handleRequest(req, res);
       else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
     };
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -98,13 +103,16 @@ export async function startGateway(
     };
     const tls = config.http.tlsCertFile && config.http.tlsKeyFile ? readTlsFiles(config) : kube?.tls;
     const httpServers: Server[] = [];
-    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(onRequest));
-    if (tls) httpServers.push(createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest));
+    // Header timeouts are checked every second (Node's default: every 30 s).
+    const timers = { connectionsCheckingInterval: 1000 };
+    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(timers, onRequest));
+    if (tls) httpServers.push(createHttpsServer({ ...timers, cert: tls.cert, key: tls.key }, onRequest));
     for (const s of httpServers) {
       s.on('upgrade', onUpgrade);
       // Long-lived watches and exec sessions must not be cut by Node's request timers.
       s.requestTimeout = 0;
-      s.headersTimeout = 60_000;
+      // A client gets this long for the request line and headers (slowloris).
+      s.headersTimeout = config.http.headersTimeoutSeconds * 1000;
       s.keepAliveTimeout = 65_000;
     }
     server = tls?.alsoPlainHttp

@@ -18,6 +18,8 @@ export interface GatewayConfig {
     shutdownGraceMs: number;
     trustedProxies: string[];
     streamKeepaliveSeconds: number;
+    headersTimeoutSeconds: number;
+    bodyTimeoutSeconds: number;
   };
   db: { url?: string; dataDir: string; connectTimeoutMs: number };
   kube: {
