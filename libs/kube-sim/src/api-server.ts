@@ -25,7 +25,7 @@ import {
   type ImpersonationHeaders,
 } from './impersonation';
 import { type AuthorizationAttributes } from './rbac';
-import { resolveRequestInfo, type RequestInfo } from './request-info';
+import { MalformedPathError, resolveRequestInfo, type RequestInfo } from './request-info';
 import type { RequestLogEntry } from './request-log';
 import { findResourceType } from './resources';
 import {
@@ -151,6 +151,7 @@ export class ApiServer {
     try {
       info = resolveRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     } catch (err) {
+      if (err instanceof MalformedPathError) throw badRequest(err.message);
       throw internalError(err instanceof Error ? err.message : String(err));
     }
     entry.verb = info.verb;

@@ -3,11 +3,37 @@
 // decodes all ListOptions at once and, if any parameter fails to decode, keeps only `watch` and drops
 // the name; we follow that so the gateway never names an object the API server would not.
 
-/** Go's Convert_Slice_string_To_bool on the first value: anything but "0" or "false" (any case) is true. */
+/**
+ * Go's Convert_Slice_string_To_bool on the first value (the parameter codec): anything but "0"
+ * or "false" in any letter case is true — strings.EqualFold, whose simple folding also takes
+ * `ſ` (U+017F) for `s`, so `falſe` is false too.
+ */
 export function queryFlag(values: readonly string[] | undefined): boolean {
   if (values === undefined || values.length === 0) return false;
   const first = values[0];
-  return !(first === '0' || first.toLowerCase() === 'false');
+  return !(first === '0' || equalFoldFalse(first));
+}
+
+/**
+ * The `watch` flag where requestinfo.go falls back after ListOptions fail to decode: it lowers
+ * the first value with strings.ToLower (no folding: `falſe` stays true) and compares.
+ */
+export function watchFlagAfterDecodeError(values: readonly string[] | undefined): boolean {
+  if (values === undefined || values.length === 0) return false;
+  const lowered = values[0].toLowerCase();
+  return !(lowered === 'false' || lowered === '0');
+}
+
+function equalFoldFalse(value: string): boolean {
+  const runes = [...value];
+  return (
+    runes.length === 5 &&
+    runes.every(
+      (rune, i) =>
+        (rune === '\u017f' ? 's' : rune.length === 1 && rune < '\u0080' ? rune.toLowerCase() : '') ===
+        'false'[i],
+    )
+  );
 }
 
 interface FieldTerm {

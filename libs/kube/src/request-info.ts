@@ -15,6 +15,7 @@ import {
   listOptionsDecode,
   parseFieldSelector,
   queryFlag,
+  watchFlagAfterDecodeError,
 } from './list-options';
 
 export interface RequestInfo {
@@ -121,7 +122,8 @@ export function resolveRequestInfo(
 
   if (name === '' && verb === 'get') {
     const decodes = listOptionsDecode(query);
-    verb = queryFlag(query.get('watch')) ? 'watch' : 'list';
+    const watch = query.get('watch');
+    verb = (decodes ? queryFlag(watch) : watchFlagAfterDecodeError(watch)) ? 'watch' : 'list';
     const fieldSelector = query.get('fieldSelector')?.[0];
     if (decodes && fieldSelector !== undefined) {
       const terms = parseFieldSelector(fieldSelector);

@@ -1,5 +1,6 @@
 // Container log buffers and `GET …/pods/<p>/log`, with the PodLogOptions the kubelet honours.
 import type { ServerResponse } from 'node:http';
+import { isTrueParam } from '../request-info';
 import { badRequest, KubeStatusError } from './kube-status';
 
 export interface LogEntry {
@@ -73,11 +74,12 @@ export interface PodLogOptions {
   limitBytes?: number;
 }
 
-function parseBool(value: string | null, name: string): boolean {
-  if (value === null || value === '') return false;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw badRequest(`${name}: Invalid value: "${value}": must be a boolean`);
+/**
+ * PodLogOptions booleans as the API server's parameter codec converts them: never an error;
+ * false only for `0` and `false` in any letter case (so `follow=` and `follow=yes` follow).
+ */
+function parseBool(value: string | null): boolean {
+  return isTrueParam(value);
 }
 
 function parseInteger(value: string | null, name: string, minimum: number): number | undefined {
@@ -127,9 +129,9 @@ export function parsePodLogOptions(query: URLSearchParams): PodLogOptions {
   }
   return {
     container: query.get('container') ?? undefined,
-    follow: parseBool(query.get('follow'), 'follow'),
-    previous: parseBool(query.get('previous'), 'previous'),
-    timestamps: parseBool(query.get('timestamps'), 'timestamps'),
+    follow: parseBool(query.get('follow')),
+    previous: parseBool(query.get('previous')),
+    timestamps: parseBool(query.get('timestamps')),
     sinceSeconds: parseInteger(sinceSecondsRaw, 'sinceSeconds', 1),
     sinceTimeNs,
     tailLines: parseInteger(query.get('tailLines'), 'tailLines', 0),

@@ -23,6 +23,7 @@ import {
   writeStatusToSocket,
 } from './kube-status';
 import { PodRuntime, PodRuntimeRegistry } from './pod-backends';
+import { isTrueParam } from '../request-info';
 import { parsePodLogOptions, serveLog } from './pod-logs';
 import { ContainerChoiceError, PodView, pickContainer, readPod } from './pod-model';
 import { proxyHttp, proxyUpgrade, resolvePodProxy, resolveServiceProxy } from './pod-proxy';
@@ -69,9 +70,9 @@ export interface StreamOpened {
   user: string;
 }
 
+/** PodExecOptions/PodAttachOptions booleans, converted as the API server's parameter codec does. */
 function queryFlag(query: URLSearchParams, name: string): boolean {
-  const value = query.get(name);
-  return value === 'true' || value === '1';
+  return isTrueParam(query.get(name));
 }
 
 export class PodStreams implements PodStreamsHandler {
