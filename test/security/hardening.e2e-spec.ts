@@ -261,3 +261,67 @@ describe('finding 11: slow and abandoned requests', () => {
     socket.destroy();
   });
 });
+
+describe('finding 4: token scopes through proxies', () => {
+  const WS = {
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Version': '13',
+    'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  };
+  let readOnly: string;
+  beforeAll(async () => {
+    const res = await stack.request('alice', '/kgw/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'read-only', scopes: ['read-only'] }),
+    });
+    expect(res.status).toBe(201);
+    readOnly = (JSON.parse(res.body) as { token: string }).token;
+  });
+
+  it.each([
+    { attack: 'a WebSocket through pods/…/proxy', path: '/api/v1/namespaces/default/pods/nginx:80/proxy/ws' },
+    {
+      attack: 'a WebSocket through services/…/proxy',
+      path: '/api/v1/namespaces/default/services/my-nginx:80/proxy/ws',
+    },
+    {
+      attack: "a WebSocket to a kubelet's exec through nodes/…/proxy",
+      path: '/api/v1/nodes/node-1/proxy/exec/default/nginx/nginx?command=sh',
+    },
+  ])('4 attack: a read-only token opens $attack → 403, never a 101', async ({ path }) => {
+    const res = await stack.request(undefined, path, {
+      headers: { ...WS, authorization: `Bearer ${readOnly}`, 'x-forwarded-for': freshAddress() },
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 403 });
+    expect(JSON.parse(res.body).message).toContain('read-only');
+  });
+
+  it('4 attack: a read-only token writes through a pod proxy (POST) → 403 (held before; regression guard)', async () => {
+    const res = await stack.request(undefined, '/api/v1/namespaces/default/pods/nginx:80/proxy/echo', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readOnly}`, 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('(allowed) a read-only token reads through a pod proxy (GET)', async () => {
+    const res = await stack.request(undefined, '/api/v1/namespaces/default/pods/nginx:80/proxy/', {
+      headers: { authorization: `Bearer ${readOnly}` },
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('4 attack: a WebSocket to nodes/…/proxy/exec by someone with at most `get nodes/proxy` → authorized as create, like exec', async () => {
+    const res = await stack.request('bob', '/api/v1/nodes/node-1/proxy/exec/default/nginx/nginx?command=sh', {
+      headers: WS,
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).message).toBe(
+      'nodes "node-1" is forbidden: User "bob" cannot create resource "nodes/proxy" in API group "" at the cluster scope',
+    );
+  });
+});

@@ -211,11 +211,23 @@ export function streamingUpgradeOf(headers: HeaderBag, info: RequestInfo): Strea
 
 /**
  * The verb the gateway authorizes: `create` for every request to pods/exec, attach and portforward
- * (WebSocket GETs resolve to `get`, SPDY POSTs to `create`; both open the same shell), otherwise the
- * RequestInfo verb.
+ * (WebSocket GETs resolve to `get`, SPDY POSTs to `create`; both open the same shell), and for an
+ * upgrade through nodes/…/proxy — it reaches the kubelet's own exec, attach and portforward, so
+ * `get nodes/proxy` (a read permission) must not open a shell; otherwise the RequestInfo verb.
  */
-export function authorizationVerbFor(info: RequestInfo): string {
-  return isStreamingSubresource(info) ? 'create' : info.verb;
+export function authorizationVerbFor(info: RequestInfo, upgrade = false): string {
+  if (isStreamingSubresource(info)) return 'create';
+  if (upgrade && isNodeProxy(info)) return 'create';
+  return info.verb;
+}
+
+function isNodeProxy(info: RequestInfo): boolean {
+  return (
+    info.isResourceRequest &&
+    info.apiGroup === '' &&
+    info.resource === 'nodes' &&
+    (info.subresource === 'proxy' || info.verb === 'proxy')
+  );
 }
 
 function isStreamingSubresource(info: RequestInfo): boolean {

@@ -6,8 +6,14 @@ import type { AuthenticatedCaller } from './authenticator';
 
 export type PolicyDecision = { allowed: true } | { allowed: false; message: string };
 
+/** What the attributes do not say about a request but a scope may depend on. */
+export interface RequestShape {
+  /** The request asks to upgrade the connection (WebSocket, SPDY): a stream both ways. */
+  upgrade: boolean;
+}
+
 export interface GatewayPolicy {
-  check(caller: AuthenticatedCaller, attributes: AccessAttributes): PolicyDecision;
+  check(caller: AuthenticatedCaller, attributes: AccessAttributes, shape?: RequestShape): PolicyDecision;
 }
 
 /** No restrictions beyond RBAC (static tokens, sessions). */
@@ -28,11 +34,21 @@ const SELF_REVIEWS: ReadonlySet<string> = new Set([
  * every namespaced request outside it and every cluster-scoped resource (a list across all
  * namespaces included) — discovery and other non-resource reads stay allowed, kubectl needs
  * them; without `forward`, port-forwarding (pods/portforward and the gateway's tunnels).
+ * Read-only also means no upgraded connection of any kind: an upgrade through pods/, services/
+ * or nodes/…/proxy is a two-way stream to whatever listens there (a kubelet's exec, a pod's
+ * admin WebSocket), even though its verb reads `get`; writes through a proxy (POST, PUT…) are
+ * refused by their verb.
  */
 export class ScopedTokenPolicy implements GatewayPolicy {
-  check(caller: AuthenticatedCaller, attributes: AccessAttributes): PolicyDecision {
+  check(caller: AuthenticatedCaller, attributes: AccessAttributes, shape?: RequestShape): PolicyDecision {
     const scopes = caller.scopes;
     if (!scopes) return { allowed: true };
+    if (scopes.readOnly && shape?.upgrade) {
+      return {
+        allowed: false,
+        message: 'this token is read-only and cannot open upgraded (streaming) connections',
+      };
+    }
     const selfReview =
       attributes.kind === 'resource' &&
       attributes.group === 'authorization.k8s.io' &&

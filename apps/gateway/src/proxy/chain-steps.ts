@@ -22,7 +22,7 @@ import {
 import type { AuditEvent, AuditSink } from '../audit/audit-sink';
 import type { AuthenticatedCaller } from '../auth/authenticator';
 import type { AuthenticatedRequest, GatewayAuthResult } from '../auth/gateway-auth';
-import type { GatewayPolicy } from '../auth/gateway-policy';
+import type { GatewayPolicy, RequestShape } from '../auth/gateway-policy';
 import type { MappedIdentity } from '../identity/identity-mapper';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
 
@@ -111,8 +111,9 @@ export function checkPolicy(
   policy: GatewayPolicy,
   caller: AuthenticatedCaller,
   attributes: AccessAttributes,
+  shape: RequestShape,
 ): Refusal | undefined {
-  const decision = policy.check(caller, attributes);
+  const decision = policy.check(caller, attributes, shape);
   if (decision.allowed) return undefined;
   return new Refusal(gatewayForbidden(decision.message), 'deny', `gateway policy: ${decision.message}`);
 }

@@ -27,6 +27,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   accessAttributesFor,
+  authorizationVerbFor,
   encodeStatus,
   internal,
   writeStatus,
@@ -143,10 +144,11 @@ export class KubeProxyChain implements ForwardingChain {
     recordTarget(event, info);
     const notStreaming = upgrade ? checkUpgrade(req, info) : undefined;
     if (notStreaming) return notStreaming;
-    // exec/attach/portforward are authorized as `create` whether they arrive as GET or POST.
-    const attributes = accessAttributesFor(info);
+    // exec/attach/portforward are authorized as `create` whether they arrive as GET or POST, and
+    // so is an upgrade through nodes/…/proxy (the kubelet's exec).
+    const attributes = accessAttributesFor(info, authorizationVerbFor(info, upgrade));
     event.verb = attributes.verb;
-    const narrowed = checkPolicy(deps.policy, who.caller, attributes);
+    const narrowed = checkPolicy(deps.policy, who.caller, attributes, { upgrade });
     if (narrowed) return narrowed;
     const allowed = await checkRbac(deps.accessReviews, who.identity, attributes);
     if (allowed instanceof Refusal) return allowed;
