@@ -325,3 +325,33 @@ describe('finding 4: token scopes through proxies', () => {
     );
   });
 });
+
+describe('finding 1: proxied content cannot act as the user', () => {
+  it.each([
+    { via: 'pods/…/proxy', path: '/api/v1/namespaces/default/pods/nginx:80/proxy/cookie' },
+    { via: 'services/…/proxy', path: '/api/v1/namespaces/default/services/my-nginx:80/proxy/cookie' },
+  ])(
+    '1 attack: a page served through $via sets cookies and runs script on the gateway origin → sandboxed (opaque origin), no Set-Cookie',
+    async ({ path }) => {
+      const res = await stack.request('alice', path);
+      expect(res.status).toBe(200);
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(res.headers['access-control-allow-origin']).toBeUndefined();
+      const csp = ([] as string[]).concat(res.headers['content-security-policy'] ?? []).join(', ');
+      expect(csp).toMatch(/(^|, )sandbox /);
+      expect(csp).not.toContain('allow-same-origin');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    },
+  );
+
+  it("(allowed) the pod's own page still renders through the proxy (the UI's pod-proxy links)", async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/pods/nginx/proxy/');
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('Welcome to nginx!');
+  });
+
+  it("the API server's own answers are not sandboxed", async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/pods');
+    expect(res.headers['content-security-policy']).toBeUndefined();
+  });
+});

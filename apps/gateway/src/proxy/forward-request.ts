@@ -6,7 +6,7 @@ import { openUpstreamRequest, serviceUnavailable } from '@kgw/kube';
 import type { AuditEvent } from '../audit/audit-sink';
 import type { MappedIdentity } from '../identity/identity-mapper';
 import { Refusal } from './chain-steps';
-import { sanitizeResponseHeaders } from './header-sanitizer';
+import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';
 import type { ForwardingChain } from './forwarding-chain';
 
@@ -25,7 +25,10 @@ export function forwardRequest(
       for (const socket of [req.socket, upstreamRes.socket])
         socket.setKeepAlive(true, chain.streamKeepaliveMs);
     }
-    res.writeHead(upstreamRes.statusCode ?? 502, sanitizeResponseHeaders(upstreamRes.headers));
+    res.writeHead(
+      upstreamRes.statusCode ?? 502,
+      sanitizeResponseHeaders(upstreamRes.headers, { proxiedContent: isProxiedContent(event) }),
+    );
     // Watches must reach the client at once: the first event may be minutes away.
     if (streaming) res.flushHeaders();
     upstreamRes.on('data', (chunk: Buffer) => {

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { openUpstreamRequest, serviceUnavailable, streamingUpgradeOf, type RequestInfo } from '@kgw/kube';
 import type { MappedIdentity } from '../identity/identity-mapper';
 import { Refusal } from './chain-steps';
-import { sanitizeResponseHeaders } from './header-sanitizer';
+import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';
 import type { ForwardingChain } from './forwarding-chain';
 
@@ -64,7 +64,7 @@ export function forwardUpgrade(
     event.code = upstreamRes.statusCode ?? 502;
     event.reason = `upgrade refused by the API server (${event.code})`;
     const lines = [`HTTP/1.1 ${event.code} ${upstreamRes.statusMessage ?? ''}`];
-    const relayed = sanitizeResponseHeaders(upstreamRes.headers);
+    const relayed = sanitizeResponseHeaders(upstreamRes.headers, { proxiedContent: isProxiedContent(event) });
     delete relayed['content-length'];
     for (const [name, value] of Object.entries(relayed)) {
       for (const v of ([] as Array<string | number>).concat(value ?? [])) lines.push(`${name}: ${v}`);

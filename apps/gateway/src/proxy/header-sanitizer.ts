@@ -48,8 +48,42 @@ export function sanitizeClientHeaders(raw: IncomingHttpHeaders, allowUpgrade: bo
   return { headers, upgrade: upgradeRequested };
 }
 
-/** Response headers a proxy must not copy through (RFC 9110 §7.6.1). */
-export function sanitizeResponseHeaders(raw: IncomingHttpHeaders): OutgoingHttpHeaders {
+/**
+ * The policy on everything a pod, service or node serves through the API server's proxy. That
+ * content is not ours, yet it is served on the gateway's origin, next to a signed-in user's
+ * session cookie: a page script could read /kgw/v1/me (with its CSRF token) and mint a token as
+ * the user. `sandbox` without `allow-same-origin` gives the page an opaque origin — no cookies,
+ * no same-origin reads of the gateway — while its scripts, forms and links still run.
+ */
+export const PROXIED_CONTENT_POLICY =
+  'sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox allow-modals allow-downloads';
+
+/** Headers proxied content may not set on the gateway's origin: cookies, site data, CORS grants. */
+const PROXIED_CONTENT_DROPPED: ReadonlySet<string> = new Set([
+  'set-cookie',
+  'set-cookie2',
+  'clear-site-data',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-allow-headers',
+  'access-control-allow-methods',
+  'access-control-expose-headers',
+]);
+
+/** A pods/…/proxy, services/…/proxy or nodes/…/proxy answer (or the legacy /api/v1/proxy/…). */
+export function isProxiedContent(attributes: { subresource?: string; verb?: string }): boolean {
+  return attributes.subresource === 'proxy' || attributes.verb === 'proxy';
+}
+
+/**
+ * Response headers a proxy must not copy through (RFC 9110 §7.6.1); for proxied content also the
+ * headers that would act on the gateway's origin, and the sandbox policy added (a pod's own CSP
+ * is kept: every policy given is enforced).
+ */
+export function sanitizeResponseHeaders(
+  raw: IncomingHttpHeaders,
+  options: { proxiedContent?: boolean } = {},
+): OutgoingHttpHeaders {
   const namedByConnection = new Set(
     ([] as string[])
       .concat(raw.connection ?? [])
@@ -60,7 +94,15 @@ export function sanitizeResponseHeaders(raw: IncomingHttpHeaders): OutgoingHttpH
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || namedByConnection.has(name)) continue;
+    if (options.proxiedContent && PROXIED_CONTENT_DROPPED.has(name)) continue;
     headers[name] = value;
+  }
+  if (options.proxiedContent) {
+    // A comma separates policies in one header (CSP 3 §3.1); each is enforced.
+    headers['content-security-policy'] = ([] as string[])
+      .concat(raw['content-security-policy'] ?? [], PROXIED_CONTENT_POLICY)
+      .join(', ');
+    headers['x-content-type-options'] = 'nosniff';
   }
   return headers;
 }

@@ -277,6 +277,13 @@ export class PodRuntime {
         body = nginxErrorPage(302, 'Found');
         headers['Content-Type'] = 'text/html';
         headers.Location = url.searchParams.get('to') ?? '/';
+      } else if (url.pathname === '/cookie') {
+        // What a hostile (or careless) pod page does: set cookies for whatever origin serves it.
+        body =
+          '<!DOCTYPE html>\n<html><body><script>document.title = document.cookie</script>cookie set</body></html>\n';
+        headers['Content-Type'] = 'text/html';
+        headers['Set-Cookie'] = ['kgw_session=from-the-pod; Path=/', 'tracker=1; Path=/'];
+        headers['Access-Control-Allow-Origin'] = '*';
       } else if (url.pathname === '/healthz') {
         body = 'ok\n';
         headers['Content-Type'] = 'text/plain';
