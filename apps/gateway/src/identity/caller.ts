@@ -9,7 +9,7 @@ export interface AuthenticatedCaller {
   name: string;
   uid?: string;
   groups: string[];
-  /** How: `static-token`, later `session`, `pat`, `jwt`. */
+  /** How: `static-token`, `session`, `pat` or `jwt` (`device-login`/`loopback-login` for CLI grants). */
   method: string;
   /** For personal tokens: the token's id (never the token). */
   tokenId?: string;
