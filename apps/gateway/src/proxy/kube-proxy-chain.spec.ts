@@ -463,3 +463,52 @@ describe('KubeProxyChain order and forwarding', () => {
     expect(event).toMatchObject({ decision: 'allow', code: 101, transport: 'spdy', verb: 'create' });
   });
 });
+
+describe('KubeProxyChain last guard (issue #17, findings 2 and 3): every exchange has its record', () => {
+  const failures: Array<{ attack: string; arrange: () => void; upgrade?: boolean }> = [
+    {
+      attack: 'the SubjectAccessReview cannot be made (API server error)',
+      arrange: () =>
+        (script.rbac = () => Promise.reject(new Error('SubjectAccessReview: 500 from the API server'))),
+    },
+    {
+      attack: 'an authenticator throws',
+      arrange: () => {
+        current = new KubeProxyChain({
+          ...(current as unknown as { deps: ConstructorParameters<typeof KubeProxyChain>[0] }).deps,
+          auth: { authenticate: () => Promise.reject(new Error('token store down')) },
+        });
+      },
+    },
+    {
+      attack: 'a mapped identity the header writer refuses (thrown while forwarding)',
+      arrange: () => {
+        script.who = { ok: true, caller: alice, identity: { username: 'alice ', groups: [] }, admin: false };
+      },
+    },
+    {
+      attack: 'the SubjectAccessReview cannot be made, on an upgrade',
+      arrange: () => (script.rbac = () => Promise.reject(new Error('SubjectAccessReview timed out'))),
+      upgrade: true,
+    },
+  ];
+
+  it.each(failures)('3 attack: $attack → 500 Status and an audit record with the error', async (c) => {
+    c.arrange();
+    const path = c.upgrade ? `${POD}/exec?command=sh&stdout=true` : POD;
+    if (c.upgrade) {
+      expect(await sendUpgrade(path)).toBe('500');
+    } else {
+      const res = await send(path, { authorization: 'Bearer whatever' });
+      expect(res.status).toBe(500);
+      expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 500, reason: 'InternalError' });
+    }
+    const event = await oneAuditEvent();
+    expect(event).toMatchObject({
+      code: 500,
+      decision: 'error',
+      reason: expect.stringMatching(/^internal error: /),
+    });
+    expect(upstreamSeen).toEqual([]);
+  });
+});

@@ -93,36 +93,47 @@ export class KubeProxyChain implements ForwardingChain {
 
   handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const exchange = this.open(req, assignRequestId(req, res));
-    this.admit(req, exchange, false).then(
-      (admitted) => {
+    // The last guard: whatever throws in a step or in forwarding, sync or async (an authenticator,
+    // a SubjectAccessReview that cannot be made, a header the writer refuses), ends here as a
+    // 500 Status and an audit record — never as an exception out of the chain.
+    this.admit(req, exchange, false)
+      .then((admitted) => {
         if (admitted instanceof Refusal) return this.refuse(res, exchange, admitted);
         // A revoked token's watch or logs -f is cut at once, not when it ends by itself.
         this.deps.openStreams?.track(exchange.event.tokenId, res);
         forwardRequest(this, req, res, admitted.identity, exchange);
-      },
-      (err: unknown) => {
-        this.logger.error({ err, requestId: exchange.requestId }, 'proxy chain failed');
+      })
+      .catch((err: unknown) => {
+        this.failed(exchange, err, 'proxy chain failed');
         if (res.headersSent) res.destroy();
         else writeStatus(res, internal(exchange.requestId));
-      },
-    );
+      });
   }
 
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const exchange = this.open(req, assignRequestId(req));
     socket.on('error', () => socket.destroy());
-    this.admit(req, exchange, true).then(
-      (admitted) => {
+    this.admit(req, exchange, true)
+      .then((admitted) => {
         if (admitted instanceof Refusal) return this.refuseUpgrade(socket, exchange, admitted);
         // Likewise exec, attach and port-forward sessions of a revoked token.
         this.deps.openStreams?.track(exchange.event.tokenId, socket);
         forwardUpgrade(this, req, socket, head, admitted.identity, admitted.info, exchange);
-      },
-      (err: unknown) => {
-        this.logger.error({ err, requestId: exchange.requestId }, 'upgrade failed');
+      })
+      .catch((err: unknown) => {
+        this.failed(exchange, err, 'upgrade failed');
         writeRawStatus(socket, internal(exchange.requestId), exchange.requestId);
-      },
-    );
+      });
+  }
+
+  /** An exchange that ended in an exception: logged, and audited as an error with its 500. */
+  private failed(exchange: Exchange, err: unknown, what: string): void {
+    this.logger.error({ err, requestId: exchange.requestId }, what);
+    const { event } = exchange;
+    event.decision = 'error';
+    event.code = 500;
+    event.reason = `internal error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    this.finish(exchange);
   }
 
   /** Steps 0–5 in order, each recording what it learned on the audit event; the first refusal ends it. */
