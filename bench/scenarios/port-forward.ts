@@ -33,9 +33,9 @@ function expectedDigest(bytes: number): string {
 }
 
 /** Sends `bytes` to the sink at `port`, half-closes, and checks the digest it answers. */
-function sendToSink(port: number, bytes: number): Promise<void> {
+function sendToSink(host: string, port: number, bytes: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const socket = net.connect({ host, port, allowHalfOpen: true });
     const timer = setTimeout(
       () => socket.destroy(new Error(`transfer of ${bytes} bytes not done in ${TRANSFER_TIMEOUT_MS} ms`)),
       TRANSFER_TIMEOUT_MS,
@@ -76,7 +76,7 @@ interface PathUnderTest {
   path: 'raw' | 'kubectl-sim' | 'kubectl-kgw-sim';
   wire: 'tcp' | 'websocket' | 'spdy';
   /** Returns the local port to connect to, the pids to account CPU for, and how to stop. */
-  open(ctx: BenchContext): Promise<{ port: number; pids: number[]; close(): Promise<void> }>;
+  open(ctx: BenchContext): Promise<{ host?: string; port: number; pids: number[]; close(): Promise<void> }>;
 }
 
 async function kubectlPortForward(
@@ -101,7 +101,7 @@ const PATHS: PathUnderTest[] = [
     wire: 'tcp',
     async open(ctx) {
       const sim = await simulator(ctx);
-      return { port: sim.sinkPort, pids: [], close: async () => undefined };
+      return { host: sim.sinkHost, port: sim.sinkPort, pids: [], close: async () => undefined };
     },
   },
   ...(['websocket', 'spdy'] as const).map((wire): PathUnderTest => ({
@@ -162,12 +162,16 @@ export const portForwardBench: BenchScenario = {
             `port-forward ${candidate.path} ${candidate.wire}: ${streams} × ${bytesPerStream / 2 ** 20} MiB`,
           );
           // One small transfer first: kubectl opens its upstream stream lazily on first connection.
-          await sendToSink(opened.port, BLOCK.length);
+          await sendToSink(opened.host ?? '127.0.0.1', opened.port, BLOCK.length);
           const pids = [...opened.pids, sim.child.process.pid!];
           const cpuBefore = cpuTicks(pids);
           const started = process.hrtime.bigint();
           try {
-            await Promise.all(Array.from({ length: streams }, () => sendToSink(opened.port, bytesPerStream)));
+            await Promise.all(
+              Array.from({ length: streams }, () =>
+                sendToSink(opened.host ?? '127.0.0.1', opened.port, bytesPerStream),
+              ),
+            );
           } catch (err) {
             yield { ...common, error: (err as Error).message };
             continue;

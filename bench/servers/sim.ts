@@ -79,6 +79,7 @@ async function main(): Promise<void> {
         caPem: sim.caPem,
         adminKubeconfig: kubeconfigs.admin,
         gatewayKubeconfig: kubeconfigs.kgw,
+        sinkHost: sink.host,
         sinkPort: sink.port,
       })}\n`,
     );

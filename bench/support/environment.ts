@@ -33,7 +33,8 @@ export interface UpstreamInfo {
 }
 
 export interface SimInfo extends UpstreamInfo {
-  /** Loopback port of the sink listener behind pod bench/pf port 9 (the raw TCP anchor). */
+  /** Loopback address and port of the sink listener behind pod bench/pf port 9 (the raw TCP anchor). */
+  sinkHost: string;
   sinkPort: number;
 }
 
@@ -110,6 +111,7 @@ export function simulator(ctx: BenchContext): Promise<SimInfo> {
       caPem: string;
       adminKubeconfig: string;
       gatewayKubeconfig: string;
+      sinkHost: string;
       sinkPort: number;
     }>();
     const admin = /token: (\S+)/.exec(readFileSync(ready.adminKubeconfig, 'utf8'));

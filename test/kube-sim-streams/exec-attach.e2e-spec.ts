@@ -43,11 +43,11 @@ describe('kubectl exec, attach and logs through the simulator', () => {
   /** Makes an HTTP request straight to the nginx pod's port-80 listener (so it logs a line). */
   async function requestNginx(path: string): Promise<void> {
     const runtime = await server.streams.runtimes.get('default', 'nginx');
-    const port = runtime!.backendFor(80)!.port;
+    const { host, port } = runtime!.backendFor(80)!;
     await new Promise<void>((resolve, reject) =>
       http
         .get(
-          { host: '127.0.0.1', port, path, agent: false, headers: { 'user-agent': 'streams-e2e' } },
+          { host, port, path, agent: false, headers: { 'user-agent': 'streams-e2e' } },
           (res) => {
             res.resume();
             res.on('end', resolve);

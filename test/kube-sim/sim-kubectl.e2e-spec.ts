@@ -42,7 +42,7 @@ describe('kube-sim with real kubectl', () => {
     expect(wide.split('\n')[0]).toMatch(
       /NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES/,
     );
-    expect(wide).toMatch(/nginx\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.\d+\.\d+\s+kube-sim-node/);
+    expect(wide).toMatch(/nginx\s+1\/1\s+Running\s+0\s+\S+\s+127\.\d+\.\d+\.\d+\s+kube-sim-node/);
 
     const yamlDoc = parseYaml(await ok('admin', ['get', 'pod', 'nginx', '-o', 'yaml'])) as {
       kind: string;

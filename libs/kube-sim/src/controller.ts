@@ -3,7 +3,7 @@
 // controllers, service-account token secrets, namespace setup and deletion, and the garbage
 // collector. It reacts to store commits but works on a queue, so every write it makes is its own
 // commit after the one that triggered it (watchers see events in a real order).
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { KubeObject } from './contract';
 import { randomSuffix, stableSuffix } from './admission';
 import type { ServiceAccountTokens } from './authentication';
@@ -50,6 +50,11 @@ export class ClusterController {
   private idleWaiters: (() => void)[] = [];
   private unsubscribe?: () => void;
   private podIpCounter = 10;
+  // Pod IPs are loopback addresses, 127.B.x.y, so each pod's listeners sit at its own IP and
+  // container port as in a cluster (a gateway in `direct` mode dials status.podIP:port). B is
+  // random per simulator so that simulators running side by side (parallel tests) rarely share
+  // an address; a pod whose address:port is taken falls back to an ephemeral port (PodRuntime).
+  private readonly podIpBase = 16 + randomInt(230);
   private stopped = false;
 
   constructor(
@@ -449,7 +454,7 @@ export class ClusterController {
 
   private nextPodIp(): string {
     const n = this.podIpCounter++;
-    return `10.244.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+    return `127.${this.podIpBase}.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`;
   }
 
   private runPod(namespace: string, name: string): void {

@@ -27,7 +27,12 @@ export interface PortBackend {
   containerPort: number;
   container: string;
   kind: BackendKind;
-  /** The real loopback port behind the container port. */
+  /**
+   * Where the listener really is: the pod IP (a loopback address) and the container port, as in
+   * a cluster; or 127.0.0.1 and an ephemeral port when that address cannot be bound (another
+   * process holds it, or no privilege for a port below 1024).
+   */
+  host: string;
   port: number;
 }
 
@@ -160,10 +165,7 @@ export class PodRuntime {
           this.sockets.add(socket);
           socket.on('close', () => this.sockets.delete(socket));
         });
-        const bound = await new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
-        });
+        const bound = await this.listen(server, port.containerPort);
         if (this.stopped) {
           server.close();
           return;
@@ -173,10 +175,30 @@ export class PodRuntime {
           containerPort: port.containerPort,
           container: container.name,
           kind,
-          port: bound,
+          ...bound,
         });
       }
     }
+  }
+
+  /** Binds podIP:containerPort when the pod IP is loopback, else (or failing that) 127.0.0.1:0. */
+  private async listen(server: net.Server, containerPort: number): Promise<{ host: string; port: number }> {
+    const attempt = (host: string, port: number) =>
+      new Promise<{ host: string; port: number }>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve({ host, port: (server.address() as net.AddressInfo).port });
+        });
+      });
+    if (/^127\./.test(this.pod.podIP) && this.pod.podIP !== '127.0.0.1') {
+      try {
+        return await attempt(this.pod.podIP, containerPort);
+      } catch {
+        // Taken or not permitted: the pod still works through the API server's paths.
+      }
+    }
+    return attempt('127.0.0.1', 0);
   }
 
   async stop(): Promise<void> {

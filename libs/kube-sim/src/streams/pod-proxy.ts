@@ -37,6 +37,7 @@ export interface ProxyDestination {
   runtime: PodRuntime;
   /** Pod IP and port as the API server would name them in errors. */
   displayHost: string;
+  backendHost: string;
   backendPort: number | undefined;
   scheme: string;
 }
@@ -99,7 +100,14 @@ async function destinationFor(
     throw serviceUnavailable(
       `error trying to reach service: dial tcp ${displayHost}: connect: no route to host`,
     );
-  return { runtime, displayHost, backendPort: runtime.backendFor(port)?.port, scheme: scheme || 'http' };
+  const backend = runtime.backendFor(port);
+  return {
+    runtime,
+    displayHost,
+    backendHost: backend?.host ?? '127.0.0.1',
+    backendPort: backend?.port,
+    scheme: scheme || 'http',
+  };
 }
 
 export async function resolveServiceProxy(
@@ -254,10 +262,10 @@ export function proxyHttp(
     return;
   }
   const prefix = proxyPrefix(requestUrl.pathname, proxyPath);
-  const backendHosts = [destination.displayHost, `127.0.0.1:${destination.backendPort}`];
+  const backendHosts = [destination.displayHost, `${destination.backendHost}:${destination.backendPort}`];
   const upstream = http.request(
     {
-      host: '127.0.0.1',
+      host: destination.backendHost,
       port: destination.backendPort,
       method: req.method,
       path: `${proxyPath}${requestUrl.search}`,
@@ -338,7 +346,7 @@ export function proxyUpgrade(
     return;
   }
   const requestUrl = new URL(req.url ?? '/', 'http://api.invalid');
-  const upstream = net.connect({ host: '127.0.0.1', port: destination.backendPort });
+  const upstream = net.connect({ host: destination.backendHost, port: destination.backendPort });
   upstream.on('error', () => {
     if (!socket.destroyed)
       writeStatusToSocket(

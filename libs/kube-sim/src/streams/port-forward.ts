@@ -2,8 +2,8 @@
 // over the WebSocket channel protocol.
 //
 // Guards: the `port` and `requestid` headers / `ports` query from the client. A port must be a
-// decimal 1–65535; only the pod's own listeners are ever dialled (always 127.0.0.1 and a port we
-// allocated), so a client cannot reach anything else on this host through a forward. Unpaired
+// decimal 1–65535; only the pod's own listeners are ever dialled (the pod's own address and port,
+// or 127.0.0.1 and a port we allocated), so a client cannot reach anything else on this host through a forward. Unpaired
 // streams are dropped after 30 s, like the kubelet's stream-creation timeout.
 import * as net from 'node:net';
 import { ChannelWebSocket } from './channel-websocket';
@@ -31,7 +31,7 @@ export function dialPodPort(
     onResult(refused('connect: connection refused'));
     return;
   }
-  const socket = net.connect({ host: '127.0.0.1', port: backend.port, allowHalfOpen: true });
+  const socket = net.connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
   const onError = (error: NodeJS.ErrnoException): void => {
     onResult(refused(error.code === 'ECONNREFUSED' ? 'connect: connection refused' : error.message));
   };
