@@ -32,6 +32,7 @@ import { IdentityMapper, parseMappingRules, type ServiceAccountRule } from './id
 import { ServiceAccountTokens } from './identity/service-account-tokens';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
+import { ForwardTunnels } from './tunnel/forward-tunnels';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
 export interface KubeTrafficHandler {
@@ -56,6 +57,8 @@ export interface GatewayServices {
   kube?: KubeTrafficHandler;
   /** Personal tokens, sessions, login; the routes under /kgw/auth and /kgw/v1/tokens. */
   authn?: AuthServices;
+  /** `kgw forward` tunnels at /kgw/v1/forward (absent without an upstream). */
+  forward?: ForwardTunnels;
   /** Told the gateway's URL once it listens (redirect URIs need it). */
   listening?(url: string): void;
   close(): Promise<void>;
@@ -162,13 +165,40 @@ export async function gatewayServicesFromConfig(
   authn.upstream = upstream;
 
   let kube: KubeTrafficHandler | undefined;
+  let forward: ForwardTunnels | undefined;
   if (upstream) {
     logger.info({ upstream: upstream.describe() }, `Kubernetes upstream: ${upstream.describe()}`);
     for (const warning of upstream.warnings) logger.warn(warning);
+    const reviewer = new SubjectAccessReviewClient(upstreamReviewTransport(upstream));
+    const accessReviews = new AccessReviewCache(reviewer, {
+      allowedTtlMs: config.kube.sarAllowedTtlMs,
+      deniedTtlMs: config.kube.sarDeniedTtlMs,
+      maxEntries: config.kube.sarCacheSize,
+    });
     kube = {
-      ...proxyChain({ config, logger, upstream, auth, audit, clientAddress, openStreams: authn.openStreams }),
+      ...proxyChain({
+        config,
+        logger,
+        upstream,
+        auth,
+        audit,
+        clientAddress,
+        openStreams: authn.openStreams,
+        accessReviews,
+      }),
       ...demoExtras,
     };
+    forward = new ForwardTunnels({
+      auth,
+      accessReviews,
+      reviewer,
+      kubeAs: (identity, path) => authn.kubeAs(identity, 'GET', path),
+      audit,
+      clientAddress,
+      openStreams: authn.openStreams,
+      logger: logger.child({ component: 'forward' }),
+      resumeGraceMs: config.forward.resumeGraceSeconds * 1000,
+    });
   }
   const pinnedUpstream = upstream;
   return {
@@ -176,9 +206,11 @@ export async function gatewayServicesFromConfig(
     audit,
     clientAddress,
     kube,
+    forward,
     authn,
     listening: (url) => authn.listening(url),
     async close() {
+      await forward?.close();
       await authn.close();
       await devProvider?.stop();
       await audit.close();
@@ -196,16 +228,9 @@ function proxyChain(deps: {
   audit: AuditSink;
   clientAddress: ClientAddressResolver;
   openStreams: OpenStreams;
+  accessReviews: AccessReviewCache;
 }): KubeTrafficHandler {
-  const { config, logger, upstream, auth } = deps;
-  const accessReviews = new AccessReviewCache(
-    new SubjectAccessReviewClient(upstreamReviewTransport(upstream)),
-    {
-      allowedTtlMs: config.kube.sarAllowedTtlMs,
-      deniedTtlMs: config.kube.sarDeniedTtlMs,
-      maxEntries: config.kube.sarCacheSize,
-    },
-  );
+  const { config, logger, upstream, auth, accessReviews } = deps;
   const chain = new KubeProxyChain({
     auth,
     policy: auth.policy,

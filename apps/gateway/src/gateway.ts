@@ -96,9 +96,11 @@ export async function startGateway(
       } else if (kubeHandler) kubeHandler.handleRequest(req, res);
       else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
     };
+    const forward = services.forward;
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       tracker.trackUpgrade(socket);
       if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
+      else if (forward && isForwardRoute(req.url)) forward.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };
     const tls = config.http.tlsCertFile && config.http.tlsKeyFile ? readTlsFiles(config) : kube?.tls;
@@ -204,6 +206,10 @@ function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoP
 
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+function isForwardRoute(url: string | undefined): boolean {
+  return url === '/kgw/v1/forward' || (url?.startsWith('/kgw/v1/forward?') ?? false);
 }
 
 function isGatewayRoute(url: string | undefined): boolean {

@@ -21,6 +21,7 @@ export interface GatewayConfig {
     headersTimeoutSeconds: number;
     bodyTimeoutSeconds: number;
   };
+  forward: { mode: 'auto' | 'direct'; resumeGraceSeconds: number };
   db: { url?: string; dataDir: string; connectTimeoutMs: number };
   kube: {
     mode: 'auto' | 'kubeconfig' | 'in-cluster' | 'demo';

@@ -106,6 +106,24 @@ export const SETTINGS = [
     min: 1,
     doc: 'TCP keepalive interval for long-lived streams (watch, logs -f, exec, tunnels); idle timers never cut them.',
   },
+  // forward (kgw forward tunnels)
+  {
+    env: 'KGW_FORWARD_MODE',
+    path: 'forward.mode',
+    type: 'enum',
+    values: ['auto', 'direct'],
+    default: 'auto',
+    doc: 'How tunnels reach pods. direct: dial the pod IP from the pod status (one hop; the gateway must reach the pod network, and NetworkPolicy applies to its traffic). auto = direct. (The API-server mode through pods/portforward is not built yet.)',
+  },
+  {
+    env: 'KGW_FORWARD_RESUME_GRACE_SECONDS',
+    path: 'forward.resumeGraceSeconds',
+    type: 'int',
+    default: '30',
+    min: 0,
+    max: 3600,
+    doc: 'How long a tunnel whose WebSocket dropped keeps its pod connections for the CLI to resume them.',
+  },
   // db
   {
     env: 'DATABASE_URL',

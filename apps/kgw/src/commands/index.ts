@@ -2,6 +2,7 @@
 // file under commands/ (exporting an AddCommand) and list it here.
 import { addAuditCommand } from './audit';
 import type { AddCommand } from './command';
+import { addForwardCommand } from './forward';
 import { addLoginCommand } from './login';
 import { addLogoutCommand } from './logout';
 import { addVersionCommand } from './version';
@@ -13,6 +14,7 @@ export const COMMANDS: AddCommand[] = [
   addLoginCommand,
   addLogoutCommand,
   addWhoamiCommand,
+  addForwardCommand,
   addAuditCommand,
   addVersionCommand,
 ];

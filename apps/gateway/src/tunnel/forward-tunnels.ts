@@ -1,0 +1,580 @@
+// /kgw/v1/forward: `kgw forward` tunnels (protocol: libs/tunnel/README.md). One WebSocket per
+// tunnel; each accepted local connection is a stream to a pod, dialled directly at the pod IP
+// from the pod's status (`direct` mode).
+//
+// Guards: the pod network, which the gateway can reach and the caller may not. Trusts: the
+// authenticator, the identity mapping, RBAC through SubjectAccessReviews, the pod's status.
+// Refuses: an unauthenticated or unmappable caller (401/403 before the upgrade), a token
+// without the `forward` scope or outside its namespaces, a target the caller may not
+// `create pods/portforward` on (checked per pod, per connection, and again every few seconds
+// while the tunnel lives, so a lost permission closes it within 5 s), an address the client
+// names (it names only targets; the pod IP comes from the API server), frames that break the
+// protocol, and a resume by anyone but the tunnel's own credential with its secret.
+// Every tunnel and every stream is an audit record with its bytes each way.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  forbiddenStatusFor,
+  type AccessAttributes,
+  type AccessDecision,
+  type Identity,
+  type ResourceAttributes,
+} from '@kgw/kube';
+import {
+  LIMITS,
+  ResetCode,
+  SUBPROTOCOL,
+  TunnelSession,
+  bridgeSocket,
+  parseHello,
+  FrameType,
+  type Hello,
+  type StreamEnd,
+  type StreamProgress,
+  type TunnelStream,
+  type Welcome,
+} from '@kgw/tunnel';
+import type { AuditEvent, AuditSink } from '../audit/audit-sink';
+import type { AuthenticatedRequest, GatewayAuth } from '../auth/gateway-auth';
+import type { OpenStreams } from '../auth/open-streams';
+import type { ClientAddressResolver } from '../proxy/client-address';
+import { assignRequestId } from '../logging/request-id';
+import { ForwardTarget, TargetError, type KubeRead } from './forward-targets';
+
+export interface ForwardTunnelsDeps {
+  auth: GatewayAuth;
+  /** Cached SubjectAccessReviews (per connection). */
+  accessReviews: { check(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
+  /** Uncached SubjectAccessReviews (the periodic re-check must see a revoked permission). */
+  reviewer: { review(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
+  /** A GET against the API server as the given identity. */
+  kubeAs(identity: Identity, path: string): Promise<{ status: number; body: unknown }>;
+  audit: AuditSink;
+  clientAddress: ClientAddressResolver;
+  openStreams?: OpenStreams;
+  logger: Logger;
+  resumeGraceMs: number;
+  /** How often open tunnels re-check their permissions (default 4 s). */
+  recheckMs?: number;
+  /** Keepalive (libs/tunnel defaults: 25 s ping, 60 s dead peer). */
+  pingIntervalMs?: number;
+  deadPeerMs?: number;
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+const MODE = 'direct';
+
+function portforwardAttributes(namespace: string, pod: string): ResourceAttributes {
+  return {
+    kind: 'resource',
+    verb: 'create',
+    group: '',
+    version: 'v1',
+    resource: 'pods',
+    subresource: 'portforward',
+    namespace,
+    name: pod,
+  };
+}
+
+/** The API server adds system:authenticated itself; the pre-check must ask about it too. */
+function asSeenByApiServer(identity: Identity): Identity {
+  if (identity.groups.includes('system:authenticated')) return identity;
+  return { ...identity, groups: [...identity.groups, 'system:authenticated'] };
+}
+
+export class ForwardTunnels {
+  private readonly tunnels = new Map<string, Tunnel>();
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 5 + Math.max(LIMITS.maxDataPayload, LIMITS.maxControlPayload),
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  private closing = false;
+
+  constructor(private readonly deps: ForwardTunnelsDeps) {}
+
+  get size(): number {
+    return this.tunnels.size;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const requestId = assignRequestId(req);
+    socket.on('error', () => socket.destroy());
+    this.admit(req, requestId).then(
+      (admitted) => {
+        if (!admitted.ok) {
+          this.auditRefusal(req, requestId, admitted.status, admitted.message, admitted.who);
+          return refuseUpgrade(socket, admitted.status, admitted.error, admitted.message, requestId);
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) =>
+          this.onConnection(ws, req, requestId, admitted.who),
+        );
+      },
+      (err: unknown) => {
+        this.deps.logger.error({ err, requestId }, 'forward upgrade failed');
+        refuseUpgrade(socket, 500, 'internal', 'Internal error; quote the request id.', requestId);
+      },
+    );
+  }
+
+  private async admit(
+    req: IncomingMessage,
+    requestId: string,
+  ): Promise<
+    | { ok: true; who: AuthenticatedRequest }
+    | { ok: false; status: number; error: string; message: string; who?: AuthenticatedRequest }
+  > {
+    void requestId;
+    if (this.closing)
+      return { ok: false, status: 503, error: 'not_ready', message: 'The gateway is shutting down.' };
+    if (!this.deps.audit.accepting())
+      return {
+        ok: false,
+        status: 503,
+        error: 'not_ready',
+        message: 'kgw cannot record an audit trail right now; retry shortly',
+      };
+    const authn = await this.deps.auth.authenticate(req);
+    if (!authn.ok) {
+      const error =
+        authn.status === 401 ? 'unauthenticated' : authn.status === 429 ? 'too_many_requests' : 'forbidden';
+      return { ok: false, status: authn.status, error, message: authn.message };
+    }
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim());
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket' || !offered.includes(SUBPROTOCOL))
+      return {
+        ok: false,
+        status: 400,
+        error: 'bad_request',
+        message: `/kgw/v1/forward is a WebSocket with the subprotocol ${SUBPROTOCOL}`,
+        who: authn,
+      };
+    const policy = this.deps.auth.policy.check(authn.caller, portforwardAttributes('', ''));
+    if (!policy.allowed)
+      return { ok: false, status: 403, error: 'forbidden', message: `kgw: ${policy.message}`, who: authn };
+    return { ok: true, who: authn };
+  }
+
+  private onConnection(
+    ws: WebSocket,
+    req: IncomingMessage,
+    requestId: string,
+    who: AuthenticatedRequest,
+  ): void {
+    const timer = setTimeout(() => ws.close(1008, 'no hello'), HELLO_TIMEOUT_MS);
+    ws.once('message', (data: Buffer, isBinary: boolean) => {
+      clearTimeout(timer);
+      let hello: Hello;
+      try {
+        if (!isBinary || data.length < 5 || data[0] !== FrameType.Hello || data.readUInt32BE(1) !== 0)
+          throw new Error('expected a Hello frame');
+        hello = parseHello(JSON.parse(data.subarray(5).toString('utf8')));
+      } catch (err) {
+        ws.close(1002, (err as Error).message.slice(0, 120));
+        return;
+      }
+      const resumed = hello.resume ? this.tryResume(hello, who, ws) : false;
+      if (resumed) return;
+      const tunnel = new Tunnel(this.deps, req, requestId, who, hello, (t) => this.tunnels.delete(t.id));
+      this.tunnels.set(tunnel.id, tunnel);
+      void tunnel.start(ws);
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  private tryResume(hello: Hello, who: AuthenticatedRequest, ws: WebSocket): boolean {
+    const resume = hello.resume!;
+    const tunnel = this.tunnels.get(resume.tunnel);
+    if (!tunnel || !tunnel.owns(who, resume.secret)) return false;
+    tunnel.resume(ws, resume.streams);
+    return true;
+  }
+
+  private auditRefusal(
+    req: IncomingMessage,
+    requestId: string,
+    status: number,
+    message: string,
+    who: AuthenticatedRequest | undefined,
+  ): void {
+    this.deps.audit.record({
+      ...baseEvent(this.deps, req, requestId, who),
+      kind: 'tunnel',
+      code: status,
+      decision: status === 401 ? 'unauthenticated' : status === 403 ? 'deny' : 'error',
+      reason: message,
+    });
+  }
+
+  /** Shutdown: every tunnel ends (GoingAway), nothing is kept for a resume. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const tunnel of [...this.tunnels.values()])
+      tunnel.end(ResetCode.GoingAway, 'the gateway is shutting down');
+    await new Promise<void>((done) => this.wss.close(() => done()));
+  }
+}
+
+function baseEvent(
+  deps: ForwardTunnelsDeps,
+  req: IncomingMessage,
+  requestId: string,
+  who: AuthenticatedRequest | undefined,
+): AuditEvent {
+  return {
+    time: new Date(),
+    requestId,
+    instance: deps.audit.instance,
+    authUser: who?.caller.name,
+    authMethod: who?.caller.method,
+    tokenId: who?.caller.tokenId,
+    kubeUser: who?.identity.username,
+    kubeGroups: who ? [...who.identity.groups] : [],
+    serviceAccount: who?.identity.serviceAccount,
+    clientAddress: deps.clientAddress.resolve(req),
+    userAgent: req.headers['user-agent'],
+    verb: 'create',
+    apiGroup: undefined,
+    apiVersion: 'v1',
+    resource: 'pods',
+    subresource: 'portforward',
+    path: '/kgw/v1/forward',
+    code: 0,
+    decision: 'allow',
+    latencyMs: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    transport: `${SUBPROTOCOL} ${MODE}`,
+  };
+}
+
+interface TargetState {
+  target: ForwardTarget;
+  ok: boolean;
+  code?: number;
+  message?: string;
+}
+
+class Tunnel {
+  readonly id = `tun_${randomBytes(12).toString('base64url')}`;
+  private readonly secret = randomBytes(24).toString('base64url');
+  private readonly session: TunnelSession;
+  private readonly targets: TargetState[];
+  private readonly started = performance.now();
+  private readonly event: AuditEvent;
+  private ws: WebSocket | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private streamCount = 0;
+  /** Pods with an open stream: re-authorized every few seconds. */
+  private readonly podsInUse = new Map<string, { namespace: string; count: number }>();
+  /** Registered with OpenStreams: revoking the token destroys it, which ends the tunnel. */
+  private readonly handle = Object.assign(new EventEmitter(), {
+    destroy: () => this.end(ResetCode.Unauthorized, 'the token was revoked'),
+  });
+
+  constructor(
+    private readonly deps: ForwardTunnelsDeps,
+    private readonly req: IncomingMessage,
+    private readonly requestId: string,
+    private readonly who: AuthenticatedRequest,
+    hello: Hello,
+    private readonly forget: (t: Tunnel) => void,
+  ) {
+    const read: KubeRead = (path) => deps.kubeAs(who.identity, path);
+    this.targets = hello.targets.map((request) => ({ target: new ForwardTarget(request, read), ok: false }));
+    this.event = {
+      ...baseEvent(deps, req, requestId, who),
+      kind: 'tunnel',
+      code: 101,
+      query: `tunnel=${this.id}&targets=${hello.targets.map((t) => `${t.namespace}/${t.kind}/${t.name}:${t.port}/${t.protocol}`).join(',')}`,
+      namespace: hello.targets[0]?.namespace,
+      name: hello.targets[0]?.name,
+    };
+    this.session = new TunnelSession(
+      {
+        open: (stream, target) => void this.openStream(stream, target),
+        dead: () => this.ws?.terminate(),
+        protocolError: (err) => this.ws?.close(1002, err.message.slice(0, 120)),
+        tunnelReset: () => this.end(ResetCode.GoingAway, 'the client closed the tunnel'),
+      },
+      { pingIntervalMs: deps.pingIntervalMs, deadPeerMs: deps.deadPeerMs },
+    );
+  }
+
+  owns(who: AuthenticatedRequest, secret: string): boolean {
+    const a = Buffer.from(secret);
+    const b = Buffer.from(this.secret);
+    const sameCaller =
+      who.caller.name === this.who.caller.name && who.caller.tokenId === this.who.caller.tokenId;
+    return !this.ended && sameCaller && a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  async start(ws: WebSocket): Promise<void> {
+    this.deps.openStreams?.track(this.who.caller.tokenId, this.handle);
+    // Resolve and authorize every target before the Welcome, so the CLI can fail early.
+    await Promise.all(
+      this.targets.map(async (state) => {
+        const { request } = state.target;
+        if (request.protocol === 'udp') {
+          Object.assign(state, {
+            code: ResetCode.Refused,
+            message: 'UDP forwarding is not supported by this gateway yet',
+          });
+          return;
+        }
+        try {
+          const policy = this.deps.auth.policy.check(
+            this.who.caller,
+            portforwardAttributes(request.namespace, ''),
+          );
+          if (!policy.allowed) throw new TargetError(ResetCode.Forbidden, `kgw: ${policy.message}`);
+          await state.target.prepare();
+          for (const pod of await state.target.podNames()) await this.authorize(request.namespace, pod);
+          state.ok = true;
+        } catch (err) {
+          state.code = err instanceof TargetError ? err.code : ResetCode.Internal;
+          state.message = err instanceof TargetError ? err.message : 'internal error resolving the target';
+          if (!(err instanceof TargetError))
+            this.deps.logger.error({ err, requestId: this.requestId }, 'target resolution failed');
+        }
+      }),
+    );
+    if (this.ended) return void ws.close(1000);
+    this.attach(ws);
+    const welcome: Welcome = {
+      version: 1,
+      tunnel: this.id,
+      secret: this.secret,
+      resumed: false,
+      streams: [],
+      targets: this.targets.map((s) =>
+        s.ok ? { ok: true, description: s.target.describe } : { ok: false, code: s.code, message: s.message },
+      ),
+      limits: {
+        maxDataPayload: LIMITS.maxDataPayload,
+        initialWindow: LIMITS.initialWindow,
+        maxStreams: LIMITS.maxStreams,
+      },
+      resumeGraceMs: this.deps.resumeGraceMs,
+    };
+    this.session.sendFrame({ type: FrameType.Welcome, stream: 0, welcome });
+    this.recheckTimer = setInterval(() => void this.recheck(), this.deps.recheckMs ?? 4000);
+    this.recheckTimer.unref();
+  }
+
+  resume(ws: WebSocket, streams: StreamProgress[]): void {
+    clearTimeout(this.graceTimer);
+    this.ws?.terminate();
+    this.attach(ws);
+    const welcome: Welcome = {
+      version: 1,
+      tunnel: this.id,
+      secret: this.secret,
+      resumed: true,
+      streams: this.session.progress(),
+      targets: this.targets.map((s) =>
+        s.ok ? { ok: true, description: s.target.describe } : { ok: false, code: s.code, message: s.message },
+      ),
+      limits: {
+        maxDataPayload: LIMITS.maxDataPayload,
+        initialWindow: LIMITS.initialWindow,
+        maxStreams: LIMITS.maxStreams,
+      },
+      resumeGraceMs: this.deps.resumeGraceMs,
+    };
+    this.session.sendFrame({ type: FrameType.Welcome, stream: 0, welcome });
+    this.session.resume(streams);
+    this.deps.logger.info({ tunnel: this.id, streams: this.session.streams.size }, 'tunnel resumed');
+  }
+
+  private attach(ws: WebSocket): void {
+    this.ws = ws;
+    this.session.attach((frame) => ws.send(frame, { binary: true }));
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.ws !== ws) return;
+      if (!isBinary) return void ws.close(1003, 'binary frames only');
+      this.session.receive(data);
+    });
+    ws.on('close', () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      this.session.detach();
+      if (this.ended) return;
+      if (this.session.streams.size === 0 && this.deps.resumeGraceMs === 0) {
+        this.end(ResetCode.GoingAway, 'the client disconnected');
+        return;
+      }
+      // Keep the pod connections for a resume; past the grace period, close them cleanly.
+      this.graceTimer = setTimeout(
+        () => this.end(ResetCode.GoingAway, 'the client did not come back within the grace period'),
+        this.deps.resumeGraceMs,
+      );
+      this.graceTimer.unref();
+    });
+  }
+
+  private async authorize(namespace: string, pod: string, cached = true): Promise<void> {
+    const attributes = portforwardAttributes(namespace, pod);
+    const identity = asSeenByApiServer(this.who.identity);
+    const decision = cached
+      ? await this.deps.accessReviews.check(identity, attributes)
+      : await this.deps.reviewer.review(identity, attributes);
+    if (!decision.allowed)
+      throw new TargetError(
+        ResetCode.Forbidden,
+        forbiddenStatusFor(attributes, this.who.identity.username, decision.reason).message,
+      );
+  }
+
+  /** Every few seconds: may the caller still port-forward to each pod in use? */
+  private async recheck(): Promise<void> {
+    if (this.ended) return;
+    try {
+      for (const [pod, { namespace }] of this.podsInUse) await this.authorize(namespace, pod, false);
+    } catch (err) {
+      if (err instanceof TargetError) this.end(ResetCode.Forbidden, `permission lost: ${err.message}`);
+      else this.deps.logger.warn({ err, tunnel: this.id }, 'tunnel re-authorization failed; will retry');
+    }
+  }
+
+  private async openStream(stream: TunnelStream, index: number): Promise<void> {
+    const state = this.targets[index];
+    if (!state) return stream.reset(ResetCode.NotFound, `no target ${index} on this tunnel`);
+    if (!state.ok)
+      return stream.reset(state.code ?? ResetCode.NotFound, state.message ?? 'target unavailable');
+    const { request } = state.target;
+    const opened = performance.now();
+    this.streamCount++;
+    // Until the pod connection is up, hold what the client already sent (within its credit).
+    const early: Buffer[] = [];
+    let earlyFin = false;
+    stream.onData = (chunk) => early.push(chunk);
+    stream.onEnd = () => (earlyFin = true);
+    const event: AuditEvent = {
+      ...baseEvent(this.deps, this.req, `${this.requestId}.${stream.id}`, this.who),
+      kind: 'stream',
+      namespace: request.namespace,
+      query: `tunnel=${this.id}&stream=${stream.id}&target=${request.kind}/${request.name}&port=${request.port}&protocol=${request.protocol}`,
+    };
+    const finish = (end: StreamEnd, bytesIn: number, bytesOut: number, code: number) => {
+      const ms = Math.round((performance.now() - opened) * 1000) / 1000;
+      this.event.bytesIn += bytesIn;
+      this.event.bytesOut += bytesOut;
+      this.deps.audit.record({
+        ...event,
+        code,
+        decision: code === 403 ? 'deny' : code >= 400 ? 'error' : 'allow',
+        reason:
+          end.code === undefined
+            ? 'ended: both sides closed'
+            : `ended: ${end.by ?? 'local'} reset (${end.code}): ${end.reason ?? ''}`,
+        bytesIn,
+        bytesOut,
+        latencyMs: ms,
+        streamMs: ms,
+      });
+    };
+    let endpoint;
+    try {
+      endpoint = await state.target.next();
+      event.name = endpoint.pod;
+      event.query += `&podPort=${endpoint.port}`;
+      await this.authorize(request.namespace, endpoint.pod);
+    } catch (err) {
+      const e = err instanceof TargetError ? err : new TargetError(ResetCode.Internal, 'internal error');
+      stream.reset(e.code, e.message);
+      finish(
+        { code: e.code, reason: e.message, by: 'local' },
+        0,
+        0,
+        e.code === ResetCode.Forbidden ? 403 : e.code === ResetCode.NotFound ? 404 : 503,
+      );
+      return;
+    }
+    if (stream.isClosed)
+      return finish({ code: ResetCode.GoingAway, reason: 'closed before connecting', by: 'peer' }, 0, 0, 499);
+    const pod = endpoint;
+    const socket = net.connect({ host: pod.ip, port: pod.port, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    const inUse = this.podsInUse.get(pod.pod) ?? { namespace: request.namespace, count: 0 };
+    inUse.count++;
+    this.podsInUse.set(pod.pod, inUse);
+    const release = () => {
+      if (--inUse.count === 0) this.podsInUse.delete(pod.pod);
+    };
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      if (socket.connecting || !connected) {
+        const reason = `dial tcp ${pod.ip}:${pod.port}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`;
+        stream.reset(ResetCode.Refused, reason);
+        release();
+        finish({ code: ResetCode.Refused, reason, by: 'local' }, 0, 0, 502);
+      }
+    });
+    let connected = false;
+    socket.once('connect', () => {
+      connected = true;
+      if (stream.isClosed) {
+        socket.destroy();
+        release();
+        return finish(
+          { code: ResetCode.GoingAway, reason: 'closed before connecting', by: 'peer' },
+          0,
+          0,
+          499,
+        );
+      }
+      stream.acknowledgeOpen(pod.pod);
+      bridgeSocket(socket, stream, (end, counters) => {
+        release();
+        finish(end, counters.toSocket, counters.fromSocket, 200);
+      });
+      for (const chunk of early) stream.onData(chunk);
+      if (earlyFin) stream.onEnd();
+    });
+  }
+
+  /** Ends the tunnel now: every stream reset with `reason`, the WebSocket closed, audited once. */
+  end(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.graceTimer);
+    clearInterval(this.recheckTimer);
+    this.session.close(code, reason);
+    this.ws?.close(code === ResetCode.GoingAway ? 1001 : 1008, reason.slice(0, 120));
+    this.forget(this);
+    this.handle.emit('close');
+    const ms = Math.round((performance.now() - this.started) * 1000) / 1000;
+    this.deps.audit.record({
+      ...this.event,
+      reason: `mode ${MODE}; ${this.streamCount} streams; ended: ${reason}`,
+      latencyMs: ms,
+      streamMs: ms,
+    });
+  }
+}
+
+function refuseUpgrade(
+  socket: Duplex,
+  status: number,
+  error: string,
+  message: string,
+  requestId: string,
+): void {
+  const body = JSON.stringify({ error, message, requestId });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,310 @@
+// The CLI side of `kgw forward`: one WebSocket to /kgw/v1/forward carrying every local
+// connection as a stream (protocol: libs/tunnel/README.md). Local listeners stay up when the
+// WebSocket drops: the client reconnects with backoff and resumes the open connections on the
+// same gateway replica within its grace period; connections accepted meanwhile wait, paused,
+// and go out once it is back. Reset codes from the gateway become the CLI's exit codes.
+import type { IncomingMessage } from 'node:http';
+import * as net from 'node:net';
+import WebSocket from 'ws';
+import {
+  FrameType,
+  LIMITS,
+  ResetCode,
+  SUBPROTOCOL,
+  TunnelSession,
+  bridgeSocket,
+  encodeFrame,
+  type Hello,
+  type TargetRequest,
+  type Welcome,
+} from '@kgw/tunnel';
+import { CliError, ExitCode, type CliIo, type ExitCodeValue } from '../commands/command';
+import type { GatewayConnection } from '../gateway-connection';
+import type { ForwardSpec } from './forward-specs';
+
+export function exitCodeForReset(code: number | undefined): ExitCodeValue {
+  switch (code) {
+    case ResetCode.Forbidden:
+      return ExitCode.Forbidden;
+    case ResetCode.NotFound:
+      return ExitCode.NotFound;
+    case ResetCode.NoReadyPod:
+      return ExitCode.NoReadyPod;
+    case ResetCode.Unauthorized:
+      return ExitCode.NotLoggedIn;
+    case undefined:
+    default:
+      return ExitCode.Failure;
+  }
+}
+
+interface Listener {
+  server: net.Server;
+  target: number;
+  local: number;
+  remote: number | string;
+  address: string;
+}
+
+export interface ForwardCounters {
+  open: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
+const MAX_WAITING = 1000;
+
+export class ForwardClient {
+  private session!: TunnelSession;
+  private ws: WebSocket | undefined;
+  private welcome: Welcome | undefined;
+  private readonly listeners: Listener[] = [];
+  private readonly targets: TargetRequest[] = [];
+  private readonly waiting: Array<{ socket: net.Socket; listener: Listener }> = [];
+  private stopped = false;
+  private reconnecting = false;
+  readonly counters: ForwardCounters = { open: 0, bytesUp: 0, bytesDown: 0 };
+  private done!: (code: number) => void;
+  readonly finished = new Promise<number>((resolve) => (this.done = resolve));
+
+  constructor(
+    private readonly connection: GatewayConnection,
+    private readonly specs: ForwardSpec[],
+    private readonly io: CliIo,
+  ) {
+    // One tunnel target per (target, remote port, protocol).
+    for (const spec of specs)
+      for (const port of spec.ports)
+        this.targets.push({ ...spec.target, port: port.remote, protocol: port.protocol });
+  }
+
+  /** Connects, checks every target, then listens; throws a CliError when any target fails. */
+  async start(): Promise<void> {
+    const welcome = await this.connect(undefined);
+    const failed = welcome.targets.findIndex((t) => !t.ok);
+    if (failed >= 0) {
+      const result = welcome.targets[failed];
+      this.stop(0);
+      throw new CliError(result.message ?? 'the gateway refused the target', exitCodeForReset(result.code));
+    }
+    let index = 0;
+    for (const spec of this.specs)
+      for (const port of spec.ports) {
+        const target = index++;
+        if (port.protocol === 'udp')
+          throw new CliError('UDP forwarding is not supported yet', ExitCode.Failure);
+        for (const address of spec.addresses) await this.listen(address, port.local, target, port.remote);
+      }
+  }
+
+  private async listen(
+    address: string,
+    local: number,
+    target: number,
+    remote: number | string,
+  ): Promise<void> {
+    const listener: Listener = {
+      server: net.createServer({ allowHalfOpen: true }),
+      target,
+      local,
+      remote,
+      address,
+    };
+    listener.server.on('connection', (socket) => this.accept(socket, listener));
+    await new Promise<void>((resolve, reject) => {
+      listener.server.once('error', (err: NodeJS.ErrnoException) => {
+        this.stop(0);
+        reject(
+          new CliError(
+            `unable to listen on port ${local}: ${address}:${local}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+            err.code === 'EADDRINUSE' || err.code === 'EACCES' ? ExitCode.PortInUse : ExitCode.Failure,
+          ),
+        );
+      });
+      listener.server.listen(local, address, () => resolve());
+    });
+    listener.local = (listener.server.address() as net.AddressInfo).port;
+    this.listeners.push(listener);
+    const shown = address.includes(':') ? `[${address}]` : address;
+    this.io.out(`Forwarding from ${shown}:${listener.local} -> ${remote}\n`);
+  }
+
+  private accept(socket: net.Socket, listener: Listener): void {
+    this.io.out(`Handling connection for ${listener.local}\n`);
+    socket.setNoDelay(true);
+    if (!this.session.attached || this.reconnecting) {
+      if (this.waiting.length >= MAX_WAITING) return void socket.destroy();
+      socket.pause();
+      this.waiting.push({ socket, listener });
+      return;
+    }
+    this.openStream(socket, listener);
+  }
+
+  private openStream(socket: net.Socket, listener: Listener): void {
+    const stream = this.session.open(listener.target);
+    this.counters.open++;
+    bridgeSocket(socket, stream, (end, counters) => {
+      this.counters.open--;
+      this.counters.bytesUp += counters.fromSocket;
+      this.counters.bytesDown += counters.toSocket;
+      if (end.code !== undefined && end.by === 'peer' && end.code !== ResetCode.GoingAway)
+        this.io.err(
+          `error: an error occurred forwarding ${listener.local} -> ${listener.remote}: ${end.reason ?? `reset (${end.code})`}\n`,
+        );
+    });
+    socket.resume();
+  }
+
+  /** Opens a WebSocket and exchanges Hello/Welcome; resumes `resume` when given. */
+  private connect(resume: Hello['resume']): Promise<Welcome> {
+    const url = new URL('/kgw/v1/forward', this.connection.server);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url, SUBPROTOCOL, {
+      headers: { authorization: `Bearer ${this.connection.token}` },
+      ...(this.connection.caPem ? { ca: this.connection.caPem } : {}),
+      perMessageDeflate: false,
+      maxPayload: 5 + Math.max(LIMITS.maxDataPayload, LIMITS.maxControlPayload),
+      handshakeTimeout: 15_000,
+    });
+    return new Promise<Welcome>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: CliError) => {
+        if (settled) return;
+        settled = true;
+        ws.terminate();
+        reject(err);
+      };
+      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let message = `the gateway answered ${res.statusCode}`;
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+              message?: string;
+              requestId?: string;
+            };
+            if (body.message)
+              message = `${body.message}${body.requestId ? ` (request id ${body.requestId})` : ''}`;
+          } catch {
+            // not JSON: keep the status line
+          }
+          const status = res.statusCode ?? 0;
+          if (status === 401) fail(new CliError(`${message}; run kgw login again`, ExitCode.NotLoggedIn));
+          else if (status === 403) fail(new CliError(message, ExitCode.Forbidden));
+          else if (status === 404)
+            fail(
+              new CliError(`${message}: this gateway has no /kgw/v1/forward (too old?)`, ExitCode.Failure),
+            );
+          else fail(new CliError(message, status >= 500 ? ExitCode.Unreachable : ExitCode.Failure));
+        });
+      });
+      ws.on('error', (err) =>
+        fail(
+          new CliError(`cannot reach ${this.connection.server.origin}: ${err.message}`, ExitCode.Unreachable),
+        ),
+      );
+      ws.once('open', () => {
+        const hello: Hello = { version: 1, targets: this.targets, ...(resume ? { resume } : {}) };
+        ws.send(encodeFrame({ type: FrameType.Hello, stream: 0, hello }));
+      });
+      ws.once('message', (data: Buffer) => {
+        if (data[0] !== FrameType.Welcome)
+          return fail(new CliError('the gateway did not answer with a Welcome'));
+        const welcome = JSON.parse(data.subarray(5).toString('utf8')) as Welcome;
+        settled = true;
+        this.adopt(ws, welcome);
+        resolve(welcome);
+      });
+    });
+  }
+
+  /** Takes a new WebSocket (and its Welcome) into use. */
+  private adopt(ws: WebSocket, welcome: Welcome): void {
+    const previous = this.welcome;
+    this.ws = ws;
+    this.welcome = welcome;
+    if (!welcome.resumed) {
+      // A new tunnel: streams of the old one (if any) are gone.
+      const lost = this.session ? this.session.streams.size : 0;
+      if (this.session) this.session.close(ResetCode.GoingAway, 'the tunnel was not resumed');
+      if (previous && lost > 0)
+        this.io.err(`kgw: the gateway did not resume the tunnel; ${lost} open connection(s) closed\n`);
+      this.session = new TunnelSession({
+        dead: () => ws.terminate(),
+        protocolError: (err) => ws.close(1002, err.message.slice(0, 120)),
+        tunnelReset: (code, reason) => this.onTunnelReset(code, reason),
+      });
+    }
+    this.session.attach((frame) => ws.send(frame));
+    if (welcome.resumed) this.session.resume(welcome.streams);
+    ws.on('message', (data: Buffer) => {
+      if (this.ws === ws) this.session.receive(data);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      this.session.detach();
+      if (!this.stopped) void this.reconnect(`${code}${reason.length ? ` ${reason.toString()}` : ''}`);
+    });
+    ws.on('error', () => undefined);
+  }
+
+  private onTunnelReset(code: number, reason: string): void {
+    if (this.stopped) return;
+    this.io.err(`error: the gateway closed the tunnel: ${reason}\n`);
+    // Revoked, forbidden now: no point in reconnecting.
+    if (code === ResetCode.Unauthorized || code === ResetCode.Forbidden) this.stop(exitCodeForReset(code));
+  }
+
+  private async reconnect(why: string): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.io.err(`kgw: lost the connection to the gateway (${why}); reconnecting...\n`);
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const base = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      await new Promise((r) => setTimeout(r, base / 2 + Math.random() * base));
+      if (this.stopped) return;
+      try {
+        const welcome = await this.connect({
+          tunnel: this.welcome!.tunnel,
+          secret: this.welcome!.secret,
+          streams: this.session.progress(),
+        });
+        const failed = welcome.targets.find((t) => !t.ok);
+        if (failed && (failed.code === ResetCode.Forbidden || failed.code === ResetCode.Unauthorized)) {
+          this.io.err(`error: ${failed.message}\n`);
+          return this.stop(exitCodeForReset(failed.code));
+        }
+        this.io.err(
+          welcome.resumed
+            ? `kgw: reconnected; ${this.session.streams.size} open connection(s) resumed\n`
+            : 'kgw: reconnected (new tunnel)\n',
+        );
+        this.reconnecting = false;
+        for (const { socket, listener } of this.waiting.splice(0)) this.openStream(socket, listener);
+        return;
+      } catch (err) {
+        const e = err as CliError;
+        if (e.exitCode === ExitCode.NotLoggedIn || e.exitCode === ExitCode.Forbidden) {
+          this.io.err(`error: ${e.message}\n`);
+          return this.stop(e.exitCode);
+        }
+        if (attempt % 5 === 0) this.io.err(`kgw: still reconnecting (${e.message})\n`);
+      }
+    }
+  }
+
+  /** Stops everything: the tunnel (told to the gateway), listeners, waiting connections. */
+  stop(code: number): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.session && !this.session.isClosed) this.session.close(ResetCode.GoingAway, 'the client stopped');
+    this.ws?.close(1000);
+    for (const l of this.listeners) l.server.close();
+    for (const { socket } of this.waiting.splice(0)) socket.destroy();
+    this.done(code);
+  }
+}

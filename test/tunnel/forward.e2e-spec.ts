@@ -1,0 +1,321 @@
+// `kgw forward` end to end, with real processes: the built CLI as a child process, the gateway
+// and the simulator (whose pods listen on their loopback pod IPs), real curl, real sockets.
+// Local ports are always chosen by the system (`:PORT`), never fixed.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ExitCode } from '../../apps/kgw/src/commands/command';
+import { CALLERS, startGatewayStack, type CallerName, type GatewayStack } from '../support/gateway-stack';
+
+const CLI = join(__dirname, '../../dist/apps/kgw/src/main.js');
+const run = promisify(execFile);
+
+let stack: GatewayStack;
+let caFile: string;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  stack = await startGatewayStack({ env: { KGW_FORWARD_RESUME_GRACE_SECONDS: '30' } });
+  caFile = join(stack.dir, 'forward-ca.crt');
+  writeFileSync(caFile, stack.caPem);
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await stack?.stop();
+});
+
+interface Forward {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** Local port of the n-th "Forwarding from" line. */
+  ports: number[];
+  stop(): Promise<number | null>;
+}
+
+function cliEnv(caller: CallerName, server = stack.url): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: stack.dir,
+    KGW_SERVER: server,
+    KGW_TOKEN: CALLERS[caller].token,
+    KGW_CA_FILE: caFile,
+  };
+}
+
+/** Starts `kgw forward ARGS` and waits until it listens on `expectPorts` ports (or exits). */
+async function forward(
+  args: string[],
+  caller: CallerName = 'alice',
+  expectPorts = 1,
+  server?: string,
+): Promise<Forward> {
+  const child = spawn(process.execPath, [CLI, 'forward', ...args], {
+    env: cliEnv(caller, server),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((done) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      done(code);
+    }),
+  );
+  const ports: number[] = [];
+  await new Promise<void>((ready) => {
+    const check = () => {
+      const found = [...out.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> /g)].map((m) => Number(m[1]));
+      if (found.length >= expectPorts) {
+        ports.push(...found);
+        ready();
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then(() => ready());
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    ports,
+    async stop() {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+async function curl(port: number, path = '/'): Promise<string> {
+  const { stdout } = await run('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${port}${path}`]);
+  return stdout;
+}
+
+/** Sends `bytes` random bytes to the sink behind `port` and compares its SHA-256 with ours. */
+async function throughSink(
+  port: number,
+  bytes: number,
+  during?: (sent: number) => void,
+): Promise<{ ours: string; theirs: string }> {
+  const hash = createHash('sha256');
+  const block = randomBytes(1 << 20);
+  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  let answer = '';
+  socket.setEncoding('utf8').on('data', (c: string) => (answer += c));
+  const ended = new Promise<void>((done, fail) => {
+    socket.on('end', () => done());
+    socket.on('error', fail);
+  });
+  await new Promise<void>((done) => socket.once('connect', () => done()));
+  for (let sent = 0; sent < bytes; sent += block.length) {
+    hash.update(block);
+    if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
+    during?.(sent + block.length);
+  }
+  socket.end();
+  await ended;
+  const [theirs, count] = answer.trim().split(' ');
+  expect(Number(count)).toBe(bytes);
+  return { ours: hash.digest('hex'), theirs };
+}
+
+async function auditRows(filter: string): Promise<Array<Record<string, unknown>>> {
+  const res = await stack.request('alice', `/kgw/v1/audit?${filter}&limit=500`);
+  expect(res.status).toBe(200);
+  return (JSON.parse(res.body) as { items: Array<Record<string, unknown>> }).items;
+}
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('kgw forward pod/nginx', () => {
+  it('serves the nginx page through the tunnel, kubectl-style output, audited per tunnel and per stream with bytes', async () => {
+    const fwd = await forward(['pod/nginx', ':80']);
+    expect(fwd.ports).toHaveLength(1);
+    const page = await curl(fwd.ports[0]);
+    expect(page).toContain('<title>Welcome to nginx!</title>');
+    expect(fwd.stdout()).toMatch(/^Forwarding from 127\.0\.0\.1:\d+ -> 80\nHandling connection for \d+\n/);
+    expect(await fwd.stop()).toBe(0);
+
+    const stream = await eventually(async () =>
+      (await auditRows('kind=stream&user=alice')).find((r) =>
+        String(r.query).includes('target=pod/nginx&port=80&'),
+      ),
+    );
+    expect(stream).toMatchObject({
+      namespace: 'default',
+      name: 'nginx',
+      verb: 'create',
+      resource: 'pods',
+      subresource: 'portforward',
+      decision: 'allow',
+    });
+    expect(Number(stream.bytesIn)).toBeGreaterThan(50); // curl's request
+    expect(Number(stream.bytesOut)).toBeGreaterThan(600); // the page
+    const tunnel = await eventually(async () =>
+      (await auditRows('kind=tunnel&user=alice')).find((r) =>
+        String(r.query).includes(String(stream.query).split('&')[0]),
+      ),
+    );
+    expect(String(tunnel.reason)).toMatch(/mode direct; 1 streams; ended: /);
+    expect(Number(tunnel.bytesOut)).toBe(Number(stream.bytesOut));
+  });
+
+  it('a viewer without pods/portforward gets a clear forbidden error, exit code 5, and nothing listens', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const fwd = await forward(['pod/nginx', `${port}:80`], 'carol', 1);
+    expect(await fwd.exited).toBe(ExitCode.Forbidden);
+    expect(fwd.stderr()).toContain(
+      'User "carol" cannot create resource "pods/portforward" in API group "" in the namespace "default"',
+    );
+    expect(fwd.stdout()).not.toContain('Forwarding from');
+    await expect(
+      new Promise((done, fail) => net.connect(port, '127.0.0.1').on('connect', done).on('error', fail)),
+    ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('names a missing pod (exit 6) and a port in use (exit 8)', async () => {
+    const missing = await forward(['pod/nope', ':80']);
+    expect(await missing.exited).toBe(ExitCode.NotFound);
+    expect(missing.stderr()).toContain('pods "nope" not found');
+
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as net.AddressInfo).port;
+    const busy = await forward(['pod/nginx', `${port}:80`]);
+    expect(await busy.exited).toBe(ExitCode.PortInUse);
+    expect(busy.stderr()).toContain('address already in use');
+    taken.close();
+  });
+
+  it('carries 1 GiB to the pod with the same SHA-256', async () => {
+    const fwd = await forward(['pod/nginx', ':9']);
+    const { ours, theirs } = await throughSink(fwd.ports[0], 1 << 30);
+    expect(theirs).toBe(ours);
+    await fwd.stop();
+  });
+
+  it('completes 100 parallel connections while another stream on the same tunnel is stalled', async () => {
+    const fwd = await forward(['pod/nginx', ':80', ':7'], 'alice', 2);
+    const [http, echo] = fwd.ports;
+    // The stalled stream: we send to the echo port and never read what comes back.
+    const stalled = net.connect({ host: '127.0.0.1', port: echo });
+    stalled.pause();
+    const junk = Buffer.alloc(1 << 20, 7);
+    let written = 0;
+    await new Promise<void>((done) => {
+      const pump = () => {
+        while (written < 64 << 20) {
+          written += junk.length;
+          if (!stalled.write(junk)) return void stalled.once('drain', pump);
+        }
+        done();
+      };
+      pump();
+      // Backpressure reached the writer: the echo stream is stalled end to end.
+      setTimeout(done, 3000);
+    });
+    const pages = await Promise.all(Array.from({ length: 100 }, () => curl(http, '/')));
+    for (const page of pages) expect(page).toContain('Welcome to nginx!');
+    stalled.destroy();
+    await fwd.stop();
+  });
+});
+
+describe('kgw forward svc/my-nginx', () => {
+  async function accessLogCount(pod: string, agent: string): Promise<number> {
+    const res = await stack.request('alice', `/api/v1/namespaces/default/pods/${pod}/log`);
+    return res.body.split('\n').filter((l) => l.includes(agent)).length;
+  }
+
+  it('spreads 20 connections over both pods and keeps working after one is deleted', async () => {
+    const list = JSON.parse(
+      (await stack.request('alice', '/api/v1/namespaces/default/pods?labelSelector=app%3Dmy-nginx')).body,
+    ) as {
+      items: Array<{ metadata: { name: string } }>;
+    };
+    const pods = list.items.map((p) => p.metadata.name);
+    expect(pods).toHaveLength(2);
+    const fwd = await forward(['svc/my-nginx', ':80']);
+    const agent = `spread-${randomBytes(4).toString('hex')}`;
+    for (let i = 0; i < 20; i++)
+      await run('curl', ['-sS', '--max-time', '30', '-A', agent, `http://127.0.0.1:${fwd.ports[0]}/`]);
+    const counts = await Promise.all(pods.map((p) => accessLogCount(p, agent)));
+    expect(counts[0] + counts[1]).toBe(20);
+    expect(counts[0]).toBeGreaterThanOrEqual(5);
+    expect(counts[1]).toBeGreaterThanOrEqual(5);
+
+    expect(
+      (await stack.request('alice', `/api/v1/namespaces/default/pods/${pods[0]}`, { method: 'DELETE' }))
+        .status,
+    ).toBe(200);
+    for (let i = 0; i < 10; i++) expect(await curl(fwd.ports[0])).toContain('Welcome to nginx!');
+    await fwd.stop();
+  });
+});
+
+describe('a dropped WebSocket', () => {
+  /** A TCP relay between the CLI and the gateway that the test can cut. */
+  async function relay(target: number) {
+    const sockets = new Set<net.Socket>();
+    let upstreamPort = target;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(upstreamPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return {
+      url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+      cut: () => sockets.forEach((s) => s.destroy()),
+      retarget: (port: number) => (upstreamPort = port),
+      close: () => {
+        sockets.forEach((s) => s.destroy());
+        server.close();
+      },
+    };
+  }
+
+  it('resumes a 256 MiB transfer with the same SHA-256 across a forced drop', async () => {
+    const cut = await relay(stack.gateway.port);
+    const fwd = await forward(['pod/nginx', ':9'], 'alice', 1, cut.url);
+    let dropped = false;
+    const { ours, theirs } = await throughSink(fwd.ports[0], 256 << 20, (sent) => {
+      if (!dropped && sent >= 64 << 20) {
+        dropped = true;
+        cut.cut();
+      }
+    });
+    expect(dropped).toBe(true);
+    expect(theirs).toBe(ours);
+    expect(fwd.stderr()).toMatch(/lost the connection to the gateway/);
+    expect(fwd.stderr()).toMatch(/reconnected; 1 open connection\(s\) resumed/);
+    await fwd.stop();
+    cut.close();
+  });
+});
