@@ -62,8 +62,8 @@ async function forward(
   children.add(child);
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | null>((done) =>
     child.once('exit', (code) => {
       children.delete(child);
@@ -79,7 +79,7 @@ async function forward(
         ready();
       }
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     void exited.then(() => ready());
   });
   return {
