@@ -67,6 +67,11 @@ export class ForwardTarget {
     return { pod: pod.name, ip: pod.ip, port: this.podPort(pod) };
   }
 
+  /** Drops the cached pod list (a pod in it refused a connection). */
+  forgetPods(): void {
+    this.listed = undefined;
+  }
+
   /** Names of the pods currently behind the target (for re-authorization). */
   async podNames(): Promise<string[]> {
     return (await this.pods()).map((p) => p.name);

@@ -45,7 +45,7 @@ import type { AuthenticatedRequest, GatewayAuth } from '../auth/gateway-auth';
 import type { OpenStreams } from '../auth/open-streams';
 import type { ClientAddressResolver } from '../proxy/client-address';
 import { assignRequestId } from '../logging/request-id';
-import { ForwardTarget, TargetError, type KubeRead } from './forward-targets';
+import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
 
 export interface ForwardTunnelsDeps {
   auth: GatewayAuth;
@@ -486,63 +486,54 @@ class Tunnel {
         streamMs: ms,
       });
     };
-    let endpoint;
-    try {
-      endpoint = await state.target.next();
-      event.name = endpoint.pod;
-      event.query += `&podPort=${endpoint.port}`;
-      await this.authorize(request.namespace, endpoint.pod);
-    } catch (err) {
-      const e = err instanceof TargetError ? err : new TargetError(ResetCode.Internal, 'internal error');
-      stream.reset(e.code, e.message);
-      finish(
-        { code: e.code, reason: e.message, by: 'local' },
-        0,
-        0,
-        e.code === ResetCode.Forbidden ? 403 : e.code === ResetCode.NotFound ? 404 : 503,
-      );
-      return;
+    // A pod that just went away may still be listed for a moment: a refused dial tries the
+    // next ready pod (for pod/ targets there is no other), with a fresh list.
+    let pod: PodEndpoint | undefined;
+    let socket: net.Socket | undefined;
+    let failure: TargetError | undefined;
+    for (let attempt = 0; attempt < 3 && !socket; attempt++) {
+      try {
+        if (attempt > 0) state.target.forgetPods();
+        pod = await state.target.next();
+        await this.authorize(request.namespace, pod.pod);
+        socket = await dial(pod);
+      } catch (err) {
+        failure = err instanceof TargetError ? err : new TargetError(ResetCode.Internal, 'internal error');
+        if (failure.code !== ResetCode.Refused || request.kind === 'pod') break;
+      }
     }
-    if (stream.isClosed)
+    if (pod) {
+      event.name = pod.pod;
+      event.query += `&podPort=${pod.port}`;
+    }
+    if (!socket || !pod) {
+      const e = failure ?? new TargetError(ResetCode.Internal, 'internal error');
+      stream.reset(e.code, e.message);
+      const status =
+        e.code === ResetCode.Forbidden
+          ? 403
+          : e.code === ResetCode.NotFound
+            ? 404
+            : e.code === ResetCode.Refused
+              ? 502
+              : 503;
+      return finish({ code: e.code, reason: e.message, by: 'local' }, 0, 0, status);
+    }
+    if (stream.isClosed) {
+      socket.destroy();
       return finish({ code: ResetCode.GoingAway, reason: 'closed before connecting', by: 'peer' }, 0, 0, 499);
-    const pod = endpoint;
-    const socket = net.connect({ host: pod.ip, port: pod.port, allowHalfOpen: true });
-    socket.setNoDelay(true);
-    const inUse = this.podsInUse.get(pod.pod) ?? { namespace: request.namespace, count: 0 };
+    }
+    const used = pod;
+    const inUse = this.podsInUse.get(used.pod) ?? { namespace: request.namespace, count: 0 };
     inUse.count++;
-    this.podsInUse.set(pod.pod, inUse);
-    const release = () => {
-      if (--inUse.count === 0) this.podsInUse.delete(pod.pod);
-    };
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      if (socket.connecting || !connected) {
-        const reason = `dial tcp ${pod.ip}:${pod.port}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`;
-        stream.reset(ResetCode.Refused, reason);
-        release();
-        finish({ code: ResetCode.Refused, reason, by: 'local' }, 0, 0, 502);
-      }
+    this.podsInUse.set(used.pod, inUse);
+    stream.acknowledgeOpen(used.pod);
+    bridgeSocket(socket, stream, (end, counters) => {
+      if (--inUse.count === 0) this.podsInUse.delete(used.pod);
+      finish(end, counters.toSocket, counters.fromSocket, 200);
     });
-    let connected = false;
-    socket.once('connect', () => {
-      connected = true;
-      if (stream.isClosed) {
-        socket.destroy();
-        release();
-        return finish(
-          { code: ResetCode.GoingAway, reason: 'closed before connecting', by: 'peer' },
-          0,
-          0,
-          499,
-        );
-      }
-      stream.acknowledgeOpen(pod.pod);
-      bridgeSocket(socket, stream, (end, counters) => {
-        release();
-        finish(end, counters.toSocket, counters.fromSocket, 200);
-      });
-      for (const chunk of early) stream.onData(chunk);
-      if (earlyFin) stream.onEnd();
-    });
+    for (const chunk of early) stream.onData(chunk);
+    if (earlyFin) stream.onEnd();
   }
 
   /** Ends the tunnel now: every stream reset with `reason`, the WebSocket closed, audited once. */
@@ -563,6 +554,26 @@ class Tunnel {
       streamMs: ms,
     });
   }
+}
+
+/** Connects to the pod (direct mode); a failure is a Refused TargetError in the kubelet's words. */
+function dial(pod: PodEndpoint): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: pod.ip, port: pod.port, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new TargetError(
+          ResetCode.Refused,
+          `dial tcp ${pod.ip}:${pod.port}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`,
+        ),
+      ),
+    );
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
 }
 
 function refuseUpgrade(
