@@ -2,6 +2,7 @@
 // expected rows in Postgres; the query routes, export formats and live tail show them to the
 // right people; a hand-edited row is caught by `kgw audit verify`; no secret reaches a row; and
 // Postgres going away for 30 s under load loses and duplicates nothing.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -88,6 +89,43 @@ async function cli(
     env: { KGW_SERVER: stack.url, KGW_TOKEN: CALLERS[caller].token, KGW_CA_FILE: caFile },
   });
   return { code, out: out.join(''), err: err.join('') };
+}
+
+/** The built CLI as a process (as a user runs it), as carol by default. */
+function kgwProcess(args: string[], caller: CallerName = 'carol') {
+  const child = spawn(process.execPath, [join(__dirname, '../../dist/apps/kgw/src/main.js'), ...args], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: stack.dir,
+      KGW_SERVER: stack.url,
+      KGW_TOKEN: CALLERS[caller].token,
+      KGW_CA_FILE: caFile,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const waiting: Array<() => void> = [];
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+    for (const w of waiting.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((done) =>
+    child.once('exit', (code) => {
+      for (const w of waiting.splice(0)) w();
+      done(code);
+    }),
+  );
+  return {
+    child,
+    exited,
+    stderr: () => stderr,
+    async stderrContains(text: string): Promise<void> {
+      while (!stderr.includes(text)) {
+        if (child.exitCode !== null) throw new Error(`kgw exited ${child.exitCode}: ${stderr}`);
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    },
+  };
 }
 
 describe('a kubectl session', () => {
@@ -274,7 +312,20 @@ describe('reading the trail', () => {
   });
 
   it('tails live over SSE with the same filters, and kgw audit tail prints them', async () => {
-    const tail = cli(['audit', 'tail', '--user', 'bob', '--verb', 'get', '--count', '1', '--output', 'json']);
+    const tail = cli([
+      'audit',
+      'tail',
+      '--user',
+      'bob',
+      '--verb',
+      'get',
+      '--tail',
+      '0',
+      '--count',
+      '1',
+      '--output',
+      'json',
+    ]);
     // The stream is open once the gateway has answered; keep making records until one shows up.
     let printed: { code: number; out: string } | undefined;
     for (let i = 0; i < 100 && !printed; i++) {
@@ -293,6 +344,62 @@ describe('reading the trail', () => {
     expect(text.code).toBe(0);
     expect(text.out.trim().split('\n')).toHaveLength(2);
     expect(text.out).toMatch(/ bob {2}allow 200 {2}(list|get) pods /);
+  });
+});
+
+describe('kgw audit tail as a newcomer runs it', () => {
+  it('prints the most recent records first (like tail -f), oldest first, then says it follows', async () => {
+    const mark = await maxId();
+    for (let i = 0; i < 3; i++) await stack.request('carol', `/api/v1/namespaces/default/pods/recent-${i}`);
+    await rowsAfter(mark, 3);
+    const last2 = await cli([
+      'audit',
+      'tail',
+      '--user',
+      'carol',
+      '--namespace',
+      'default',
+      '--tail',
+      '2',
+      '--count',
+      '2',
+      '-o',
+      'json',
+    ]);
+    expect(last2.code).toBe(0);
+    expect(
+      last2.out
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { name: string }).name),
+    ).toEqual(['recent-1', 'recent-2']);
+    // Without --tail: the last 10, at once — the README's example no longer looks like a hang.
+    const recent = await cli(['audit', 'tail', '--user', 'carol', '--namespace', 'default', '--count', '3']);
+    expect(recent.code).toBe(0);
+    const lines = recent.out.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).toMatch(/ carol {2}allow \d{3} {2}(get|list) pods default/);
+    // Stored records out, the command says it now waits for new ones.
+    const none = kgwProcess(['audit', 'tail', '--namespace', 'no-records-here']);
+    await none.stderrContains('kgw audit tail: following new records (Ctrl-C to stop)');
+    none.child.kill('SIGINT');
+    await none.exited;
+  });
+
+  it('ends quietly with status 0 when its reader goes away (| head)', async () => {
+    const tail = kgwProcess(['audit', 'tail', '--user', 'carol', '-o', 'json']);
+    // What `head -1` does: read a line, then close the pipe.
+    await new Promise<void>((done) => tail.child.stdout.once('data', () => done()));
+    tail.child.stdout.destroy();
+    // Every new record is a write into the closed pipe.
+    let exit: number | null | undefined;
+    void tail.exited.then((code) => (exit = code));
+    for (let i = 0; i < 200 && exit === undefined; i++) {
+      await stack.request('carol', `/api/v1/namespaces/default/pods/piped-${i}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await tail.exited).toBe(0);
+    expect(tail.stderr()).not.toMatch(/EPIPE|Error|at /);
   });
 });
 

@@ -65,6 +65,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
 /** The process entry (bin/kgw.js and `node dist/apps/kgw/src/main.js`). */
 export function main(): void {
+  // The reader went away (`kgw audit tail | head`): the output is no longer wanted, so the
+  // command is done — quietly and successfully, as with other Unix tools, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(ExitCode.Ok);
+      process.exitCode = ExitCode.Failure;
+    });
   const io: CliIo = {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),

@@ -25,6 +25,15 @@ import type { AuditFeed } from '../audit/postgres-audit-writer';
 /** Nest token for the live feed (absent when the audit sink is not the Postgres trail). */
 export const AUDIT_FEED = Symbol('AUDIT_FEED');
 
+/** `tail`: how many stored records a live tail starts with (0: none), at most one page. */
+function tailOf(query: AuditQuery): number {
+  const value = query.tail;
+  if (value === undefined) return 0;
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) > EXPORT_PAGE)
+    throw new GatewayError('bad_request', `tail: an integer from 0 to ${EXPORT_PAGE}`);
+  return Number(value);
+}
+
 /** Rows fetched per query while exporting or replaying a tail's backlog. */
 const EXPORT_PAGE = 1000;
 const SSE_KEEPALIVE_MS = 15_000;
@@ -88,7 +97,9 @@ export class AuditController {
 
   /**
    * Live tail: every record this gateway writes from now on that passes the filters, as SSE
-   * `audit` events; with `since`, the matching records already stored come first (oldest first).
+   * `audit` events. Stored records come first (oldest first): the last `tail` matching ones, or
+   * with `since` all matching ones since then (the last `tail` of them when both are given), and
+   * then one `caught-up` event, so a client can tell history from what happens next.
    */
   @Get('stream')
   async stream(
@@ -98,6 +109,7 @@ export class AuditController {
     @Res() res: Response,
   ): Promise<void> {
     const filter = auditFilterOf(query, caller);
+    const tail = tailOf(query);
     if (!this.feed) throw new GatewayError('not_ready', 'the audit trail has no live feed');
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -115,7 +127,7 @@ export class AuditController {
     };
     // Subscribe before reading the backlog so nothing falls between the two; records seen in
     // both are sent once.
-    let held: ChainedAuditRecord[] | undefined = filter.since ? [] : undefined;
+    let held: ChainedAuditRecord[] | undefined = filter.since || tail ? [] : undefined;
     const unsubscribe = this.feed.subscribe((record) => {
       if (!matchesAuditFilter(record, filter)) return;
       if (held) held.push(record);
@@ -128,16 +140,24 @@ export class AuditController {
     });
     if (held) {
       const sent = new Set<string>();
-      let afterId: string | undefined;
+      const sendStored = (rows: StoredAuditRecord[]): void => {
+        for (const row of rows) {
+          sent.add(row.requestId);
+          send(row);
+        }
+      };
       try {
-        for (;;) {
-          const rows = await this.store.after(filter, { afterId, limit: EXPORT_PAGE });
-          for (const row of rows) {
-            sent.add(row.requestId);
-            send(row);
+        if (tail) {
+          // The newest `tail`, printed oldest first like tail(1).
+          sendStored((await this.store.page(filter, { limit: tail })).reverse());
+        } else {
+          let afterId: string | undefined;
+          for (;;) {
+            const rows = await this.store.after(filter, { afterId, limit: EXPORT_PAGE });
+            sendStored(rows);
+            if (rows.length < EXPORT_PAGE) break;
+            afterId = rows[rows.length - 1].id;
           }
-          if (rows.length < EXPORT_PAGE) break;
-          afterId = rows[rows.length - 1].id;
         }
       } catch {
         res.write('event: error\ndata: {"message":"could not read stored records"}\n\n');
@@ -146,6 +166,7 @@ export class AuditController {
       held = undefined;
       for (const record of live) if (!sent.has(record.requestId)) send(record);
     }
+    res.write('event: caught-up\ndata: {}\n\n');
   }
 
   /** Admins only: walks every chain and names the first broken link. */

@@ -18,7 +18,7 @@ export class PortInUseError extends Error {
   }
 }
 
-/** Whether a listen error means the address is taken; such errors become a PortInUseError. */
+/** A listen error, with "address in use" turned into a PortInUseError that names the setting. */
 export function explainListenError(err: Error, host: string, port: number, demo = false): Error {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'EADDRINUSE' ? new PortInUseError(host, port, demo) : err;

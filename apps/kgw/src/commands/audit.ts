@@ -2,7 +2,14 @@
 // /kgw/v1/audit/stream); `kgw audit verify` asks the gateway to walk its hash chains and
 // reports the first broken link (exit code 1), for admins.
 import { Command, Option } from 'commander';
-import { CliError, ExitCode, positiveNumber, type AddCommand, type CliIo } from './command';
+import {
+  CliError,
+  ExitCode,
+  nonNegativeInteger,
+  positiveNumber,
+  type AddCommand,
+  type CliIo,
+} from './command';
 import {
   failureOf,
   gatewayGet,
@@ -47,16 +54,19 @@ export const addAuditCommand: AddCommand = (program, { io, act }) => {
     .addHelpText('after', "\nAdmins see everyone's records; everyone else sees their own.\n");
 
   const tailCommand = new Command('tail')
-    .description('print audit records as the gateway writes them (Ctrl-C to stop)')
+    .description(
+      'print the most recent audit records, then follow new ones as the gateway writes them (Ctrl-C to stop)',
+    )
     .addOption(outputOption())
+    .option(
+      '--tail <n>',
+      `how many recent records to print first (0: only new ones; default ${DEFAULT_TAIL}, or all since --since)`,
+      nonNegativeInteger,
+    )
     .option('--count <n>', 'stop after N records', positiveNumber);
   for (const [flag, description] of FILTERS) tailCommand.option(flag, description);
   audit.addCommand(
-    withConnectionOptions(tailCommand).action(
-      act(async (options: ConnectionFlags & Filters & { output: 'text' | 'json'; count?: number }) =>
-        tail(options, io),
-      ),
-    ),
+    withConnectionOptions(tailCommand).action(act(async (options: TailOptions) => tail(options, io))),
   );
 
   audit.addCommand(
@@ -93,10 +103,12 @@ interface AuditRecordLine {
   bytesOut: number;
 }
 
-async function tail(
-  options: ConnectionFlags & Filters & { output: 'text' | 'json'; count?: number },
-  io: CliIo,
-): Promise<number> {
+type TailOptions = ConnectionFlags & Filters & { output: 'text' | 'json'; count?: number; tail?: number };
+
+/** Like tail(1): without --tail, the last 10 records come first (all of them since --since). */
+const DEFAULT_TAIL = 10;
+
+async function tail(options: TailOptions, io: CliIo): Promise<number> {
   const connection = resolveGatewayConnection(options, io.env);
   const output = options.output;
   const count = options.count ?? Infinity;
@@ -105,6 +117,8 @@ async function tail(
     const value = options[filter];
     if (value !== undefined) query.set(filter, value);
   }
+  const recent = options.tail ?? (options.since === undefined ? DEFAULT_TAIL : undefined);
+  if (recent !== undefined) query.set('tail', String(recent));
   const res = await gatewayGet(connection, `/kgw/v1/audit/stream?${query.toString()}`, {
     accept: 'text/event-stream',
   });
@@ -121,6 +135,8 @@ async function tail(
       const line = buffer.slice(0, newline).replace(/\r$/, '');
       buffer = buffer.slice(newline + 1);
       if (line === '') {
+        // Stored records are out; say so, or an empty history looks like a hang.
+        if (event === 'caught-up') io.err('kgw audit tail: following new records (Ctrl-C to stop)\n');
         if (event === 'audit' && data.length > 0) {
           const json = data.join('\n');
           io.out(output === 'json' ? `${json}\n` : formatRecord(JSON.parse(json) as AuditRecordLine));

@@ -67,3 +67,11 @@ export function positiveNumber(text: string): number {
   if (!(value > 0) || !Number.isFinite(value)) throw new InvalidArgumentError('expected a positive number');
   return value;
 }
+
+/** Commander argument parser for a whole number ≥ 0 (a usage error otherwise). */
+export function nonNegativeInteger(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value))
+    throw new InvalidArgumentError('expected 0 or a whole number');
+  return value;
+}
