@@ -9,7 +9,7 @@ module.exports = {
   rootDir: __dirname,
   testEnvironment: 'node',
   moduleNameMapper: {
-    '^@kgw/(config|db|kube|kube-sim)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@kgw/(config|db|kube|kube-sim|tunnel)$': '<rootDir>/libs/$1/src/index.ts',
   },
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', {
