@@ -42,6 +42,8 @@ function originOf(url: string): string | undefined {
 export function resolveGatewayConnection(
   flags: ConnectionFlags,
   env: Record<string, string | undefined>,
+  /** Told about a risky but allowed choice (a token over plain HTTP across the network). */
+  warn: (text: string) => void = () => undefined,
 ): GatewayConnection {
   // Flags, then environment, then the saved `kgw login` (only as a whole: a token saved for
   // one gateway is never sent to a server named on the command line).
@@ -66,6 +68,11 @@ export function resolveGatewayConnection(
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new CliError('--server: expected an https:// URL', ExitCode.Usage);
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
+    warn(
+      `kgw: warning: ${url.origin} is plain HTTP: your token travels readable by anyone on the network ` +
+        'between here and the gateway. Use its https:// URL (with --ca or KGW_CA_FILE if its certificate is private).\n',
+    );
   let caPem: string | undefined;
   if (caFile) {
     try {
@@ -118,9 +125,35 @@ export async function failureOf(res: IncomingMessage): Promise<CliError> {
   return refusal(res.statusCode ?? 0, parsed);
 }
 
+/** 127.0.0.0/8, ::1 and localhost: traffic that never leaves this computer. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
+}
+
+/** Node's codes for a server certificate that does not chain to a trusted CA or name the host. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** The gateway could not be reached: exit code Unreachable, with the socket's reason. */
 export function unreachable(server: URL, err: Error): CliError {
-  return new CliError(`cannot reach ${server.origin}: ${err.message}`, ExitCode.Unreachable);
+  const code = (err as NodeJS.ErrnoException).code;
+  // The first thing a newcomer meets against the demo (its CA is generated): say what to do.
+  const hint =
+    code && UNTRUSTED_CERTIFICATE.has(code)
+      ? ". The gateway's certificate is not trusted here: pass --ca FILE (or set KGW_CA_FILE) with the CA " +
+        'that signed it — for the demo, --ca .kgw/demo/tls/ca.crt'
+      : '';
+  return new CliError(`cannot reach ${server.origin}: ${err.message}${hint}`, ExitCode.Unreachable);
 }
 
 /**

@@ -1,7 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createPki } from '@kgw/kube-sim';
 import { ExitCode } from './commands/command';
+import { resolveGatewayConnection } from './gateway-connection';
 import { run } from './main';
 
 function capture(env: Record<string, string | undefined> = {}) {
@@ -66,5 +70,40 @@ describe('kgw CLI', () => {
       ExitCode.Unreachable,
     );
     expect(c.err()).toMatch(/^kgw whoami: cannot reach http:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('suggests --ca / KGW_CA_FILE when the gateway certificate is not trusted', async () => {
+    const pki = await createPki(['localhost'], ['127.0.0.1']);
+    const server = createServer({ cert: pki.serving.certPem, key: pki.serving.keyPem }, (_req, res) =>
+      res.end('{}'),
+    );
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const c = capture({ HOME: mkdtempSync(join(tmpdir(), 'kgw-cli-')) });
+      expect(await run(['whoami', '--server', url, '--token', 'kgw_x'], c.io)).toBe(ExitCode.Unreachable);
+      expect(c.err()).toContain(`cannot reach ${url}: unable to verify the first certificate`);
+      expect(c.err()).toContain('pass --ca FILE (or set KGW_CA_FILE)');
+    } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    ['http://gw.example.com:8080', true],
+    ['http://10.0.0.5', true],
+    ['http://127.0.0.1:8080', false],
+    ['http://localhost:8080', false],
+    ['http://[::1]:8080', false],
+    ['https://gw.example.com', false],
+  ])('warns before sending a token to %s over the network in plain HTTP: %s', (server, warns) => {
+    const warnings: string[] = [];
+    resolveGatewayConnection(
+      { server, token: 'kgw_x' },
+      { HOME: mkdtempSync(join(tmpdir(), 'kgw-cli-')) },
+      (t) => warnings.push(t),
+    );
+    expect(warnings.length > 0).toBe(warns);
+    if (warns) expect(warnings[0]).toMatch(/is plain HTTP: your token travels readable by anyone/);
   });
 });

@@ -109,7 +109,7 @@ type TailOptions = ConnectionFlags & Filters & { output: 'text' | 'json'; count?
 const DEFAULT_TAIL = 10;
 
 async function tail(options: TailOptions, io: CliIo): Promise<number> {
-  const connection = resolveGatewayConnection(options, io.env);
+  const connection = resolveGatewayConnection(options, io.env, (text) => io.err(text));
   const output = options.output;
   const count = options.count ?? Infinity;
   const query = new URLSearchParams();
@@ -178,7 +178,7 @@ async function verify(
   options: ConnectionFlags & { instance?: string; output: 'text' | 'json' },
   io: CliIo,
 ): Promise<number> {
-  const connection = resolveGatewayConnection(options, io.env);
+  const connection = resolveGatewayConnection(options, io.env, (text) => io.err(text));
   const { output, instance } = options;
   const res = await gatewayGet(
     connection,

@@ -51,7 +51,7 @@ ${EXIT_CODES_HELP}
               ...(args.length ? parseForwardArgs(args, options.namespace, addresses) : []),
             ]
           : parseForwardArgs(args, options.namespace, addresses);
-        const connection = resolveGatewayConnection(options, io.env);
+        const connection = resolveGatewayConnection(options, io.env, (text) => io.err(text));
         const client = new ForwardClient(connection, specs, io);
         await client.start();
         const stop = () => client.stop(ExitCode.Ok);

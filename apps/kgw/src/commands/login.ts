@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { isLoopbackHost } from '../gateway-connection';
 import { CliError, ExitCode, positiveNumber, type AddCommand, type CliIo } from './command';
 import { gatewayJson } from '../gateway-json';
 import { saveLogin } from '../saved-login';
@@ -59,6 +60,10 @@ Logs this computer in to the gateway at URL and saves a personal access token
           } catch (err) {
             throw new CliError(`--ca: cannot read ${caFile}: ${(err as Error).message}`, ExitCode.Usage);
           }
+          if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
+            io.err(
+              `kgw: warning: ${url.origin} is plain HTTP: the token this login saves travels readable by anyone on the network. Use the gateway's https:// URL.\n`,
+            );
           const connection = { server: url, caPem };
           const issued = options.loopback
             ? await loopbackLogin(connection, io, options.timeout)

@@ -25,7 +25,7 @@ export const addWhoamiCommand: AddCommand = (program, { io, act }) => {
       ),
   ).action(
     act(async (options: ConnectionFlags & { output: 'text' | 'json' }) => {
-      const connection = resolveGatewayConnection(options, io.env);
+      const connection = resolveGatewayConnection(options, io.env, (text) => io.err(text));
       const res = await gatewayJson(connection, 'GET', '/kgw/v1/me');
       if (res.status !== 200) throw refusal(res.status, res.body);
       const me = res.body as Me;
