@@ -41,6 +41,11 @@ it('publishes discovery and a JWKS', async () => {
   expect(jwks.keys.length).toBeGreaterThan(0);
 });
 
+it('answers the browser favicon request on the login page without a 404', async () => {
+  const res = await fetch(`${provider.issuer}/favicon.ico`);
+  expect(res.status).toBe(204);
+});
+
 it('runs code + PKCE through the login form, then refreshes', async () => {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');

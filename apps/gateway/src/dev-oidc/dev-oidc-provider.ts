@@ -190,6 +190,11 @@ export async function startDevOidcProvider(options: DevOidcProviderOptions): Pro
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
+    // Browsers ask for it on the login page; a 404 there reads as something broken.
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' }).end();
+      return;
+    }
     const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(url.pathname);
     if (!match) {
       void callback(req, res);
@@ -234,7 +239,7 @@ async function showLogin(
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
   });
-  res.end(`<!doctype html><html><head><title>Sign in</title><style>${PAGE_STYLE}</style></head><body>
+  res.end(`<!doctype html><html><head><title>Sign in</title><link rel="icon" href="data:,"><style>${PAGE_STYLE}</style></head><body>
 <h1>Sign in</h1><p>to <b>${escapeHtml(typeof client === 'string' ? client : '')}</b> (kgw development provider)</p>
 ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="/interaction/${escapeHtml(details.uid)}/login">
