@@ -355,3 +355,49 @@ describe('finding 1: proxied content cannot act as the user', () => {
     expect(res.headers['content-security-policy']).toBeUndefined();
   });
 });
+
+describe('finding 6: kubectl --as / --as-group are honoured or refused, never dropped', () => {
+  it("6a attack: alice (may impersonate) --as=carol reads secrets → carol's rights decide (403 as carol), audited as both", async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/secrets?labelSelector=as-carol', {
+      headers: { 'Impersonate-User': 'carol' },
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).message).toMatch(/User "carol" cannot list resource "secrets"/);
+  });
+
+  it('6b: alice --as=carol lists pods carol may see → 200, the API server sees carol (impersonated by the gateway)', async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/pods?labelSelector=as-carol-ok', {
+      headers: { 'Impersonate-User': 'carol', 'Impersonate-Group': 'viewers' },
+    });
+    expect(res.status).toBe(200);
+    const entry = await stack.sim.requestLog.waitFor((e) => e.query === 'labelSelector=as-carol-ok');
+    expect(entry.user?.username).toBe('carol');
+    expect(entry.user?.groups).toContain('viewers');
+    expect(entry.user?.groups).not.toContain('kgw:admins');
+    const rows = await waitForAudit(
+      `SELECT auth_user, kube_user, reason FROM audit_event WHERE query LIKE '%as-carol-ok%'`,
+    );
+    expect(rows[0]).toMatchObject({ auth_user: 'alice', kube_user: 'carol' });
+    expect(rows[0].reason).toContain('impersonating "carol" as asked by "alice"');
+  });
+
+  it("6c attack: bob (may not impersonate) --as=alice → 403 in the API server's words, nothing forwarded", async () => {
+    const res = await stack.request('bob', '/api/v1/namespaces/team-a/pods?labelSelector=bob-as-alice', {
+      headers: { 'Impersonate-User': 'alice' },
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).message).toBe(
+      'users "alice" is forbidden: User "bob" cannot impersonate resource "users" in API group "" at the cluster scope',
+    );
+    expect(stack.sim.requestLog.find((e) => e.query === 'labelSelector=bob-as-alice')).toEqual([]);
+  });
+});
+
+async function waitForAudit(sql: string): Promise<Array<Record<string, string>>> {
+  for (let i = 0; i < 300; i++) {
+    const { rows } = await stack.gateway.db.pool.query<Record<string, string>>(sql);
+    if (rows.length > 0) return rows;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no audit row for: ${sql}`);
+}

@@ -175,7 +175,7 @@ function asSeenByApiServer(identity: MappedIdentity): Identity {
 }
 
 /** A 403 decided by the gateway itself (mapping, policy), marked as such for the reader. */
-function gatewayForbidden(message: string): KubeStatus {
+export function gatewayForbidden(message: string): KubeStatus {
   return {
     kind: 'Status',
     apiVersion: 'v1',

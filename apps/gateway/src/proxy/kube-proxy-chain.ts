@@ -36,6 +36,7 @@ import {
   type Upstream,
 } from '@kgw/kube';
 import type { AuditSink } from '../audit/audit-sink';
+import type { AuthenticatedCaller } from '../auth/authenticator';
 import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { OpenStreams } from '../auth/open-streams';
 import type { MappedIdentity } from '../identity/identity-mapper';
@@ -52,11 +53,13 @@ import {
   serviceAccountCredential,
   type AccessReviews,
   type CallerIdentification,
+  gatewayForbidden,
 } from './chain-steps';
 import type { ClientAddressResolver } from './client-address';
 import { forwardRequest } from './forward-request';
 import { forwardUpgrade } from './forward-upgrade';
 import type { ForwardingChain } from './forwarding-chain';
+import { impersonatedIdentity, impersonationChecks, requestedImpersonation } from './requested-impersonation';
 import { openExchange, recordCaller, recordIdentity, recordTarget, type Exchange } from './proxy-exchange';
 
 export interface KubeProxyChainDeps {
@@ -150,6 +153,8 @@ export class KubeProxyChain implements ForwardingChain {
     if (who instanceof Refusal) return who;
     recordCaller(event, who.caller);
     recordIdentity(event, who.identity);
+    const acting = await this.actingIdentity(req, who, upgrade, exchange);
+    if (acting instanceof Refusal) return acting;
     const info = resolveTarget(req);
     if (info instanceof Refusal) return info;
     recordTarget(event, info);
@@ -161,19 +166,51 @@ export class KubeProxyChain implements ForwardingChain {
     event.verb = attributes.verb;
     const narrowed = checkPolicy(deps.policy, who.caller, attributes, { upgrade });
     if (narrowed) return narrowed;
-    const allowed = await checkRbac(deps.accessReviews, who.identity, attributes);
+    const allowed = await checkRbac(deps.accessReviews, acting, attributes);
     if (allowed instanceof Refusal) return allowed;
     const credential = await serviceAccountCredential(
       deps.serviceAccountTokens,
-      who.identity,
+      acting,
       this.logger,
       exchange.requestId,
     );
     if (credential instanceof Refusal) return credential;
     exchange.serviceAccountAuthorization = credential;
     event.decision = 'allow';
-    event.reason = allowed.reason || undefined;
-    return { identity: who.identity, info };
+    event.reason =
+      [exchange.impersonation, allowed.reason].filter((part): part is string => !!part).join('; ') ||
+      undefined;
+    return { identity: acting, info };
+  }
+
+  /**
+   * 3b. `kubectl --as …`: the identity asked for, when the caller's mapped identity may
+   * impersonate every part of it (requested-impersonation.ts); else the caller's own.
+   */
+  private async actingIdentity(
+    req: http.IncomingMessage,
+    who: { caller: AuthenticatedCaller; identity: MappedIdentity },
+    upgrade: boolean,
+    exchange: Exchange,
+  ): Promise<MappedIdentity | Refusal> {
+    const asked = requestedImpersonation(req);
+    if (asked === undefined) return who.identity;
+    if ('error' in asked) return new Refusal(asked.error, 'deny', 'impersonation: malformed request');
+    if (who.identity.tokenRequest) {
+      const message = 'impersonation is not available to callers mapped to a service account token';
+      return new Refusal(gatewayForbidden(message), 'deny', `impersonation: ${message}`);
+    }
+    for (const attributes of impersonationChecks(asked)) {
+      const narrowed = checkPolicy(this.deps.policy, who.caller, attributes, { upgrade });
+      if (narrowed) return narrowed;
+      const allowed = await checkRbac(this.deps.accessReviews, who.identity, attributes);
+      if (allowed instanceof Refusal)
+        return new Refusal(allowed.status, 'deny', `impersonation of "${asked.user}": ${allowed.reason}`);
+    }
+    const acting = impersonatedIdentity(asked, who.identity);
+    recordIdentity(exchange.event, acting);
+    exchange.impersonation = `impersonating "${acting.username}" as asked by "${who.identity.username}"`;
+    return acting;
   }
 
   private open(req: http.IncomingMessage, requestId: string): Exchange {

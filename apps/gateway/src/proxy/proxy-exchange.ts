@@ -18,6 +18,8 @@ export interface Exchange {
    * of the gateway credential and the Impersonate-* headers. Never copied into the audit event.
    */
   serviceAccountAuthorization?: string;
+  /** Set when the caller asked to act as someone else and may: who, and on whose behalf. */
+  impersonation?: string;
 }
 
 /** The exchange of a request that just arrived: nothing decided yet (decision `error` until then). */
