@@ -421,11 +421,12 @@ describe('KubeProxyChain order and forwarding', () => {
   });
 
   it('forwards with the gateway credential and impersonation, never the client credential or identity headers', async () => {
+    // (Impersonate-* from the client is an impersonation request, checked by RBAC: its own rows
+    // are in test/proxy/security.e2e-spec.ts and test/security/hardening.e2e-spec.ts.)
     const res = await send(`${POD}?pretty=true`, {
       authorization: 'Bearer client-token',
-      'impersonate-user': 'system:admin',
-      'impersonate-group': 'system:masters',
       'x-remote-user': 'root',
+      'x-remote-group': 'system:masters',
     });
     expect(res.status).toBe(200);
     expect(upstreamSeen).toHaveLength(1);
