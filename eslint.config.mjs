@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'prisma/generated/**', '.kgw/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['apps/web/vite.config.mts', 'dist/**', 'node_modules/**', 'prisma/generated/**', '.kgw/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,6 +1,7 @@
 // Builds everything into dist/ with plain tsc, then rewrites the @kgw/* aliases to relative
 // paths (tsc-alias) so the output runs under plain node. `--if-needed` skips the build when
-// dist/ is newer than every source file, which keeps `npm start` fast after the first run.
+// dist/ is newer than every source file (apps/web included), which keeps `npm start` fast after
+// the first run.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,5 +50,8 @@ process.stderr.write('kgw: building (tsc)...\n');
 if (!existsSync(join(root, 'prisma', 'generated', 'prisma', 'client.ts'))) run(bin('prisma'), ['generate']);
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);
 run(bin('tsc-alias'), ['-p', 'tsconfig.build.json']);
+// The browser UI (apps/web): Vite bundles it from node_modules into dist/web, offline.
+process.stderr.write('kgw: building the web UI (vite)...\n');
+run(bin('vite'), ['build', '--config', join('apps', 'web', 'vite.config.mts')]);
 writeFileSync(stamp, new Date().toISOString());
 process.stderr.write(`kgw: built in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

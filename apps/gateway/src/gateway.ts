@@ -3,7 +3,13 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -24,6 +30,7 @@ import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
+import { UI_PATH } from './ui/web-ui-files';
 import { createLogger } from './logging/logger';
 import {
   chooseUpstream,
@@ -93,7 +100,8 @@ export async function startGateway(
       if (isGatewayRoute(req.url)) {
         bodyDeadline(req, bodyTimeoutMs);
         expressApp(req, res);
-      } else if (kubeHandler) kubeHandler.handleRequest(req, res);
+      } else if (isBrowserAtRoot(req)) sendToUi(res);
+      else if (kubeHandler) kubeHandler.handleRequest(req, res);
       else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
     };
     const forward = services.forward;
@@ -210,6 +218,22 @@ function formatSeconds(ms: number): string {
 
 function isForwardRoute(url: string | undefined): boolean {
   return url === '/kgw/v1/forward' || (url?.startsWith('/kgw/v1/forward?') ?? false);
+}
+
+/**
+ * A browser opening the gateway's URL (GET / asking for HTML) goes to the UI; API clients
+ * asking for `/` (kubectl, curl: JSON or anything but HTML first) still get the Kubernetes answer.
+ */
+export function isBrowserAtRoot(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (req.url !== '/' && !req.url?.startsWith('/?')) return false;
+  const accept = req.headers.accept ?? '';
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
+}
+
+function sendToUi(res: ServerResponse): void {
+  res.writeHead(302, { Location: UI_PATH, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+  res.end();
 }
 
 function isGatewayRoute(url: string | undefined): boolean {

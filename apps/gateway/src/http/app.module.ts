@@ -1,5 +1,5 @@
 // The gateway's HTTP layer for its own routes (/kgw/...): the runtime values registered once
-// (RuntimeModule), the feature modules' routes, and the request logger.
+// (RuntimeModule), the feature modules' routes, the web UI's files, and the request logger.
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { assignRequestId } from '../logging/request-id';
@@ -8,6 +8,7 @@ import { AuditModule } from './audit.module';
 import { AuthModule } from './auth.module';
 import { HealthController } from './health.controller';
 import { RuntimeModule, type GatewayRuntime } from './runtime.module';
+import { UiModule } from './ui.module';
 
 export { GATEWAY_CONFIG, type GatewayRuntime } from './runtime.module';
 
@@ -20,6 +21,7 @@ export class AppModule {
         RuntimeModule.forRoot(runtime),
         AuditModule.forRoot(runtime.db, runtime.services.audit),
         AuthModule.forRoot(runtime.services.authn !== undefined),
+        UiModule.forRoot(),
         LoggerModule.forRoot({
           pinoHttp: {
             logger: runtime.logger,

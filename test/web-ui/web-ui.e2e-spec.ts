@@ -1,0 +1,320 @@
+// The web UI end to end: Debian's Chromium (playwright-core) against the whole stack — gateway,
+// simulator with pod streams, built-in OpenID provider, Postgres — signing in through the
+// provider's form as each demo user. Screenshots of every page (desktop and phone width) go to
+// test-artifacts/web-ui/; axe-core must find no serious violation on any page; no page may
+// cause a Content-Security-Policy violation.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, Page } from 'playwright-core';
+import { CALLERS, OIDC_USERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
+import { launchBrowser, newSession, screenshots, seriousA11yViolations, signIn, type UiSession } from './browser';
+
+const run = promisify(execFile);
+let stack: GatewayStack;
+let browser: Browser;
+const sessions: UiSession[] = [];
+
+beforeAll(async () => {
+  stack = await startGatewayStack({
+    oidc: true,
+    env: {
+      KGW_IDENTITY_RULES: JSON.stringify([{ match: { group: 'deployers' }, serviceAccount: 'team-b/deployer' }]),
+      KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
+    },
+  });
+  writeFileSync(caFile(), stack.caPem);
+  browser = await launchBrowser();
+}, 180_000);
+
+const caFile = (): string => join(stack.dir, 'ca.pem');
+
+afterAll(async () => {
+  for (const s of sessions) await s.context.close().catch(() => undefined);
+  await browser?.close();
+  await stack?.stop();
+});
+
+type DemoUser = keyof typeof OIDC_USERS;
+
+async function session(user: DemoUser, path = '/'): Promise<UiSession> {
+  const s = await newSession(browser);
+  sessions.push(s);
+  await signIn(s.page, stack.url + path, user, OIDC_USERS[user].password);
+  return s;
+}
+
+/** Screenshots, then the axe check; both for the page as the user sees it now. */
+async function checkPage(s: UiSession, name: string): Promise<void> {
+  await screenshots(s.page, name);
+  expect(await seriousA11yViolations(s.page)).toEqual([]);
+  expect(s.problems).toEqual([]);
+}
+
+async function goto(page: Page, path: string): Promise<void> {
+  await page.goto(stack.url + path);
+  await page.waitForSelector('header.top');
+}
+
+describe('serving the UI', () => {
+  it('sends a browser at / to /kgw/ui/ and leaves API clients at / with the Kubernetes answer', async () => {
+    const html = await stack.request(undefined, '/', { headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(html.status).toBe(302);
+    expect(html.headers.location).toBe('/kgw/ui/');
+    const api = await stack.request('alice', '/', { headers: { accept: 'application/json' } });
+    expect(api.status).not.toBe(302);
+    expect(api.body).not.toMatch(/<html/i);
+    const anonymous = await stack.request(undefined, '/', { headers: { accept: 'application/json' } });
+    expect(JSON.parse(anonymous.body)).toMatchObject({ kind: 'Status', code: 401 });
+  });
+
+  it('serves the app with a strict Content-Security-Policy', async () => {
+    const page = await stack.request(undefined, '/kgw/ui/cluster/default/pods/nginx/logs');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe/);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+  });
+
+  it.each([
+    ['path traversal out of the build', '/kgw/ui/../../package.json'],
+    ['encoded traversal', '/kgw/ui/%2e%2e/%2e%2e/package.json'],
+    ['encoded slash into assets', '/kgw/ui/assets%2f..%2f..%2fpackage.json'],
+    ['a missing asset answered with HTML (script confusion)', '/kgw/ui/assets/nope.js'],
+    ['a file name outside the build', '/kgw/ui/package.json'],
+  ])('refuses %s', async (_attack, path) => {
+    const res = await stack.request(undefined, path);
+    expect(res.body).not.toContain('"name": "kgw"');
+    if (res.status === 200) expect(res.headers['content-type']).toMatch(/^text\/html/);
+    else expect([400, 404]).toContain(res.status);
+  });
+});
+
+describe('in Chromium', () => {
+  it('signs in each demo user through the provider form; Who am I shows their groups and rules', async () => {
+    const carol = await session('carol');
+    await carol.page.waitForSelector('[data-testid="kube-groups"]');
+    expect(await carol.page.textContent('[data-testid="kube-user"]')).toBe('carol');
+    expect(await carol.page.textContent('[data-testid="kube-groups"]')).toContain('viewers');
+    const defaultRules = carol.page.locator('details[data-namespace="default"] table');
+    await defaultRules.waitFor();
+    expect(await defaultRules.textContent()).toMatch(/get, list, watch.*pods/);
+    await checkPage(carol, 'whoami-carol');
+
+    const erin = await session('erin');
+    await erin.page.waitForSelector('[data-testid="kube-sa"] code');
+    expect(await erin.page.textContent('[data-testid="kube-sa"]')).toContain('team-b');
+    expect(await erin.page.textContent('[data-testid="kube-user"]')).toBe('system:serviceaccount:team-b:deployer');
+
+    const bob = await session('bob');
+    expect(await bob.page.textContent('[data-testid="oidc-groups"]')).toContain('team-a');
+    await bob.page.fill('#ns-extra', 'team-a');
+    await bob.page.click('text=Show rules');
+    const teamA = bob.page.locator('details[data-namespace="team-a"] table');
+    await teamA.waitFor();
+    expect(await teamA.textContent()).toMatch(/create.*delete/);
+
+    const alice = await session('alice');
+    expect(await alice.page.textContent('header .account')).toContain('admin');
+  });
+
+  it("Why can't I explains a viewer's denied delete, with the closest rules she has", async () => {
+    const carol = await session('carol', '/kgw/ui/can-i?verb=delete&resource=pods&namespace=default&name=nginx');
+    const answer = carol.page.locator('[data-testid="can-i-answer"]');
+    await answer.waitFor();
+    expect(await answer.locator('h2').textContent()).toMatch(/^No — you may not delete pods "nginx" in namespace default/);
+    expect(await carol.page.textContent('[data-testid="can-i-reason"]')).toMatch(/Reason:/);
+    expect(await answer.locator('table').textContent()).toContain('get, list, watch');
+    await checkPage(carol, 'can-i-carol-denied');
+
+    // Arriving from a forbidden message: pasted, parsed, asked.
+    await goto(carol.page, '/kgw/ui/can-i');
+    await carol.page.click('summary:has-text("paste a forbidden message")');
+    await carol.page.fill(
+      '#ci-paste',
+      'Error from server (Forbidden): pods "nginx" is forbidden: User "carol" cannot create resource "pods/exec" in API group "" in the namespace "default"',
+    );
+    await carol.page.click('button:has-text("Explain")');
+    await carol.page.waitForURL(/can-i\?verb=create&resource=pods&subresource=exec/);
+    await answer.waitFor();
+    expect(await answer.locator('h2').textContent()).toContain('create pods/exec "nginx"');
+  });
+
+  it('lists pods live: a pod created with kubectl appears without a reload', async () => {
+    const carol = await session('carol', '/kgw/ui/cluster/default');
+    await carol.page.waitForSelector('tr[data-pod="nginx"]');
+    await carol.page.waitForSelector('text=Live: updates as the cluster changes');
+    await checkPage(carol, 'cluster-default');
+    const created = await stack
+      .kubectl('alice')
+      .run(['run', 'web-ui-live', '--image=nginx:1.27', '--port=80', '-n', 'default']);
+    expect(created.stderr).toBe('');
+    await carol.page.waitForSelector('tr[data-pod="web-ui-live"]', { timeout: 30_000 });
+    const deleted = await stack.kubectl('alice').run(['delete', 'pod', 'web-ui-live', '-n', 'default', '--wait=false']);
+    expect(deleted.code).toBe(0);
+    await carol.page.waitForSelector('tr[data-pod="web-ui-live"]', { state: 'detached', timeout: 30_000 });
+
+    // A namespace the viewer may list but where nothing runs, and one where a list is refused.
+    const bob = await session('bob', '/kgw/ui/cluster/default');
+    await bob.page.waitForSelector('text=Why can\'t I?', { timeout: 30_000 });
+    expect(await bob.page.textContent('main')).toContain('list pods in namespace default');
+    await checkPage(bob, 'cluster-forbidden-bob');
+  });
+
+  it('shows the pod, follows its log, and opens the pod proxy in a new tab', async () => {
+    const alice = await session('alice', '/kgw/ui/cluster/default/pods/nginx');
+    await alice.page.waitForSelector('[data-testid="pod-phase"]');
+    expect(await alice.page.textContent('[data-testid="pod-phase"]')).toBe('Running');
+    await checkPage(alice, 'pod-overview');
+
+    const [tab] = await Promise.all([
+      alice.context.waitForEvent('page'),
+      alice.page.locator('a.proxy-link').first().click(),
+    ]);
+    await tab.waitForLoadState();
+    expect(tab.url()).toBe(`${stack.url}/api/v1/namespaces/default/pods/nginx/proxy/`);
+    expect(await tab.textContent('body')).toContain('Welcome to nginx');
+    await tab.screenshot({ path: join(__dirname, '..', '..', 'test-artifacts', 'web-ui', 'pod-proxy-tab.png') });
+    await tab.close();
+
+    await goto(alice.page, '/kgw/ui/cluster/default/pods/nginx/logs?container=nginx');
+    await alice.page.waitForSelector('text=Following new lines');
+    const marker = `web-ui-log-${Date.now()}`;
+    const hit = await stack.request('alice', `/api/v1/namespaces/default/pods/nginx/proxy/echo?${marker}`);
+    expect(hit.status).toBe(200);
+    await alice.page.locator('[data-testid="logs"]', { hasText: marker }).waitFor({ timeout: 30_000 });
+    await checkPage(alice, 'pod-logs');
+  });
+
+  it('runs echo in the nginx pod in a browser terminal; a viewer is told why she cannot', async () => {
+    const alice = await session('alice', '/kgw/ui/cluster/default/pods/nginx/terminal');
+    await alice.page.waitForSelector('[data-testid="term-state"]:has-text("Connected")');
+    await alice.page.locator('.xterm-rows', { hasText: '#' }).waitFor();
+    await alice.page.locator('.xterm').click();
+    await alice.page.keyboard.type('echo terminal says hi\r');
+    // The output line alone (the typed command line holds the same words after `echo`).
+    await alice.page.locator('.xterm-rows > div', { hasText: /^\s*terminal says hi\s*$/ }).waitFor();
+    await checkPage(alice, 'pod-terminal');
+
+    const carol = await session('carol', '/kgw/ui/cluster/default/pods/nginx/terminal');
+    await carol.page.waitForSelector('.notice.forbidden');
+    expect(await carol.page.textContent('.notice.forbidden')).toContain('create pods/exec "nginx" in namespace default');
+    await checkPage(carol, 'pod-terminal-forbidden');
+  });
+
+  it('creates a token shown once, which works from outside until it is revoked', async () => {
+    const bob = await session('bob', '/kgw/ui/tokens');
+    await bob.page.fill('#tk-name', 'web-ui-test');
+    await bob.page.fill('#tk-days', '7');
+    await bob.page.click('button:has-text("Create token")');
+    const token = (await bob.page.locator('[data-testid="token-value"]').textContent()) ?? '';
+    expect(token).toMatch(/^kgw_[0-9A-Za-z]+$/);
+    await bob.page.waitForSelector('tr[data-token="web-ui-test"]');
+    await checkPage(bob, 'tokens-created');
+
+    // Used from outside the browser as a user would: curl, trusting the gateway's CA.
+    const curl = async (): Promise<string> =>
+      (
+        await run('curl', [
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--cacert',
+          caFile(),
+          '-H',
+          `Authorization: Bearer ${token}`,
+          `${stack.url}/api/v1/namespaces/team-a/pods`,
+        ])
+      ).stdout;
+    expect(await curl()).toBe('200');
+    await bob.page.reload();
+    await bob.page.waitForSelector('tr[data-token="web-ui-test"]');
+    expect(await bob.page.textContent('tr[data-token="web-ui-test"]')).toContain('127.0.0.1');
+
+    bob.page.once('dialog', (d) => void d.accept());
+    await bob.page.click('tr[data-token="web-ui-test"] button:has-text("Revoke")');
+    await bob.page.waitForSelector('tr[data-token="web-ui-test"]:has-text("revoked")');
+    expect(await curl()).toBe('401');
+  });
+
+  it("an admin's audit page shows a new row live after a curl; a user sees only their own", async () => {
+    const alice = await session('alice', '/kgw/ui/audit?tail=1');
+    await alice.page.waitForSelector('[data-testid="tail-state"]:has-text("Live")');
+    const probe = `audit-probe-${Date.now()}`;
+    const { stdout } = await run('curl', [
+      '-sk',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      `Authorization: Bearer ${CALLERS.carol.token}`,
+      `${stack.url}/api/v1/namespaces/default/configmaps/${probe}`,
+    ]);
+    expect(stdout).toBe('404');
+    const row = alice.page.locator(`table[data-testid="audit"] tr:has-text("${probe}")`);
+    await row.waitFor({ timeout: 30_000 });
+    expect(await row.textContent()).toContain('carol');
+    await checkPage(alice, 'audit-admin-live');
+
+    const bob = await session('bob', '/kgw/ui/audit');
+    await bob.page.waitForSelector('table[data-testid="audit"]');
+    const users = await bob.page.$$eval('table[data-testid="audit"] tbody tr td:nth-child(2)', (cells) =>
+      cells.map((c) => c.firstChild?.textContent ?? ''),
+    );
+    expect(new Set(users)).toEqual(new Set(['bob']));
+    await checkPage(bob, 'audit-user');
+  });
+
+  it('connect page fills in this gateway; the downloaded kubeconfig works with kubectl', async () => {
+    const carol = await session('carol', '/kgw/ui/connect');
+    expect(await carol.page.textContent('main')).toContain(`kgw login ${stack.url}`);
+    await checkPage(carol, 'connect');
+    const [download] = await Promise.all([
+      carol.page.waitForEvent('download'),
+      carol.page.click('button:has-text("download a kubeconfig")'),
+    ]);
+    const path = join(stack.dir, 'kubeconfig-from-ui');
+    await download.saveAs(path);
+    const { stdout } = await run('kubectl', [
+      '--kubeconfig',
+      path,
+      '--certificate-authority',
+      caFile(),
+      'get',
+      'pods',
+      '-o',
+      'name',
+    ]);
+    expect(stdout).toContain('pod/nginx');
+  });
+
+  it('shows a clear signed-out state when the session ends, and logout ends the provider session too', async () => {
+    const carol = await session('carol', '/kgw/ui/whoami');
+    // The session ends behind the page's back (expired, revoked elsewhere): the next call says so.
+    await carol.context.clearCookies();
+    await carol.page.click('nav >> text=Tokens');
+    await carol.page.waitForSelector('h1:has-text("Signed out")');
+    await checkPage(carol, 'signed-out');
+
+    const bob = await session('bob', '/kgw/ui/whoami');
+    await bob.page.click('button:has-text("Log out")');
+    // The provider asks to confirm the end of its own session, then returns to kgw.
+    await bob.page.waitForURL((u) => !u.pathname.startsWith('/kgw/ui'));
+    const confirm = bob.page.locator('button[type="submit"], input[type="submit"]').first();
+    if (await confirm.isVisible().catch(() => false)) await confirm.click();
+    await bob.page.waitForURL(/\/kgw\/auth\/logged-out/);
+    // The browser's cookie jar (whatever it holds now) no longer opens a session.
+    expect((await bob.context.request.get(`${stack.url}/kgw/v1/me`)).status()).toBe(401);
+    // Signing in again needs the password: the provider's session is gone too.
+    await bob.page.goto(`${stack.url}/kgw/ui/`);
+    await bob.page.waitForSelector('input[name="password"]');
+  });
+});
