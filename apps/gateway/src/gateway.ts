@@ -30,7 +30,7 @@ import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
 import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
-import { UI_PATH } from './ui/web-ui-files';
+import { isBrowserAtRoot, UI_PATH } from './ui/web-ui-files';
 import { createLogger } from './logging/logger';
 import {
   chooseUpstream,
@@ -218,17 +218,6 @@ function formatSeconds(ms: number): string {
 
 function isForwardRoute(url: string | undefined): boolean {
   return url === '/kgw/v1/forward' || (url?.startsWith('/kgw/v1/forward?') ?? false);
-}
-
-/**
- * A browser opening the gateway's URL (GET / asking for HTML) goes to the UI; API clients
- * asking for `/` (kubectl, curl: JSON or anything but HTML first) still get the Kubernetes answer.
- */
-export function isBrowserAtRoot(req: IncomingMessage): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  if (req.url !== '/' && !req.url?.startsWith('/?')) return false;
-  const accept = req.headers.accept ?? '';
-  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
 }
 
 function sendToUi(res: ServerResponse): void {

@@ -5,6 +5,7 @@
 // files (no filesystem lookup per request, so no traversal); inline scripts, framing, plugins
 // and foreign origins, through the Content-Security-Policy every UI response carries.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { dirname, extname, join, relative, sep } from 'node:path';
 
 export const UI_PATH = '/kgw/ui/';
@@ -109,4 +110,15 @@ function defaultUiDirectory(): string | undefined {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'dist'))) return join(dir, 'dist', 'web');
   }
   return undefined;
+}
+
+/**
+ * A browser opening the gateway's URL (GET / asking for HTML) goes to the UI; API clients
+ * asking for `/` (kubectl, curl: JSON or anything but HTML first) still get the Kubernetes answer.
+ */
+export function isBrowserAtRoot(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (req.url !== '/' && !req.url?.startsWith('/?')) return false;
+  const accept = req.headers.accept ?? '';
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
 }

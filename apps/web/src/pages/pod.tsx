@@ -1,12 +1,14 @@
 // A pod: containers, status and events (live), its logs (follow, container picker, download),
 // a terminal when RBAC allows `create pods/exec` (and the reason when it does not), and links
 // that open its proxy paths in a new tab. Each tab is its own URL.
-import { useEffect, useRef, useState } from 'react';
+import { lazy, Suspense, useEffect, useRef, useState } from 'react';
 import { accessReview, age, streamLines, type AccessReviewStatus, type KubeObject, type Me } from '../api';
 import { Empty, ErrorNotice, Forbidden, Loading, PageTitle, Row } from '../components';
 import { Link, navigate, uiPath } from '../router';
 import { useWatchedList } from '../watch';
-import { Terminal } from './terminal';
+
+// xterm.js is most of the bundle: only a terminal tab loads it.
+const Terminal = lazy(() => import('./terminal').then((m) => ({ default: m.Terminal })));
 
 interface ContainerSpec {
   name: string;
@@ -281,5 +283,9 @@ function TerminalTab({ namespace, name, container }: { namespace: string; name: 
   if (error != null) return <ErrorNotice error={error} />;
   if (!allowed) return <Loading what="whether you may open a terminal" />;
   if (!allowed.allowed) return <Forbidden question={question} reason={allowed.reason} />;
-  return <Terminal namespace={namespace} name={name} container={container} />;
+  return (
+    <Suspense fallback={<Loading what="the terminal" />}>
+      <Terminal namespace={namespace} name={name} container={container} />
+    </Suspense>
+  );
 }
