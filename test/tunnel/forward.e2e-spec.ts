@@ -3,7 +3,7 @@
 // Local ports are always chosen by the system (`:PORT`), never fixed.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -324,4 +324,71 @@ describe('a dropped WebSocket', () => {
     await fwd.stop();
     cut.close();
   }, 600_000);
+});
+
+describe('losing the permission', () => {
+  it('closes the tunnel within 5 s (re-checked while it lives) and the CLI exits forbidden', async () => {
+    // bob may port-forward in default only through this binding; alice removes it mid-tunnel.
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'bob-forward', namespace: 'default' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
+    };
+    const created = await stack.request(
+      'alice',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(binding),
+      },
+    );
+    expect(created.status).toBe(201);
+    const fwd = await forward(['pod/nginx', ':80'], 'bob');
+    expect(await curl(fwd.ports[0])).toContain('Welcome to nginx!');
+    // A connection held open, so the pod is in use when the permission goes.
+    const held = net.connect({ host: '127.0.0.1', port: fwd.ports[0] });
+    await new Promise<void>((r) => held.once('connect', () => r()));
+    held.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => held.once('data', r));
+    const revoked = Date.now();
+    const deleted = await stack.request(
+      'alice',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/bob-forward',
+      {
+        method: 'DELETE',
+      },
+    );
+    expect(deleted.status).toBe(200);
+    expect(await fwd.exited).toBe(ExitCode.Forbidden);
+    // The re-check runs every 4 s; allow for a loaded machine around the 5 s promise.
+    expect(Date.now() - revoked).toBeLessThan(15_000);
+    expect(fwd.stderr()).toContain('permission lost');
+    held.destroy();
+  });
+});
+
+describe('kgw kubeconfig and kgw credential', () => {
+  it('writes a context whose exec credential is kgw credential; kubectl works through the gateway with it', async () => {
+    const file = join(stack.dir, 'kubeconfig-via-kgw');
+    const env = cliEnv('alice');
+    const written = await run(process.execPath, [CLI, 'kubeconfig', '--kubeconfig', file, '-n', 'default'], {
+      env,
+    });
+    expect(written.stdout).toMatch(/Context "kgw-127\.0\.0\.1-\d+" written/);
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain(CALLERS.alice.token);
+    expect(text).toContain('client.authentication.k8s.io/v1');
+    const credential = JSON.parse((await run(process.execPath, [CLI, 'credential'], { env })).stdout) as {
+      kind: string;
+      status: { token: string };
+    };
+    expect(credential).toMatchObject({ kind: 'ExecCredential', status: { token: CALLERS.alice.token } });
+    const pods = await run('kubectl', ['--kubeconfig', file, 'get', 'pods', '-o', 'name'], {
+      env: { ...env, HOME: join(stack.dir, 'kubectl-home') },
+    });
+    expect(pods.stdout).toContain('pod/nginx');
+  });
 });

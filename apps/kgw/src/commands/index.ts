@@ -3,6 +3,7 @@
 import { addAuditCommand } from './audit';
 import type { AddCommand } from './command';
 import { addForwardCommand } from './forward';
+import { addKubeconfigCommand } from './kubeconfig';
 import { addLoginCommand } from './login';
 import { addLogoutCommand } from './logout';
 import { addVersionCommand } from './version';
@@ -15,6 +16,7 @@ export const COMMANDS: AddCommand[] = [
   addLogoutCommand,
   addWhoamiCommand,
   addForwardCommand,
+  addKubeconfigCommand,
   addAuditCommand,
   addVersionCommand,
 ];
