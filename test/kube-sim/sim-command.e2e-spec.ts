@@ -30,7 +30,8 @@ describe('npm run sim', () => {
       });
       sim.once('exit', (code) => reject(new Error(`kube-sim exited ${code}: ${out}`)));
     });
-    kubeconfig = join(dir, 'admin.kubeconfig');
+    // Named like the demo's: .kgw/sim/kubeconfig-<name>, .kgw/demo/kubeconfig-<name>.
+    kubeconfig = join(dir, 'kubeconfig-admin');
   });
 
   afterAll(async () => {

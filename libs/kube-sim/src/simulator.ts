@@ -285,7 +285,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
           users: [{ name, user: { token } }],
           contexts: [{ name: context, context: { cluster: 'kube-sim', user: name, namespace } }],
         };
-        const path = join(dir, `${name}.kubeconfig`);
+        // The demo names them the same way (.kgw/demo/kubeconfig-<name>): one scheme in .kgw/.
+        const path = join(dir, `kubeconfig-${name}`);
         await writeFile(path, toYaml(doc), { mode: 0o600 });
         files[name] = path;
       };
