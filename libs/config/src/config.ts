@@ -6,86 +6,47 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { SETTINGS, type Setting } from './settings';
 
-export interface GatewayConfig {
-  http: {
-    host: string;
-    port: number;
-    publicUrl?: string;
-    tlsCertFile?: string;
-    tlsKeyFile?: string;
-    /** Worker processes; 0 = one per available CPU (resolved by the gateway's main). */
-    workers: number;
-    shutdownGraceMs: number;
-    trustedProxies: string[];
-    streamKeepaliveSeconds: number;
-    headersTimeoutSeconds: number;
-    bodyTimeoutSeconds: number;
-  };
-  forward: { mode: 'auto' | 'direct'; resumeGraceSeconds: number };
-  db: { url?: string; dataDir: string; connectTimeoutMs: number };
-  kube: {
-    mode: 'auto' | 'kubeconfig' | 'in-cluster' | 'demo';
-    kubeconfig?: string;
-    context?: string;
-    serviceHost?: string;
-    servicePort?: string;
-    serviceAccountDir: string;
-    sarAllowedTtlMs: number;
-    sarDeniedTtlMs: number;
-    sarCacheSize: number;
-  };
-  auth: {
-    tokenFile?: string;
-    adminUsers: string[];
-    adminGroups: string[];
-    tokenMaxLifetimeDays: number;
-    tokenDefaultLifetimeDays: number;
-    cliTokenLifetimeHours: number;
-    sessionLifetimeHours: number;
-    failureLimit: number;
-    failureWindowSeconds: number;
-    loginStartLimit: number;
-  };
-  oidc: {
-    issuerUrl?: string;
-    clientId: string;
-    clientSecret?: string;
-    scopes: string[];
-    bearerIssuers: string[];
-    audiences: string[];
-    algorithms: string[];
-    clockSkewSeconds: number;
-    usernameClaim: string;
-    /** Unset/empty: `<issuer>#` unless the claim is email; `-`: none (oidc-claims.ts). */
-    usernamePrefix?: string;
-    groupsClaim: string;
-    devProvider: 'auto' | 'true' | 'false';
-    devProviderPort: number;
-  };
-  identity: {
-    usernamePrefix: string;
-    groupsPrefix: string;
-    /** Parsed from JSON; validated by the identity mapper at boot. */
-    rules: unknown;
-  };
-  audit: {
-    /** POD_NAME; unset = the host name, with a suffix when another local gateway holds it. */
-    instance?: string;
-    spoolDir: string;
-    flushIntervalMs: number;
-    batchSize: number;
-    queueMax: number;
-    writeTimeoutMs: number;
-    retryIntervalMs: number;
-    retentionDays: number;
-    retentionIntervalMinutes: number;
-  };
-  demo: { enabled: 'auto' | 'true' | 'false'; dir: string };
-  log: {
-    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-    format: 'auto' | 'json' | 'pretty';
-  };
-}
+type SettingEntry = (typeof SETTINGS)[number];
+type GroupOf<P extends string> = P extends `${infer G}.${string}` ? G : never;
+type KeyOf<P extends string> = P extends `${string}.${infer K}` ? K : never;
+
+/** The value a setting parses to (parseSetting): its type, an enum's own values. */
+type ValueOf<S extends SettingEntry> = S extends { type: 'int' }
+  ? number
+  : S extends { type: 'bool' }
+    ? boolean
+    : S extends { type: 'list' }
+      ? string[]
+      : S extends { type: 'json' }
+        ? unknown
+        : S extends { type: 'enum'; values: readonly (infer V)[] }
+          ? V
+          : string;
+
+/** One group of settings: keys with a default are always set, the others may be absent. */
+type ConfigGroup<G extends string> = {
+  [
+    S in SettingEntry as S extends { default: string }
+      ? GroupOf<S['path']> extends G
+        ? KeyOf<S['path']>
+        : never
+      : never
+  ]: ValueOf<S>;
+} & {
+  [
+    S in SettingEntry as S extends { default: string }
+      ? never
+      : GroupOf<S['path']> extends G
+        ? KeyOf<S['path']>
+        : never
+  ]?: ValueOf<S>;
+};
+
+/**
+ * The typed config, derived from the SETTINGS table (a setting's path is where it lands): a path
+ * or type mistyped in code fails to compile. Documentation of each field is in SETTINGS.
+ */
+export type GatewayConfig = { [G in GroupOf<SettingEntry['path']>]: ConfigGroup<G> };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -122,6 +83,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     if (!SETTINGS.some((s) => s.path === path)) problems.push(`${env.KGW_CONFIG}: unknown setting "${path}"`);
   }
 
+  // Built by walking SETTINGS, the table GatewayConfig is derived from: each path set to what
+  // parseSetting returns for its type (ValueOf); TypeScript cannot follow that loop itself.
   const config = out as unknown as GatewayConfig;
   if (Boolean(config.http.tlsCertFile) !== Boolean(config.http.tlsKeyFile)) {
     problems.push(
