@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { TargetRequest } from '@kgw/tunnel';
-import { CliError, ExitCode } from '../commands/command';
+import { CliError, ExitCode } from '../cli-outcome';
 
 export interface PortMapping {
   /** 0: any free port. */

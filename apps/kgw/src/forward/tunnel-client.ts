@@ -18,7 +18,7 @@ import {
   type TargetRequest,
   type Welcome,
 } from '@kgw/tunnel';
-import { CliError, ExitCode, type CliIo, type ExitCodeValue } from '../commands/command';
+import { CliError, ExitCode, type CliIo, type ExitCodeValue } from '../cli-outcome';
 import type { GatewayConnection } from '../gateway-connection';
 import type { ForwardSpec } from './forward-specs';
 
