@@ -350,8 +350,9 @@ describe('reading the trail', () => {
 describe('kgw audit tail as a newcomer runs it', () => {
   it('prints the most recent records first (like tail -f), oldest first, then says it follows', async () => {
     const mark = await maxId();
-    for (let i = 0; i < 3; i++) await stack.request('carol', `/api/v1/namespaces/default/pods/recent-${i}`);
-    await rowsAfter(mark, 3);
+    // Ten, so that the default tail (the last 10) holds only these, whatever carol did before.
+    for (let i = 0; i < 10; i++) await stack.request('carol', `/api/v1/namespaces/default/pods/recent-${i}`);
+    await rowsAfter(mark, 10);
     const last2 = await cli([
       'audit',
       'tail',
@@ -372,7 +373,7 @@ describe('kgw audit tail as a newcomer runs it', () => {
         .trim()
         .split('\n')
         .map((l) => (JSON.parse(l) as { name: string }).name),
-    ).toEqual(['recent-1', 'recent-2']);
+    ).toEqual(['recent-8', 'recent-9']);
     // Without --tail: the last 10, at once — the README's example no longer looks like a hang.
     const recent = await cli(['audit', 'tail', '--user', 'carol', '--namespace', 'default', '--count', '3']);
     expect(recent.code).toBe(0);
