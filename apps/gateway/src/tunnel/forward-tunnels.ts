@@ -353,12 +353,19 @@ class Tunnel {
     );
     if (this.ended) return void ws.close(1000);
     this.attach(ws);
+    this.sendWelcome(false);
+    this.recheckTimer = setInterval(() => void this.recheck(), this.deps.recheckMs ?? 4000);
+    this.recheckTimer.unref();
+  }
+
+  /** The first frame on every WebSocket of this tunnel, fresh or resumed. */
+  private sendWelcome(resumed: boolean): void {
     const welcome: Welcome = {
       version: 1,
       tunnel: this.id,
       secret: this.secret,
-      resumed: false,
-      streams: [],
+      resumed,
+      streams: resumed ? this.session.progress() : [],
       targets: this.targets.map((s) =>
         s.ok ? { ok: true, description: s.target.describe } : { ok: false, code: s.code, message: s.message },
       ),
@@ -370,31 +377,13 @@ class Tunnel {
       resumeGraceMs: this.deps.resumeGraceMs,
     };
     this.session.sendFrame({ type: FrameType.Welcome, stream: 0, welcome });
-    this.recheckTimer = setInterval(() => void this.recheck(), this.deps.recheckMs ?? 4000);
-    this.recheckTimer.unref();
   }
 
   resume(ws: WebSocket, streams: StreamProgress[]): void {
     clearTimeout(this.graceTimer);
     this.ws?.terminate();
     this.attach(ws);
-    const welcome: Welcome = {
-      version: 1,
-      tunnel: this.id,
-      secret: this.secret,
-      resumed: true,
-      streams: this.session.progress(),
-      targets: this.targets.map((s) =>
-        s.ok ? { ok: true, description: s.target.describe } : { ok: false, code: s.code, message: s.message },
-      ),
-      limits: {
-        maxDataPayload: LIMITS.maxDataPayload,
-        initialWindow: LIMITS.initialWindow,
-        maxStreams: LIMITS.maxStreams,
-      },
-      resumeGraceMs: this.deps.resumeGraceMs,
-    };
-    this.session.sendFrame({ type: FrameType.Welcome, stream: 0, welcome });
+    this.sendWelcome(true);
     this.session.resume(streams);
     this.deps.logger.info({ tunnel: this.id, streams: this.session.streams.size }, 'tunnel resumed');
   }
