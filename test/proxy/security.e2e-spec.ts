@@ -101,6 +101,12 @@ describe('headers a client must not control', () => {
       attack: 'Connection naming X-Forwarded-For to hide the client',
       headers: { Connection: 'X-Forwarded-For' },
     },
+    {
+      attack: "Audit-ID to name (or collide with) another request's API server audit event",
+      headers: { 'Audit-ID': 'forged-audit-id' },
+    },
+    { attack: 'underscore spelling Audit_ID', headers: { Audit_ID: 'forged-audit-id' } },
+    { attack: 'Connection naming Audit-ID to strip ours', headers: { Connection: 'Audit-ID' } },
   ];
 
   it.each(rows)('stops: $attack', async ({ headers }) => {
@@ -113,6 +119,8 @@ describe('headers a client must not control', () => {
     expect(entry.authenticatedUser?.username).toBe('system:serviceaccount:kgw-system:kgw');
     expect(entry.user?.username).toBe('bob');
     expect(entry.user?.groups).not.toContain('system:masters');
+    // The API server's audit event is the gateway's request id, whatever the client sent.
+    expect(entry.auditId).toBe(res.headers['x-request-id']);
   });
 
   it('a spoofed X-Forwarded-For never reaches a pod as the client address', async () => {

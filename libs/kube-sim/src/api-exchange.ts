@@ -3,7 +3,6 @@
 // (objects, Tables, PartialObjectMetadata, Status).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
-import { randomUUID } from 'node:crypto';
 import { pruneUnknownFields, type AdmissionContext } from './admission';
 import { type Authenticator, type ServiceAccountTokens } from './authentication';
 import type { KubeObject, PodStreamsHandler, SimUserInfo } from './contract';
@@ -105,7 +104,6 @@ export function sendJson(
   res.writeHead(code, {
     'Content-Type': contentType,
     'Content-Length': Buffer.byteLength(text),
-    'Audit-Id': randomUUID(),
     'Cache-Control': 'no-cache, private',
   });
   res.end(text);

@@ -1,7 +1,6 @@
 // Reads of the simulator's API server: list (selectors, paging, Table and metadata-only forms) and
 // watch (replay from a resourceVersion, bookmarks, timeouts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { KubeObject } from './contract';
 import { isTrueParam } from './request-info';
 import { apiVersionOf, type ResourceType } from './resources';
@@ -209,7 +208,6 @@ export function startWatch(
     'Content-Type': asTable ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
     'Transfer-Encoding': 'chunked',
     'Cache-Control': 'no-cache, private',
-    'Audit-Id': randomUUID(),
   });
   res.flushHeaders();
   let first = true;

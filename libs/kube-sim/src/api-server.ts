@@ -3,6 +3,7 @@
 // stream subresources to the streams module. Every reply that fails is a Kubernetes Status.
 // Reads and watch (api-reads.ts), writes and patch (api-writes.ts), deletes, scale and eviction
 // (api-deletes.ts) and reviews and TokenRequest (api-reviews.ts) are served by the files named.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { forbiddenError } from './authorization-messages';
@@ -71,13 +72,17 @@ export class ApiServer {
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://kube-sim');
+    const auditId = auditIdOf(req);
     const entry = this.deps.requestLog.record({
       method: req.method ?? 'GET',
       path: url.pathname,
       query: url.search.replace(/^\?/, ''),
       authorizationHeader: req.headers.authorization !== undefined,
       userAgent: req.headers['user-agent'],
+      auditId,
     });
+    // The real server's audit filter echoes the ID on every response it writes itself.
+    res.setHeader('Audit-Id', auditId);
     res.on('finish', () => {
       entry.status = res.statusCode;
       this.deps.requestLog.completed(entry);
@@ -109,13 +114,14 @@ export class ApiServer {
       query: url.search.replace(/^\?/, ''),
       authorizationHeader: req.headers.authorization !== undefined,
       userAgent: req.headers['user-agent'],
+      auditId: auditIdOf(req),
     });
     const fail = (body: StatusBody): void => {
       entry.status = body.code;
       this.deps.requestLog.completed(entry);
       const text = JSON.stringify(body);
       socket.end(
-        `HTTP/1.1 ${body.code} ${body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+        `HTTP/1.1 ${body.code} ${body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nAudit-Id: ${entry.auditId}\r\nConnection: close\r\n\r\n${text}`,
       );
     };
     try {
@@ -382,4 +388,13 @@ export class ApiServer {
   // ---- delete ----
 
   // ---- reviews ----
+}
+
+/**
+ * The ID of this request's audit event: kube-apiserver's audit filter (WithAuditInit) takes a
+ * caller's `Audit-ID` header as it is, and makes up a UUID when there is none.
+ */
+function auditIdOf(req: IncomingMessage): string {
+  const sent = req.headers['audit-id'];
+  return typeof sent === 'string' && sent !== '' ? sent : randomUUID();
 }

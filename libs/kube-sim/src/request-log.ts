@@ -26,6 +26,8 @@ export interface RequestLogEntry {
   /** The HTTP status sent (101 for upgrades handed to the streams module). */
   status?: number;
   userAgent?: string;
+  /** The ID of the request's audit event: the `Audit-ID` header received, or one made up. */
+  auditId: string;
 }
 
 export class RequestLog {

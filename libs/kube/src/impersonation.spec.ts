@@ -104,6 +104,8 @@ describe('isForbiddenClientHeader', () => {
     ['X-Forwarded-Proto', true],
     ['Forwarded', true],
     ['X-Real-IP', true],
+    ['Audit-ID', true],
+    ['audit_id', true],
     ['Content-Type', false],
     ['Accept', false],
     ['User-Agent', false],

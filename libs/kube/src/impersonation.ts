@@ -76,6 +76,9 @@ const FORBIDDEN_CLIENT_HEADERS: ReadonlySet<string> = new Set([
   'forwarded',
   'x-real-ip',
   'x-client-ip',
+  // The API server takes Audit-ID as the ID of its own audit event: a client-chosen one could
+  // collide with, or impersonate, the event of another request. The gateway sends its request id.
+  'audit-id',
 ]);
 
 const FORBIDDEN_CLIENT_HEADER_PREFIXES: readonly string[] = ['impersonate-', 'x-remote-', 'x-forwarded-'];

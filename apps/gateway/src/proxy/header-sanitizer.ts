@@ -3,8 +3,8 @@
 // Guards: the upstream request's identity and routing headers. Trusts: nothing the client sent.
 // Refuses (drops): Authorization and every credential header, every Impersonate-* in any
 // spelling, X-Remote-* (front-proxy identity), X-Forwarded-*/Forwarded (client-address claims),
-// Cookie (the gateway's session must not travel upstream), hop-by-hop headers, and every header
-// the client's Connection header names. Connection is applied to the client's headers only —
+// Cookie (the gateway's session must not travel upstream), Audit-ID (the gateway sends its own
+// request id), hop-by-hop headers, and every header the client's Connection header names. Connection is applied to the client's headers only —
 // ours are added afterwards — so `Connection: Impersonate-User, Authorization` cannot strip the
 // headers the gateway sets.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';

@@ -96,6 +96,8 @@ export class KubeProxyChain implements ForwardingChain {
 
   handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const exchange = this.open(req, assignRequestId(req, res));
+    // The API server echoes the Audit-ID we send (step 6); our own refusals carry it too.
+    res.setHeader('Audit-Id', exchange.requestId);
     // The last guard: whatever throws in a step or in forwarding, sync or async (an authenticator,
     // a SubjectAccessReview that cannot be made, a header the writer refuses), ends here as a
     // 500 Status and an audit record — never as an exception out of the chain.
@@ -258,6 +260,6 @@ function writeRawStatus(socket: Duplex, status: KubeStatus, requestId: string): 
   socket.end(
     `HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code] ?? ''}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+      `X-Request-Id: ${requestId}\r\nAudit-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

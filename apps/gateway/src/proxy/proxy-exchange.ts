@@ -95,6 +95,8 @@ export function upstreamHeaders(
     withImpersonation(withGatewayCredential(upstream, headers), identity);
   }
   if (exchange.event.clientAddress) headers['x-forwarded-for'] = exchange.event.clientAddress;
+  // The API server takes Audit-ID as the ID of its own audit event: its log and ours join on it.
+  headers['audit-id'] = exchange.requestId;
   return headers;
 }
 
