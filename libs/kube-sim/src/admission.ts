@@ -143,6 +143,8 @@ const KIND_FIELDS: Record<string, FieldSchema> = {
   PersistentVolumeClaim: SPEC_STATUS(ANY),
   PodDisruptionBudget: SPEC_STATUS(ANY),
   Ingress: SPEC_STATUS(ANY),
+  // A spec only: the alpha status field was removed in 1.28.
+  NetworkPolicy: { spec: ANY },
   Endpoints: { subsets: ANY },
   EndpointSlice: { addressType: ANY, endpoints: ANY, ports: ANY },
   ConfigMap: { data: ANY, binaryData: ANY, immutable: ANY },

@@ -306,6 +306,7 @@ function findKind(group: string, kind: string): boolean {
       'EndpointSlice',
       'PodDisruptionBudget',
       'Ingress',
+      'NetworkPolicy',
     ].some((k) => k === kind) && group !== undefined
   );
 }

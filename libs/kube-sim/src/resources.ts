@@ -294,6 +294,15 @@ export const RESOURCE_TYPES: ResourceType[] = [
     subresources: [statusSub('Ingress')],
   }),
   type({
+    group: 'networking.k8s.io',
+    version: 'v1',
+    kind: 'NetworkPolicy',
+    plural: 'networkpolicies',
+    singular: 'networkpolicy',
+    namespaced: true,
+    shortNames: ['netpol'],
+  }),
+  type({
     group: 'authentication.k8s.io',
     version: 'v1',
     kind: 'TokenReview',
