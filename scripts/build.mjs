@@ -50,6 +50,8 @@ process.stderr.write('kgw: building (tsc)...\n');
 if (!existsSync(join(root, 'prisma', 'generated', 'prisma', 'client.ts'))) run(bin('prisma'), ['generate']);
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);
 run(bin('tsc-alias'), ['-p', 'tsconfig.build.json']);
+// The kgw CLI as one file, for the gateway's /kgw/cli/ download.
+run(process.execPath, [join(root, 'scripts', 'cli-bundle.mjs')]);
 // The browser UI (apps/web): Vite bundles it from node_modules into dist/web, offline.
 process.stderr.write('kgw: building the web UI (vite)...\n');
 run(bin('vite'), ['build', '--config', join('apps', 'web', 'vite.config.mts')]);

@@ -6,6 +6,7 @@ import { assignRequestId } from '../logging/request-id';
 import { redactQuery } from '../logging/query-redaction';
 import { AuditModule } from './audit.module';
 import { AuthModule } from './auth.module';
+import { CliDownloadModule } from './cli-download.module';
 import { HealthController } from './health.controller';
 import { RuntimeModule, type GatewayRuntime } from './runtime.module';
 import { UiModule } from './ui.module';
@@ -22,6 +23,7 @@ export class AppModule {
         AuditModule.forRoot(runtime.db, runtime.services.audit),
         AuthModule.forRoot(runtime.services.authn !== undefined),
         UiModule.forRoot(),
+        CliDownloadModule.forRoot(),
         LoggerModule.forRoot({
           pinoHttp: {
             logger: runtime.logger,

@@ -6,6 +6,7 @@ import { addForwardCommand } from './forward';
 import { addKubeconfigCommand } from './kubeconfig';
 import { addLoginCommand } from './login';
 import { addLogoutCommand } from './logout';
+import { addTokenCommand } from './token';
 import { addVersionCommand } from './version';
 import { addWhoamiCommand } from './whoami';
 
@@ -17,6 +18,7 @@ export const COMMANDS: AddCommand[] = [
   addWhoamiCommand,
   addForwardCommand,
   addKubeconfigCommand,
+  addTokenCommand,
   addAuditCommand,
   addVersionCommand,
 ];

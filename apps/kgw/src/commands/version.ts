@@ -13,7 +13,11 @@ export const addVersionCommand: AddCommand = (program, { io, act }) => {
     );
 };
 
+/** Set by the single-file build (scripts/build.mjs), which has no package.json beside it. */
+declare const KGW_BUNDLED_VERSION: string | undefined;
+
 export function packageVersion(): string {
+  if (typeof KGW_BUNDLED_VERSION === 'string') return KGW_BUNDLED_VERSION;
   // Sources sit at apps/kgw/src/commands, the build at dist/apps/kgw/src/commands.
   for (const candidate of [
     join(__dirname, '../../../../package.json'),
