@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { Database } from '@kgw/db';
-import type { AuditEvent } from '../../apps/gateway/src/audit/audit-sink';
+import type { AuditEvent } from '../../apps/gateway/src/audit/audit-event';
 import { AuditWriterThread } from '../../apps/gateway/src/audit/audit-writer-thread';
 import type { BenchContext, BenchLine, BenchScenario } from '../support/context';
 import { postgres } from '../support/environment';

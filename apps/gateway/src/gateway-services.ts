@@ -47,8 +47,6 @@ export interface KubeTrafficHandler {
 
 import { chooseUpstream } from './lifecycle/gateway-mode';
 
-export { chooseUpstream, loginMethods, NO_LOGIN_METHOD, type UpstreamChoice } from './lifecycle/gateway-mode';
-
 export interface GatewayServices {
   auth: GatewayAuth;
   audit: AuditSink;

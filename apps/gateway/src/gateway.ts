@@ -32,13 +32,8 @@ import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { isBrowserAtRoot, UI_PATH } from './ui/web-ui-files';
 import { createLogger } from './logging/logger';
-import {
-  chooseUpstream,
-  gatewayServicesFromConfig,
-  loginMethods,
-  NO_LOGIN_METHOD,
-  type GatewayServices,
-} from './gateway-services';
+import { gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
+import { chooseUpstream, loginMethods, NO_LOGIN_METHOD } from './lifecycle/gateway-mode';
 
 export interface GatewayOptions {
   logDestination?: DestinationStream;

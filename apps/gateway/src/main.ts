@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { ConfigError, loadConfig, unknownVariables, type GatewayConfig } from '@kgw/config';
 import cluster from 'node:cluster';
 import { startGateway, type RunningGateway } from './gateway';
-import { chooseUpstream } from './gateway-services';
+import { chooseUpstream } from './lifecycle/gateway-mode';
 import { PortInUseError } from './lifecycle/listen-port';
 import { onShutdownSignals } from './lifecycle/shutdown-signals';
 import { followPrimary, runPrimary, workerCount } from './lifecycle/worker-cluster';

@@ -42,6 +42,7 @@ export {
   tooManyRequests,
   unauthorized,
   unsupportedMediaType,
+  writeSocketStatus,
   writeStatus,
   type GroupResource,
   type KubeStatus,

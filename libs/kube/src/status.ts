@@ -1,6 +1,7 @@
 // Kubernetes `Status` failures, worded and serialized like the API server (apimachinery api/errors,
 // apiserver responsewriters) so kubectl prints gateway errors exactly as it prints cluster errors.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { goJsonEncode, goQuote } from './go-text';
 
 export type StatusReason =
@@ -231,4 +232,18 @@ export function writeStatus(res: ServerResponse, status: KubeStatus): void {
     res.setHeader('Retry-After', String(retryAfter));
   }
   res.end(body);
+}
+
+/**
+ * A Status on a socket that was about to be upgraded (no ServerResponse exists there); always
+ * closes the socket afterwards, as the API server does when it refuses an upgrade. The request id
+ * goes out as Audit-Id too, as on every answer of the gateway.
+ */
+export function writeSocketStatus(socket: Duplex, status: KubeStatus, requestId: string): void {
+  const body = encodeStatus(status);
+  socket.end(
+    `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? ''}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\nAudit-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

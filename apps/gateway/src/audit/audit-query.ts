@@ -1,13 +1,8 @@
 // The query side of /kgw/v1/audit: filters from the query string (validated, with the caller's
 // visibility applied — only gateway admins see other people's records), cursors, and the
 // export formats (JSON page, NDJSON, CSV).
-import {
-  AUDIT_DECISIONS,
-  AUDIT_KINDS,
-  type AuditKind,
-  type AuditRecord,
-  type ChainedAuditRecord,
-} from './audit-record';
+import { type AuditRecord, type ChainedAuditRecord } from './audit-record';
+import { AUDIT_DECISIONS, AUDIT_KINDS, type AuditKind } from './audit-event';
 import type { AuditFilter, StoredAuditRecord } from './audit-store';
 import { GatewayError } from '../errors/gateway-error';
 import type { AuthenticatedRequest } from '../identity/caller';

@@ -5,8 +5,6 @@
 import { hash as digest } from 'node:crypto';
 import type { AuditEvent, AuditKind } from './audit-event';
 
-export { AUDIT_DECISIONS, AUDIT_KINDS, type AuditKind } from './audit-event';
-
 /** The hash a chain's first record points back to. */
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -2,8 +2,6 @@
 // must never block or fail the response path.
 import type { AuditEvent } from './audit-event';
 
-export type { AuditEvent } from './audit-event';
-
 /** Nest injection token for the AuditSink. */
 export const AUDIT_SINK = Symbol('AUDIT_SINK');
 

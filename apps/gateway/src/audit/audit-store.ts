@@ -4,7 +4,8 @@
 // (column arrays unnested into rows) and replays rely on ON CONFLICT (request_id) DO NOTHING, which Prisma's
 // createMany only offers as skipDuplicates without telling which rows were new.
 import type { Pool } from 'pg';
-import type { AuditKind, AuditRecord, ChainedAuditRecord } from './audit-record';
+import type { AuditRecord, ChainedAuditRecord } from './audit-record';
+import type { AuditKind } from './audit-event';
 
 /** A record read back from Postgres: its row id (the cursor) and chain position. */
 export interface StoredAuditRecord extends AuditRecord {

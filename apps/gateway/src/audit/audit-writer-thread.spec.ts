@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import type { AuditEvent } from './audit-sink';
+import type { AuditEvent } from './audit-event';
 import { AuditWriterThread, type AuditWriterThreadOptions } from './audit-writer-thread';
 
 /**

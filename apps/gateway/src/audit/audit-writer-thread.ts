@@ -15,7 +15,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import { AuditChain, auditRecordOf, type ChainedAuditRecord } from './audit-record';
-import type { AuditEvent, AuditSink } from './audit-sink';
+import type { AuditSink } from './audit-sink';
+import type { AuditEvent } from './audit-event';
 import { AuditSpool } from './audit-spool';
 import type { AuditFeed } from './postgres-audit-writer';
 

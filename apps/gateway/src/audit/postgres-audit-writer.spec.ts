@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ChainVerifier, type ChainedAuditRecord } from './audit-record';
-import type { AuditEvent } from './audit-sink';
+import type { AuditEvent } from './audit-event';
 import { AuditSpool } from './audit-spool';
 import type { AuditStore, EncodedAuditBatch } from './audit-store';
 import { PostgresAuditWriter } from './postgres-audit-writer';

@@ -17,7 +17,8 @@
 // committing and was spooled anyway replays as a no-op.
 import type { Logger } from 'pino';
 import { AuditChain, auditRecordOf, type ChainedAuditRecord } from './audit-record';
-import type { AuditEvent, AuditSink } from './audit-sink';
+import type { AuditSink } from './audit-sink';
+import type { AuditEvent } from './audit-event';
 import type { AuditSpool } from './audit-spool';
 import type { AuditStore, EncodedAuditBatch } from './audit-store';
 

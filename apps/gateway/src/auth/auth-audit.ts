@@ -3,7 +3,8 @@
 // `token`), never carrying a credential: token ids, not tokens.
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { AuditEvent, AuditSink } from '../audit/audit-sink';
+import type { AuditSink } from '../audit/audit-sink';
+import type { AuditEvent } from '../audit/audit-event';
 import { redactQuery } from '../logging/query-redaction';
 import { randomUUID } from 'node:crypto';
 

@@ -1,8 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthenticatedCaller } from '../identity/caller';
 
-export type { AuthenticatedCaller, TokenScopes } from '../identity/caller';
-
 export type AuthenticationResult =
   | { outcome: 'authenticated'; caller: AuthenticatedCaller }
   /** No credential of this authenticator's kind was presented. */

@@ -13,7 +13,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Prisma, PrismaClient } from '@kgw/db';
-import type { AuthenticatedCaller, AuthenticationResult, Authenticator } from './authenticator';
+import type { AuthenticationResult, Authenticator } from './authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 import { callerFromClaims, type ClaimMapping } from './oidc-claims';
 import type { OidcLogin, OidcTokens } from './oidc-login';
 

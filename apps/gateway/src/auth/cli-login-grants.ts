@@ -15,7 +15,7 @@
 // the periodic sweep), and at most MAX_LIVE_DEVICE_GRANTS may wait at once.
 import { createHash, randomInt } from 'node:crypto';
 import type { PrismaClient } from '@kgw/db';
-import type { AuthenticatedCaller } from './authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 import { digestOf, newSecret } from './browser-sessions';
 
 export const DEVICE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';

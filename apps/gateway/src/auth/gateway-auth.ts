@@ -5,7 +5,6 @@ import type { IncomingMessage } from 'node:http';
 import type { AuthenticatedCaller, AuthenticatedRequest } from '../identity/caller';
 import type { Authenticator } from './authenticator';
 
-export type { AuthenticatedRequest } from '../identity/caller';
 import type { GatewayPolicy } from './gateway-policy';
 import type { IdentityMapper } from '../identity/identity-mapper';
 

@@ -1,5 +1,5 @@
 import type { AccessAttributes } from '@kgw/kube';
-import type { AuthenticatedCaller, TokenScopes } from './authenticator';
+import type { AuthenticatedCaller, TokenScopes } from '../identity/caller';
 import { ScopedTokenPolicy } from './gateway-policy';
 
 const res = (

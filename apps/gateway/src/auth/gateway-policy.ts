@@ -2,7 +2,7 @@
 // what a credential may be used for regardless of RBAC (a personal token scoped read-only or to
 // some namespaces, say). RBAC can only narrow this further, never widen it.
 import type { AccessAttributes } from '@kgw/kube';
-import type { AuthenticatedCaller } from './authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 
 export type PolicyDecision = { allowed: true } | { allowed: false; message: string };
 

@@ -7,7 +7,7 @@
 // the claim is `email` (a `sub` is unique only within its issuer — two issuers' `sub: 1` are two
 // people, and admin rights, token ownership and audit visibility go by name). `-` turns the
 // prefix off; any other value is used as given.
-import type { AuthenticatedCaller } from './authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 
 export interface ClaimMapping {
   usernameClaim: string;

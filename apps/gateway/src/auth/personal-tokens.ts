@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { PrismaClient } from '@kgw/db';
-import type { TokenScopes } from './authenticator';
+import type { TokenScopes } from '../identity/caller';
 
 export const TOKEN_PREFIX = 'kgw_';
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

@@ -9,12 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { parse as parseCsvLine } from './csv-line';
-import {
-  bearerTokenOf,
-  type AuthenticatedCaller,
-  type AuthenticationResult,
-  type Authenticator,
-} from './authenticator';
+import { bearerTokenOf, type AuthenticationResult, type Authenticator } from './authenticator';
+import { type AuthenticatedCaller } from '../identity/caller';
 
 export class StaticTokenFileError extends Error {
   override name = 'StaticTokenFileError';

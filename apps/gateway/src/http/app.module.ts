@@ -11,8 +11,6 @@ import { HealthController } from './health.controller';
 import { RuntimeModule, type GatewayRuntime } from './runtime.module';
 import { UiModule } from './ui.module';
 
-export { GATEWAY_CONFIG, type GatewayRuntime } from './runtime.module';
-
 @Module({})
 export class AppModule {
   static forRoot(runtime: GatewayRuntime): DynamicModule {

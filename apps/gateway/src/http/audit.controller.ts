@@ -2,7 +2,7 @@
 // it as NDJSON or CSV, follow it live over Server-Sent Events, and verify its hash chains.
 import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { AuthenticatedRequest } from '../auth/gateway-auth';
+import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 import { GatewayError } from '../errors/gateway-error';
 import type { ChainedAuditRecord } from '../audit/audit-record';

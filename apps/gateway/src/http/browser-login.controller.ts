@@ -10,7 +10,7 @@ import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
 import { GatewayAuth } from '../auth/gateway-auth';
 import { AuthServices } from '../auth/auth-services';
-import type { AuthenticatedCaller } from '../auth/authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 import { LOGIN_COOKIE, SESSION_COOKIE, cookieValue, setCookieHeader } from '../auth/browser-sessions';
 import { LoginChecks } from './login-checks';
 import { escapeHtml, page, wantsJson } from './login-page';

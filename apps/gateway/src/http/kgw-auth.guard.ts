@@ -3,7 +3,8 @@
 import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors/gateway-error';
-import { GatewayAuth, type AuthenticatedRequest } from '../auth/gateway-auth';
+import { GatewayAuth } from '../auth/gateway-auth';
+import { type AuthenticatedRequest } from '../identity/caller';
 
 const CALLER = Symbol('kgw.caller');
 type WithCaller = IncomingMessage & { [CALLER]?: AuthenticatedRequest };

@@ -8,7 +8,7 @@ import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
 import { GatewayAuth } from '../auth/gateway-auth';
 import { AuthServices } from '../auth/auth-services';
-import type { AuthenticatedCaller } from '../auth/authenticator';
+import type { AuthenticatedCaller } from '../identity/caller';
 import {
   CSRF_HEADER,
   SESSION_COOKIE,

@@ -4,7 +4,7 @@
 import { Controller, Get, Query, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { AuthServices } from '../auth/auth-services';
-import type { AuthenticatedRequest } from '../auth/gateway-auth';
+import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 
 /** Claims worth showing; the rest of the ID token stays out of responses. */

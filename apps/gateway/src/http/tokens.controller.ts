@@ -9,7 +9,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, UseGuards } 
 import type { Request } from 'express';
 import { GatewayError } from '../errors/gateway-error';
 import { AuthServices } from '../auth/auth-services';
-import type { AuthenticatedRequest } from '../auth/gateway-auth';
+import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 import { describeDuration, TokenRequestError, tokenView } from '../auth/personal-tokens';
 

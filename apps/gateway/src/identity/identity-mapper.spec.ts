@@ -1,4 +1,4 @@
-import type { AuthenticatedCaller } from '../auth/authenticator';
+import type { AuthenticatedCaller } from './caller';
 import { IdentityMapper, MappingRuleError, parseMappingRules } from './identity-mapper';
 
 const caller = (

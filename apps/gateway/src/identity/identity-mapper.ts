@@ -10,8 +10,6 @@
 import { ImpersonationError, impersonationHeaders } from '@kgw/kube';
 import type { AuthenticatedCaller, MappedIdentity } from './caller';
 
-export type { MappedIdentity } from './caller';
-
 export type MappingResult = { ok: true; identity: MappedIdentity } | { ok: false; message: string };
 
 /** Groups the API server adds itself; an identity must not bring them. */

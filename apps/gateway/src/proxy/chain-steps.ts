@@ -19,12 +19,13 @@ import {
   type KubeStatus,
   type RequestInfo,
 } from '@kgw/kube';
-import type { AuditEvent, AuditSink } from '../audit/audit-sink';
-import type { AuthenticatedCaller } from '../auth/authenticator';
-import type { AuthenticatedRequest, GatewayAuthResult } from '../auth/gateway-auth';
+import type { AuditSink } from '../audit/audit-sink';
+import type { AuditEvent } from '../audit/audit-event';
+import type { AuthenticatedCaller, AuthenticatedRequest, MappedIdentity } from '../identity/caller';
+import type { GatewayAuthResult } from '../auth/gateway-auth';
 import type { GatewayPolicy, RequestShape } from '../auth/gateway-policy';
-import type { MappedIdentity } from '../identity/identity-mapper';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
+import { impersonatedIdentity, impersonationChecks, requestedImpersonation } from './requested-impersonation';
 
 /** Why the chain stops: the answer, and what the audit record says about it. */
 export class Refusal {
@@ -86,6 +87,39 @@ export async function identifyCaller(
         who.caller,
       );
   }
+}
+
+/**
+ * 3b. `kubectl --as …`: the identity asked for, when the caller's mapped identity may impersonate
+ * every part of it (requested-impersonation.ts); else the caller's own. `impersonation` says who
+ * acts for whom, for the audit reason.
+ */
+export async function actingIdentity(
+  policy: GatewayPolicy,
+  reviews: AccessReviews,
+  req: http.IncomingMessage,
+  who: { caller: AuthenticatedCaller; identity: MappedIdentity },
+  upgrade: boolean,
+): Promise<{ identity: MappedIdentity; impersonation?: string } | Refusal> {
+  const asked = requestedImpersonation(req);
+  if (asked === undefined) return { identity: who.identity };
+  if ('error' in asked) return new Refusal(asked.error, 'deny', 'impersonation: malformed request');
+  if (who.identity.tokenRequest) {
+    const message = 'impersonation is not available to callers mapped to a service account token';
+    return new Refusal(gatewayForbidden(message), 'deny', `impersonation: ${message}`);
+  }
+  for (const attributes of impersonationChecks(asked)) {
+    const narrowed = checkPolicy(policy, who.caller, attributes, { upgrade });
+    if (narrowed) return narrowed;
+    const allowed = await checkRbac(reviews, who.identity, attributes);
+    if (allowed instanceof Refusal)
+      return new Refusal(allowed.status, 'deny', `impersonation of "${asked.user}": ${allowed.reason}`);
+  }
+  const identity = impersonatedIdentity(asked, who.identity);
+  return {
+    identity,
+    impersonation: `impersonating "${identity.username}" as asked by "${who.identity.username}"`,
+  };
 }
 
 /** 4. The request's attributes on the canonical path, as the API server will resolve them. */

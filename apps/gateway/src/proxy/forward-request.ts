@@ -3,8 +3,8 @@
 // the answer started is a 503 Status; after, the client connection is cut.
 import type * as http from 'node:http';
 import { openUpstreamRequest, serviceUnavailable } from '@kgw/kube';
-import type { AuditEvent } from '../audit/audit-sink';
-import type { MappedIdentity } from '../identity/identity-mapper';
+import type { AuditEvent } from '../audit/audit-event';
+import type { MappedIdentity } from '../identity/caller';
 import { Refusal } from './chain-steps';
 import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';

@@ -5,7 +5,7 @@ import type * as http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { openUpstreamRequest, serviceUnavailable, streamingUpgradeOf, type RequestInfo } from '@kgw/kube';
-import type { MappedIdentity } from '../identity/identity-mapper';
+import type { MappedIdentity } from '../identity/caller';
 import { Refusal } from './chain-steps';
 import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';

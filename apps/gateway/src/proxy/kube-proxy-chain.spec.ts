@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createPki } from '@kgw/kube-sim';
 import { loadUpstream, type AccessDecision, type Upstream } from '@kgw/kube';
-import type { AuditEvent, AuditSink } from '../audit/audit-sink';
-import type { AuthenticatedCaller } from '../auth/authenticator';
+import type { AuditSink } from '../audit/audit-sink';
+import type { AuditEvent } from '../audit/audit-event';
+import type { AuthenticatedCaller, MappedIdentity } from '../identity/caller';
 import type { GatewayAuthResult } from '../auth/gateway-auth';
 import type { PolicyDecision } from '../auth/gateway-policy';
-import type { MappedIdentity } from '../identity/identity-mapper';
 import { ClientAddressResolver } from './client-address';
 import { KubeProxyChain } from './kube-proxy-chain';
 

@@ -18,31 +18,27 @@
 // path the API server could read differently from us (400), anything RBAC denies (403, worded
 // like the API server), and an upgrade the API server did not accept with 101.
 //
-// Forwarding uses Node's http directly rather than http-proxy-middleware: the chain must run
-// async authentication and authorization before a single byte goes upstream, upgrades must be
-// piped only after the upstream's 101 (http-proxy pipes as soon as it sees a response), and the
-// hot path is measured against kubectl proxy, so it carries no framework layers.
+// Forwarding uses Node's http, not http-proxy-middleware: docs/proxy.md says why.
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   accessAttributesFor,
   authorizationVerbFor,
-  encodeStatus,
   internal,
+  writeSocketStatus,
   writeStatus,
-  type KubeStatus,
   type RequestInfo,
   type Upstream,
 } from '@kgw/kube';
 import type { AuditSink } from '../audit/audit-sink';
-import type { AuthenticatedCaller } from '../auth/authenticator';
 import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { OpenStreams } from '../auth/open-streams';
-import type { MappedIdentity } from '../identity/identity-mapper';
+import type { MappedIdentity } from '../identity/caller';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
 import { assignRequestId } from '../logging/request-id';
 import {
+  actingIdentity,
   auditUnavailable,
   checkPolicy,
   checkRbac,
@@ -53,14 +49,20 @@ import {
   serviceAccountCredential,
   type AccessReviews,
   type CallerIdentification,
-  gatewayForbidden,
 } from './chain-steps';
 import type { ClientAddressResolver } from './client-address';
 import { forwardRequest } from './forward-request';
 import { forwardUpgrade } from './forward-upgrade';
 import type { ForwardingChain } from './forwarding-chain';
-import { impersonatedIdentity, impersonationChecks, requestedImpersonation } from './requested-impersonation';
-import { openExchange, recordCaller, recordIdentity, recordTarget, type Exchange } from './proxy-exchange';
+import {
+  openExchange,
+  recordCaller,
+  recordIdentity,
+  recordRefusal,
+  recordTarget,
+  stampEnd,
+  type Exchange,
+} from './proxy-exchange';
 
 export interface KubeProxyChainDeps {
   /** Who is calling (GatewayAuth: authenticators + identity mapper). */
@@ -127,7 +129,7 @@ export class KubeProxyChain implements ForwardingChain {
       })
       .catch((err: unknown) => {
         this.failed(exchange, err, 'upgrade failed');
-        writeRawStatus(socket, internal(exchange.requestId), exchange.requestId);
+        writeSocketStatus(socket, internal(exchange.requestId), exchange.requestId);
       });
   }
 
@@ -155,8 +157,13 @@ export class KubeProxyChain implements ForwardingChain {
     if (who instanceof Refusal) return who;
     recordCaller(event, who.caller);
     recordIdentity(event, who.identity);
-    const acting = await this.actingIdentity(req, who, upgrade, exchange);
-    if (acting instanceof Refusal) return acting;
+    const asked = await actingIdentity(deps.policy, deps.accessReviews, req, who, upgrade);
+    if (asked instanceof Refusal) return asked;
+    const acting = asked.identity;
+    if (asked.impersonation) {
+      recordIdentity(event, acting);
+      exchange.impersonation = asked.impersonation;
+    }
     const info = resolveTarget(req);
     if (info instanceof Refusal) return info;
     recordTarget(event, info);
@@ -185,36 +192,6 @@ export class KubeProxyChain implements ForwardingChain {
     return { identity: acting, info };
   }
 
-  /**
-   * 3b. `kubectl --as …`: the identity asked for, when the caller's mapped identity may
-   * impersonate every part of it (requested-impersonation.ts); else the caller's own.
-   */
-  private async actingIdentity(
-    req: http.IncomingMessage,
-    who: { caller: AuthenticatedCaller; identity: MappedIdentity },
-    upgrade: boolean,
-    exchange: Exchange,
-  ): Promise<MappedIdentity | Refusal> {
-    const asked = requestedImpersonation(req);
-    if (asked === undefined) return who.identity;
-    if ('error' in asked) return new Refusal(asked.error, 'deny', 'impersonation: malformed request');
-    if (who.identity.tokenRequest) {
-      const message = 'impersonation is not available to callers mapped to a service account token';
-      return new Refusal(gatewayForbidden(message), 'deny', `impersonation: ${message}`);
-    }
-    for (const attributes of impersonationChecks(asked)) {
-      const narrowed = checkPolicy(this.deps.policy, who.caller, attributes, { upgrade });
-      if (narrowed) return narrowed;
-      const allowed = await checkRbac(this.deps.accessReviews, who.identity, attributes);
-      if (allowed instanceof Refusal)
-        return new Refusal(allowed.status, 'deny', `impersonation of "${asked.user}": ${allowed.reason}`);
-    }
-    const acting = impersonatedIdentity(asked, who.identity);
-    recordIdentity(exchange.event, acting);
-    exchange.impersonation = `impersonating "${acting.username}" as asked by "${who.identity.username}"`;
-    return acting;
-  }
-
   private open(req: http.IncomingMessage, requestId: string): Exchange {
     return openExchange(req, requestId, this.deps.instance, this.deps.clientAddress);
   }
@@ -227,39 +204,17 @@ export class KubeProxyChain implements ForwardingChain {
 
   refuseUpgrade(socket: Duplex, exchange: Exchange, refusal: Refusal): void {
     recordRefusal(exchange, refusal);
-    writeRawStatus(socket, refusal.status, exchange.requestId);
+    writeSocketStatus(socket, refusal.status, exchange.requestId);
     this.finish(exchange);
   }
 
   finish(exchange: Exchange): void {
     if (this.finished.has(exchange)) return;
     this.finished.add(exchange);
-    const { event } = exchange;
-    event.latencyMs = Math.round((performance.now() - exchange.started) * 1000) / 1000;
-    if (event.transport || event.verb === 'watch' || event.subresource === 'log')
-      event.streamMs = event.latencyMs;
     try {
-      this.deps.audit.record(event);
+      this.deps.audit.record(stampEnd(exchange));
     } catch (err) {
       this.logger.error({ err, requestId: exchange.requestId }, 'audit sink failed');
     }
   }
-}
-
-function recordRefusal(exchange: Exchange, refusal: Refusal): void {
-  const { event } = exchange;
-  if (refusal.caller) recordCaller(event, refusal.caller);
-  event.decision = refusal.decision;
-  event.reason = refusal.reason;
-  event.code = refusal.status.code;
-}
-
-/** A Status on a socket that was about to be upgraded; always closes it afterwards. */
-function writeRawStatus(socket: Duplex, status: KubeStatus, requestId: string): void {
-  const body = encodeStatus(status);
-  socket.end(
-    `HTTP/1.1 ${status.code} ${http.STATUS_CODES[status.code] ?? ''}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\nAudit-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

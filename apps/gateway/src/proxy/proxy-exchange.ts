@@ -2,10 +2,10 @@
 // chain's steps fill in as they learn things, and the headers it is forwarded with.
 import type * as http from 'node:http';
 import { withGatewayCredential, withImpersonation, type RequestInfo, type Upstream } from '@kgw/kube';
-import type { AuditEvent } from '../audit/audit-sink';
+import type { AuditEvent } from '../audit/audit-event';
 import { redactQuery } from '../logging/query-redaction';
-import type { AuthenticatedCaller } from '../auth/authenticator';
-import type { MappedIdentity } from '../identity/identity-mapper';
+import type { AuthenticatedCaller, MappedIdentity } from '../identity/caller';
+import type { Refusal } from './chain-steps';
 import type { ClientAddressResolver } from './client-address';
 import { sanitizeClientHeaders } from './header-sanitizer';
 
@@ -72,6 +72,23 @@ export function recordTarget(event: AuditEvent, info: RequestInfo): void {
   event.subresource = info.subresource || undefined;
   event.namespace = info.namespace || undefined;
   event.name = info.name || undefined;
+}
+
+export function recordRefusal(exchange: Exchange, refusal: Refusal): void {
+  const { event } = exchange;
+  if (refusal.caller) recordCaller(event, refusal.caller);
+  event.decision = refusal.decision;
+  event.reason = refusal.reason;
+  event.code = refusal.status.code;
+}
+
+/** The event as it is audited when the exchange ends: its latency, and a stream's duration. */
+export function stampEnd(exchange: Exchange): AuditEvent {
+  const { event } = exchange;
+  event.latencyMs = Math.round((performance.now() - exchange.started) * 1000) / 1000;
+  if (event.transport || event.verb === 'watch' || event.subresource === 'log')
+    event.streamMs = event.latencyMs;
+  return event;
 }
 
 /**

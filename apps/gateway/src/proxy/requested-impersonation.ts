@@ -13,7 +13,7 @@
 // server does not read (`Impersonate_User`) is no request and is dropped by the sanitizer.
 import type * as http from 'node:http';
 import { badRequest, type AccessAttributes, type KubeStatus } from '@kgw/kube';
-import type { MappedIdentity } from '../identity/identity-mapper';
+import type { MappedIdentity } from '../identity/caller';
 
 export interface ImpersonationRequest {
   user?: string;

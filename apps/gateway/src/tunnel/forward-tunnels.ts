@@ -40,8 +40,10 @@ import {
   type TunnelStream,
   type Welcome,
 } from '@kgw/tunnel';
-import type { AuditEvent, AuditSink } from '../audit/audit-sink';
-import type { AuthenticatedRequest, GatewayAuth } from '../auth/gateway-auth';
+import type { AuditSink } from '../audit/audit-sink';
+import type { AuditEvent } from '../audit/audit-event';
+import type { GatewayAuth } from '../auth/gateway-auth';
+import type { AuthenticatedRequest } from '../identity/caller';
 import type { OpenStreams } from '../auth/open-streams';
 import type { ClientAddressResolver } from '../proxy/client-address';
 import { assignRequestId } from '../logging/request-id';
