@@ -56,13 +56,19 @@ export async function signIn(page: Page, url: string, user: string, password: st
   await page.waitForSelector('header.top');
 }
 
-/** A full-page screenshot at desktop width, and one at phone width. */
-export async function screenshots(page: Page, name: string): Promise<void> {
+/**
+ * A full-page screenshot at desktop width, and one at phone width; returns how wide the page is
+ * at phone width (wider than the screen means the whole page scrolls sideways).
+ */
+export async function screenshots(page: Page, name: string): Promise<number> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   const size = page.viewportSize() ?? DESKTOP;
   await page.setViewportSize(PHONE);
+  // A string, not a function: the test program has no DOM types (the page has).
+  const width = await page.evaluate<number>('document.documentElement.scrollWidth');
   await page.screenshot({ path: join(ARTIFACTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(size);
+  return width;
 }
 
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');

@@ -1,6 +1,7 @@
-// The states every page shares: loading, empty, error, forbidden (which always names the missing
-// permission and links to "Why can't I?").
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+// What every page shares: the loading / empty / error / forbidden states (a forbidden state always
+// names the missing permission and links to "Why can't I?"), and tables that scroll sideways in
+// their own box instead of widening the page.
+import { useEffect, useRef, useState, type HTMLAttributes, type ReactNode } from 'react';
 import { ApiError, canIUrl, describeAccess, type AccessQuestion } from './api';
 import { Link } from './router';
 
@@ -103,6 +104,83 @@ export function Row({ term, children, testId }: { term: string; children: ReactN
     <div className="dlrow">
       <dt>{term}</dt>
       <dd data-testid={testId}>{children}</dd>
+    </div>
+  );
+}
+
+/**
+ * A list's states in one place: the error (a refused list names `denied`, the permission it
+ * needed), loading, the empty text, or the list itself. Items already shown stay on screen when
+ * a later refresh fails (a watch that reconnects).
+ */
+export function Listing<T>(props: {
+  what: string;
+  items: T[] | null;
+  /** Default: no items yet. */
+  loading?: boolean;
+  error: unknown;
+  denied?: AccessQuestion;
+  empty: ReactNode;
+  /** The list; without it, only the states (a page that shows one object its own way). */
+  children?: (items: T[]) => ReactNode;
+}) {
+  const { what, items, error, denied, empty, children } = props;
+  const loading = props.loading ?? items === null;
+  return (
+    <>
+      {error != null && <ErrorNotice error={error} fallback={denied} />}
+      {loading && error == null && <Loading what={what} />}
+      {!loading && error == null && items?.length === 0 && <Empty>{empty}</Empty>}
+      {items && items.length > 0 && children?.(items)}
+    </>
+  );
+}
+
+export interface Column<T> {
+  /** Column heading; `hidden` keeps it for screen readers only (an actions column). */
+  header: string;
+  hidden?: boolean;
+  cell: (row: T) => ReactNode;
+}
+
+type RowAttributes = HTMLAttributes<HTMLTableRowElement> & { [data: `data-${string}`]: string | undefined };
+
+/**
+ * A table in a box that scrolls sideways on a narrow screen (the page itself never does). The
+ * box is a labelled, focusable region so a keyboard can scroll it too.
+ */
+export function DataTable<T>(props: {
+  label: string;
+  rows: T[];
+  columns: Array<Column<T>>;
+  rowKey: (row: T, index: number) => string;
+  rowAttributes?: (row: T) => RowAttributes;
+  testId?: string;
+  className?: string;
+}) {
+  const { label, rows, columns, rowKey, rowAttributes, testId, className } = props;
+  return (
+    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>
+      <table data-testid={testId} className={className}>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th scope="col" key={c.header}>
+                {c.hidden ? <span className="visually-hidden">{c.header}</span> : c.header}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row, i) => (
+            <tr key={rowKey(row, i)} {...rowAttributes?.(row)}>
+              {columns.map((c) => (
+                <td key={c.header}>{c.cell(row)}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }

@@ -2,7 +2,7 @@
 // tail (Server-Sent Events from /kgw/v1/audit/stream) and export (CSV, NDJSON).
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, UI_BASE, type Me } from '../api';
-import { Empty, ErrorNotice, Loading, PageTitle } from '../components';
+import { DataTable, Listing, PageTitle } from '../components';
 import { navigate } from '../router';
 
 interface AuditRow {
@@ -124,46 +124,49 @@ export function AuditPage({ me, query }: { me: Me; query: URLSearchParams }) {
           Export NDJSON
         </a>
       </div>
-      {error != null && <ErrorNotice error={error} />}
-      {rows === null && error == null && <Loading what="audit records" />}
-      {rows?.length === 0 && <Empty>No records match. Widen the filters, or turn on the live tail and wait for activity.</Empty>}
-      {rows && rows.length > 0 && (
-        <div className="table-wrap">
-          <table data-testid="audit" className="audit">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">User</th>
-                <th scope="col">Request</th>
-                <th scope="col">Status</th>
-                <th scope="col">Reason</th>
-                <th scope="col">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <tr key={r.requestId} data-request-id={r.requestId} className={r.decision === 'deny' ? 'denied' : undefined}>
-                  <td>{new Date(r.time).toLocaleTimeString()}</td>
-                  <td>
+      <Listing
+        what="audit records"
+        items={rows}
+        error={error}
+        empty="No records match. Widen the filters, or turn on the live tail and wait for activity."
+      >
+        {(items) => (
+          <DataTable
+            label="Audit records"
+            testId="audit"
+            className="audit"
+            rows={items}
+            rowKey={(r) => r.requestId}
+            rowAttributes={(r) => ({
+              'data-request-id': r.requestId,
+              className: r.decision === 'deny' ? 'denied' : undefined,
+            })}
+            columns={[
+              { header: 'Time', cell: (r) => new Date(r.time).toLocaleTimeString() },
+              {
+                header: 'User',
+                cell: (r) => (
+                  <>
                     {r.authUser ?? '—'}
                     {r.kubeUser && r.kubeUser !== r.authUser && <div className="muted small">as {r.kubeUser}</div>}
-                  </td>
-                  <td>
-                    <code className="small">
-                      {r.kind === 'request' ? `${r.verb ?? ''} ${r.path ?? ''}` : `${r.kind}${r.path ? ` ${r.path}` : ''}`}
-                    </code>
-                  </td>
-                  <td>
-                    {r.code ?? ''} {r.decision}
-                  </td>
-                  <td>{r.reason}</td>
-                  <td>{r.clientAddress}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+                  </>
+                ),
+              },
+              {
+                header: 'Request',
+                cell: (r) => (
+                  <code className="small">
+                    {r.kind === 'request' ? `${r.verb ?? ''} ${r.path ?? ''}` : `${r.kind}${r.path ? ` ${r.path}` : ''}`}
+                  </code>
+                ),
+              },
+              { header: 'Status', cell: (r) => `${r.code ?? ''} ${r.decision ?? ''}` },
+              { header: 'Reason', cell: (r) => r.reason },
+              { header: 'From', cell: (r) => r.clientAddress },
+            ]}
+          />
+        )}
+      </Listing>
     </>
   );
 }

@@ -229,7 +229,7 @@ function Answer({ question }: { question: AccessQuestion }) {
         <>
           <h3>The closest rules you do have{question.namespace ? ` in ${question.namespace}` : ''}</h3>
           {closest.length > 0 ? (
-            <RulesTable rules={closest} />
+            <RulesTable rules={closest} label="The closest rules you have" />
           ) : (
             <p className="empty">None of your rules is about this resource or this verb.</p>
           )}

@@ -2,7 +2,7 @@
 // through the gateway (not polling). Each list that RBAC refuses says which permission is missing.
 import { useState, type FormEvent } from 'react';
 import { age, type KubeObject, type Me } from '../api';
-import { Empty, ErrorNotice, Loading, PageTitle } from '../components';
+import { DataTable, Listing, PageTitle } from '../components';
 import { Link, navigate, uiPath } from '../router';
 import { useWatchedList } from '../watch';
 
@@ -22,22 +22,30 @@ export function ClusterPage({ namespace, me }: { namespace?: string; me: Me }) {
       <div className="cluster">
         <nav aria-label="Namespaces" className="namespaces">
           <h2>Namespaces</h2>
-          {namespaces.loading && <Loading what="namespaces" />}
-          {namespaces.error != null && namespaces.items.length === 0 && (
-            <ErrorNotice error={namespaces.error} fallback={{ verb: 'list', resource: 'namespaces' }} />
-          )}
-          <ul>
-            {namespaces.items.map((ns) => (
-              <li key={ns.metadata.name}>
-                <Link
-                  href={uiPath(`cluster/${encodeURIComponent(ns.metadata.name)}`)}
-                  aria-current={ns.metadata.name === current ? 'page' : undefined}
-                >
-                  {ns.metadata.name}
-                </Link>
-              </li>
-            ))}
-          </ul>
+          <Listing
+            what="namespaces"
+            items={namespaces.items}
+            loading={namespaces.loading}
+            // Once listed, a dropped watch keeps the names on screen while it reconnects.
+            error={namespaces.items.length === 0 ? namespaces.error : null}
+            denied={{ verb: 'list', resource: 'namespaces' }}
+            empty="No namespaces to list."
+          >
+            {(items) => (
+              <ul>
+                {items.map((ns) => (
+                  <li key={ns.metadata.name}>
+                    <Link
+                      href={uiPath(`cluster/${encodeURIComponent(ns.metadata.name)}`)}
+                      aria-current={ns.metadata.name === current ? 'page' : undefined}
+                    >
+                      {ns.metadata.name}
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </Listing>
           <form onSubmit={go} className="stack">
             <label htmlFor="ns-go">Open a namespace by name</label>
             <div className="inline">
@@ -86,146 +94,140 @@ function Pods({ namespace }: { namespace: string }) {
     <section aria-labelledby="pods-h">
       <h2 id="pods-h">Pods</h2>
       {pods.error == null && <LiveBadge live={pods.live} />}
-      {pods.loading && <Loading what="pods" />}
-      {pods.error != null && <ErrorNotice error={pods.error} fallback={{ verb: 'list', resource: 'pods', namespace }} />}
-      {!pods.loading && pods.error == null && pods.items.length === 0 && (
-        <Empty>No pods in {namespace}. Create one with kubectl, or pick another namespace.</Empty>
-      )}
-      {pods.items.length > 0 && (
-        <div className="table-wrap">
-          <table data-testid="pods">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Ready</th>
-                <th scope="col">Restarts</th>
-                <th scope="col">Age</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pods.items.map((pod) => {
-                const s = podStatus(pod);
-                return (
-                  <tr key={pod.metadata.uid ?? pod.metadata.name} data-pod={pod.metadata.name}>
-                    <td>
-                      <Link href={uiPath(`cluster/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod.metadata.name)}`)}>
-                        {pod.metadata.name}
-                      </Link>
-                    </td>
-                    <td>
-                      <span className={`phase phase-${s.phase.toLowerCase()}`}>{s.phase}</span>
-                    </td>
-                    <td>{s.ready}</td>
-                    <td>{s.restarts}</td>
-                    <td>{age(pod.metadata.creationTimestamp)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Listing
+        what="pods"
+        items={pods.items}
+        loading={pods.loading}
+        error={pods.error}
+        denied={{ verb: 'list', resource: 'pods', namespace }}
+        empty={`No pods in ${namespace}. Create one with kubectl, or pick another namespace.`}
+      >
+        {(items) => (
+          <DataTable
+            label={`Pods in ${namespace}`}
+            testId="pods"
+            rows={items}
+            rowKey={(pod) => pod.metadata.uid ?? pod.metadata.name}
+            rowAttributes={(pod) => ({ 'data-pod': pod.metadata.name })}
+            columns={[
+              {
+                header: 'Name',
+                cell: (pod) => (
+                  <Link href={uiPath(`cluster/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod.metadata.name)}`)}>
+                    {pod.metadata.name}
+                  </Link>
+                ),
+              },
+              {
+                header: 'Status',
+                cell: (pod) => {
+                  const phase = podStatus(pod).phase;
+                  return <span className={`phase phase-${phase.toLowerCase()}`}>{phase}</span>;
+                },
+              },
+              { header: 'Ready', cell: (pod) => podStatus(pod).ready },
+              { header: 'Restarts', cell: (pod) => podStatus(pod).restarts },
+              { header: 'Age', cell: (pod) => age(pod.metadata.creationTimestamp) },
+            ]}
+          />
+        )}
+      </Listing>
     </section>
   );
 }
 
 function Deployments({ namespace }: { namespace: string }) {
   const list = useWatchedList(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`);
+  const status = (d: KubeObject) =>
+    (d.status ?? {}) as { readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
   return (
     <section aria-labelledby="deploy-h">
       <h2 id="deploy-h">Deployments</h2>
-      {list.loading && <Loading what="deployments" />}
-      {list.error != null && (
-        <ErrorNotice error={list.error} fallback={{ verb: 'list', resource: 'deployments', group: 'apps', namespace }} />
-      )}
-      {!list.loading && list.error == null && list.items.length === 0 && <Empty>No deployments in {namespace}.</Empty>}
-      {list.items.length > 0 && (
-        <div className="table-wrap">
-          <table data-testid="deployments">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Ready</th>
-                <th scope="col">Up to date</th>
-                <th scope="col">Available</th>
-                <th scope="col">Age</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.items.map((d) => {
-                const st = (d.status ?? {}) as { readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
-                const want = (d.spec?.replicas as number | undefined) ?? 1;
-                return (
-                  <tr key={d.metadata.uid ?? d.metadata.name}>
-                    <td>{d.metadata.name}</td>
-                    <td>
-                      {st.readyReplicas ?? 0}/{want}
-                    </td>
-                    <td>{st.updatedReplicas ?? 0}</td>
-                    <td>{st.availableReplicas ?? 0}</td>
-                    <td>{age(d.metadata.creationTimestamp)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Listing
+        what="deployments"
+        items={list.items}
+        loading={list.loading}
+        error={list.error}
+        denied={{ verb: 'list', resource: 'deployments', group: 'apps', namespace }}
+        empty={`No deployments in ${namespace}.`}
+      >
+        {(items) => (
+          <DataTable
+            label={`Deployments in ${namespace}`}
+            testId="deployments"
+            rows={items}
+            rowKey={(d) => d.metadata.uid ?? d.metadata.name}
+            columns={[
+              { header: 'Name', cell: (d) => d.metadata.name },
+              {
+                header: 'Ready',
+                cell: (d) => `${status(d).readyReplicas ?? 0}/${(d.spec?.replicas as number | undefined) ?? 1}`,
+              },
+              { header: 'Up to date', cell: (d) => status(d).updatedReplicas ?? 0 },
+              { header: 'Available', cell: (d) => status(d).availableReplicas ?? 0 },
+              { header: 'Age', cell: (d) => age(d.metadata.creationTimestamp) },
+            ]}
+          />
+        )}
+      </Listing>
     </section>
   );
 }
 
+interface ServiceSpec {
+  type?: string;
+  clusterIP?: string;
+  ports?: Array<{ port: number; name?: string; protocol?: string }>;
+}
+
 function Services({ namespace }: { namespace: string }) {
   const list = useWatchedList(`/api/v1/namespaces/${encodeURIComponent(namespace)}/services`);
+  const spec = (svc: KubeObject) => (svc.spec ?? {}) as ServiceSpec;
   return (
     <section aria-labelledby="svc-h">
       <h2 id="svc-h">Services</h2>
-      {list.loading && <Loading what="services" />}
-      {list.error != null && <ErrorNotice error={list.error} fallback={{ verb: 'list', resource: 'services', namespace }} />}
-      {!list.loading && list.error == null && list.items.length === 0 && <Empty>No services in {namespace}.</Empty>}
-      {list.items.length > 0 && (
-        <div className="table-wrap">
-          <table data-testid="services">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Cluster IP</th>
-                <th scope="col">Ports</th>
-                <th scope="col">Open</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.items.map((svc) => {
-                const spec = (svc.spec ?? {}) as { type?: string; clusterIP?: string; ports?: Array<{ port: number; name?: string; protocol?: string }> };
-                const ports = spec.ports ?? [];
-                return (
-                  <tr key={svc.metadata.uid ?? svc.metadata.name}>
-                    <td>{svc.metadata.name}</td>
-                    <td>{spec.type ?? 'ClusterIP'}</td>
-                    <td>{spec.clusterIP ?? ''}</td>
-                    <td>{ports.map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(', ')}</td>
-                    <td>
-                      {ports.map((p) => (
-                        <a
-                          key={p.port}
-                          href={`/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(svc.metadata.name)}:${p.name ?? p.port}/proxy/`}
-                          target="_blank"
-                          rel="noopener noreferrer"
-                        >
-                          proxy :{p.port}
-                          <span className="visually-hidden"> (service {svc.metadata.name}, opens in a new tab)</span>
-                        </a>
-                      ))}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Listing
+        what="services"
+        items={list.items}
+        loading={list.loading}
+        error={list.error}
+        denied={{ verb: 'list', resource: 'services', namespace }}
+        empty={`No services in ${namespace}.`}
+      >
+        {(items) => (
+          <DataTable
+            label={`Services in ${namespace}`}
+            testId="services"
+            rows={items}
+            rowKey={(svc) => svc.metadata.uid ?? svc.metadata.name}
+            columns={[
+              { header: 'Name', cell: (svc) => svc.metadata.name },
+              { header: 'Type', cell: (svc) => spec(svc).type ?? 'ClusterIP' },
+              { header: 'Cluster IP', cell: (svc) => spec(svc).clusterIP ?? '' },
+              {
+                header: 'Ports',
+                cell: (svc) => (spec(svc).ports ?? []).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(', '),
+              },
+              {
+                header: 'Open',
+                cell: (svc) =>
+                  (spec(svc).ports ?? []).map((p) => (
+                    <a
+                      key={p.port}
+                      className="proxy-link"
+                      href={`/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(svc.metadata.name)}:${p.name ?? p.port}/proxy/`}
+                      target="_blank"
+                      rel="noopener noreferrer"
+                    >
+                      proxy :{p.port}
+                      <span className="visually-hidden"> (service {svc.metadata.name}, opens in a new tab)</span>
+                    </a>
+                  )),
+              },
+            ]}
+          />
+        )}
+      </Listing>
     </section>
   );
 }

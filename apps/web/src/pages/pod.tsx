@@ -3,7 +3,7 @@
 // that open its proxy paths in a new tab. Each tab is its own URL.
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
 import { accessReview, age, streamLines, type AccessReviewStatus, type KubeObject, type Me } from '../api';
-import { Empty, ErrorNotice, Forbidden, Loading, PageTitle, Row } from '../components';
+import { DataTable, ErrorNotice, Forbidden, Listing, Loading, PageTitle, Row } from '../components';
 import { Link, navigate, uiPath } from '../router';
 import { useWatchedList } from '../watch';
 
@@ -52,15 +52,19 @@ export function PodPage(props: { namespace: string; name: string; tab: string; q
           </Link>
         ))}
       </nav>
-      {watched.loading && <Loading what="the pod" />}
-      {watched.error != null && (
-        <ErrorNotice error={watched.error} fallback={{ verb: 'get', resource: 'pods', namespace, name }} />
-      )}
-      {!watched.loading && watched.error == null && !pod && (
-        <Empty>
-          There is no pod {name} in {namespace} (any more). <Link href={uiPath(`cluster/${encodeURIComponent(namespace)}`)}>Back to the namespace</Link>.
-        </Empty>
-      )}
+      <Listing
+        what="the pod"
+        items={watched.items}
+        loading={watched.loading}
+        error={watched.error}
+        denied={{ verb: 'get', resource: 'pods', namespace, name }}
+        empty={
+          <>
+            There is no pod {name} in {namespace} (any more).{' '}
+            <Link href={uiPath(`cluster/${encodeURIComponent(namespace)}`)}>Back to the namespace</Link>.
+          </>
+        }
+      />
       {pod && containers.length > 1 && tab !== 'overview' && (
         <p className="inline">
           <label htmlFor="container-pick">Container</label>
@@ -107,93 +111,73 @@ function Overview({ pod, containers }: { pod: KubeObject; containers: ContainerS
       </section>
       <section aria-labelledby="containers-h">
         <h2 id="containers-h">Containers</h2>
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Image</th>
-                <th scope="col">State</th>
-                <th scope="col">Restarts</th>
-                <th scope="col">Ports</th>
-              </tr>
-            </thead>
-            <tbody>
-              {containers.map((c) => {
+        <DataTable
+          label="Containers"
+          rows={containers}
+          rowKey={(c) => c.name}
+          columns={[
+            { header: 'Name', cell: (c) => c.name },
+            { header: 'Image', cell: (c) => <code>{c.image}</code> },
+            {
+              header: 'State',
+              cell: (c) => {
                 const st = statuses.get(c.name);
                 const state = st?.state ? Object.entries(st.state)[0] : undefined;
-                return (
-                  <tr key={c.name}>
-                    <td>{c.name}</td>
-                    <td>
-                      <code>{c.image}</code>
-                    </td>
-                    <td>
-                      {state ? `${state[0]}${state[1].reason ? ` (${state[1].reason})` : ''}` : '—'}
-                      {st?.ready ? ', ready' : ''}
-                    </td>
-                    <td>{st?.restartCount ?? 0}</td>
-                    <td>
-                      {(c.ports ?? []).map((p, i) => (
-                        <a
-                          key={p.containerPort}
-                          className="proxy-link"
-                          // The first port is the pod's default; the others are named explicitly.
-                          href={i === 0 ? `${proxyBase}/proxy/` : `${proxyBase}:${p.containerPort}/proxy/`}
-                          target="_blank"
-                          rel="noopener noreferrer"
-                        >
-                          {p.name ? `${p.name} ` : ''}:{p.containerPort}
-                          <span className="visually-hidden"> — open the pod proxy in a new tab</span>
-                        </a>
-                      ))}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                return `${state ? `${state[0]}${state[1].reason ? ` (${state[1].reason})` : ''}` : '—'}${st?.ready ? ', ready' : ''}`;
+              },
+            },
+            { header: 'Restarts', cell: (c) => statuses.get(c.name)?.restartCount ?? 0 },
+            {
+              header: 'Ports',
+              cell: (c) =>
+                (c.ports ?? []).map((p, i) => (
+                  <a
+                    key={p.containerPort}
+                    className="proxy-link"
+                    // The first port is the pod's default; the others are named explicitly.
+                    href={i === 0 ? `${proxyBase}/proxy/` : `${proxyBase}:${p.containerPort}/proxy/`}
+                    target="_blank"
+                    rel="noopener noreferrer"
+                  >
+                    {p.name ? `${p.name} ` : ''}:{p.containerPort}
+                    <span className="visually-hidden"> — open the pod proxy in a new tab</span>
+                  </a>
+                )),
+            },
+          ]}
+        />
         <p className="muted">Port links open the pod through the gateway's pod proxy in a new tab.</p>
       </section>
       <section aria-labelledby="events-h">
         <h2 id="events-h">Events</h2>
-        {events.loading && <Loading what="events" />}
-        {events.error != null && (
-          <ErrorNotice error={events.error} fallback={{ verb: 'list', resource: 'events', namespace: ns }} />
-        )}
-        {!events.loading && events.error == null && events.items.length === 0 && <Empty>No events for this pod.</Empty>}
-        {events.items.length > 0 && (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Type</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Message</th>
-                  <th scope="col">Age</th>
-                </tr>
-              </thead>
-              <tbody>
-                {events.items.map((e) => {
-                  const ev = e as KubeObject & { type?: string; reason?: string; message?: string; lastTimestamp?: string };
-                  return (
-                    <tr key={e.metadata.uid ?? e.metadata.name}>
-                      <td>{ev.type}</td>
-                      <td>{ev.reason}</td>
-                      <td>{ev.message}</td>
-                      <td>{age(ev.lastTimestamp ?? e.metadata.creationTimestamp)}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Listing<PodEvent>
+          what="events"
+          items={events.items}
+          loading={events.loading}
+          error={events.error}
+          denied={{ verb: 'list', resource: 'events', namespace: ns }}
+          empty="No events for this pod."
+        >
+          {(items) => (
+            <DataTable
+              label="Events"
+              rows={items}
+              rowKey={(e) => e.metadata.uid ?? e.metadata.name}
+              columns={[
+                { header: 'Type', cell: (e) => e.type },
+                { header: 'Reason', cell: (e) => e.reason },
+                { header: 'Message', cell: (e) => e.message },
+                { header: 'Age', cell: (e) => age(e.lastTimestamp ?? e.metadata.creationTimestamp) },
+              ]}
+            />
+          )}
+        </Listing>
       </section>
     </>
   );
 }
+
+type PodEvent = KubeObject & { type?: string; reason?: string; message?: string; lastTimestamp?: string };
 
 function Logs({ namespace, name, container }: { namespace: string; name: string; container: string }) {
   const [lines, setLines] = useState<string[]>([]);

@@ -1,32 +1,21 @@
 // RBAC rules as a table, and the ranking "Why can't I?" uses to show the closest ones.
 import type { AccessQuestion, ResourceRule } from '../api';
+import { DataTable, Empty } from '../components';
 
-export function RulesTable({ rules, caption }: { rules: ResourceRule[]; caption?: string }) {
-  if (rules.length === 0) return <p className="empty">No rules here: you may do nothing in this namespace.</p>;
+export function RulesTable({ rules, label }: { rules: ResourceRule[]; label: string }) {
+  if (rules.length === 0) return <Empty>No rules here: you may do nothing in this namespace.</Empty>;
   return (
-    <div className="table-wrap">
-      <table>
-        {caption && <caption>{caption}</caption>}
-        <thead>
-          <tr>
-            <th scope="col">Verbs</th>
-            <th scope="col">Resources</th>
-            <th scope="col">API groups</th>
-            <th scope="col">Names</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rules.map((r, i) => (
-            <tr key={i}>
-              <td>{r.verbs.join(', ')}</td>
-              <td>{(r.resources ?? []).join(', ') || '—'}</td>
-              <td>{(r.apiGroups ?? []).map((g) => (g === '' ? 'core' : g)).join(', ') || '—'}</td>
-              <td>{(r.resourceNames ?? []).join(', ') || 'any'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      label={label}
+      rows={rules}
+      rowKey={(_r, i) => String(i)}
+      columns={[
+        { header: 'Verbs', cell: (r) => r.verbs.join(', ') },
+        { header: 'Resources', cell: (r) => (r.resources ?? []).join(', ') || '—' },
+        { header: 'API groups', cell: (r) => (r.apiGroups ?? []).map((g) => (g === '' ? 'core' : g)).join(', ') || '—' },
+        { header: 'Names', cell: (r) => (r.resourceNames ?? []).join(', ') || 'any' },
+      ]}
+    />
   );
 }
 

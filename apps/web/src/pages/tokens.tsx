@@ -2,7 +2,7 @@
 // list with last use and address, revoke.
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api';
-import { CopyButton, Empty, ErrorNotice, Loading, PageTitle } from '../components';
+import { CopyButton, DataTable, ErrorNotice, Listing, PageTitle } from '../components';
 
 export interface TokenView {
   id: string;
@@ -70,54 +70,50 @@ export function TokensPage() {
       )}
       <section aria-labelledby="list-h">
         <h2 id="list-h">Your tokens</h2>
-        {error != null && <ErrorNotice error={error} />}
-        {items === null && error == null && <Loading what="your tokens" />}
-        {items?.length === 0 && <Empty>You have no tokens yet. Create one above.</Empty>}
-        {items && items.length > 0 && (
-          <div className="table-wrap">
-            <table data-testid="tokens">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">From</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((t) => (
-                  <tr key={t.id} data-token={t.name}>
-                    <td>
+        <Listing what="your tokens" items={items} error={error} empty="You have no tokens yet. Create one above.">
+          {(rows) => (
+            <DataTable
+              label="Your tokens"
+              testId="tokens"
+              rows={rows}
+              rowKey={(t) => t.id}
+              rowAttributes={(t) => ({ 'data-token': t.name })}
+              columns={[
+                {
+                  header: 'Name',
+                  cell: (t) => (
+                    <>
                       {t.name}
                       <div className="muted small">
                         {t.id} · via {t.createdVia}
                       </div>
-                    </td>
-                    <td>
-                      {[...(t.scopes.length ? t.scopes : ['full']), ...t.namespaces.map((n) => `ns:${n}`)].join(', ')}
-                    </td>
-                    <td>{when(t.expiresAt)}</td>
-                    <td>{when(t.lastUsedAt)}</td>
-                    <td>{t.lastUsedAddress ?? '—'}</td>
-                    <td>
-                      {t.revokedAt ? (
-                        'revoked'
-                      ) : (
-                        <button type="button" className="danger" onClick={() => void revoke(t)}>
-                          Revoke<span className="visually-hidden"> {t.name}</span>
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                    </>
+                  ),
+                },
+                {
+                  header: 'Scopes',
+                  cell: (t) =>
+                    [...(t.scopes.length ? t.scopes : ['full']), ...t.namespaces.map((n) => `ns:${n}`)].join(', '),
+                },
+                { header: 'Expires', cell: (t) => when(t.expiresAt) },
+                { header: 'Last used', cell: (t) => when(t.lastUsedAt) },
+                { header: 'From', cell: (t) => t.lastUsedAddress ?? '—' },
+                {
+                  header: 'Actions',
+                  hidden: true,
+                  cell: (t) =>
+                    t.revokedAt ? (
+                      'revoked'
+                    ) : (
+                      <button type="button" className="danger" onClick={() => void revoke(t)}>
+                        Revoke<span className="visually-hidden"> {t.name}</span>
+                      </button>
+                    ),
+                },
+              ]}
+            />
+          )}
+        </Listing>
       </section>
     </>
   );

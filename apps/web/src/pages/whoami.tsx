@@ -2,7 +2,7 @@
 // the rules the API server reports (SelfSubjectRulesReview, asked by the gateway as the user).
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, rulesIn, type Me, type NamespaceAccess } from '../api';
-import { ErrorNotice, Loading, PageTitle, Row } from '../components';
+import { ErrorNotice, Listing, PageTitle, Row } from '../components';
 import { RulesTable } from './rules';
 
 export function WhoAmIPage({ me }: { me: Me }) {
@@ -90,19 +90,29 @@ export function WhoAmIPage({ me }: { me: Me }) {
           <input id="ns-extra" value={extra} onChange={(e) => setExtra(e.target.value)} placeholder="team-a" />
           <button type="submit">Show rules</button>
         </form>
-        {error != null && <ErrorNotice error={error} />}
-        {access === null && error == null && <Loading what="your rules" />}
-        {access?.length === 0 && <p className="empty">No namespace to show: type one above.</p>}
-        {access?.map((ns) => (
-          <details key={ns.namespace} open={access.length <= 3 || ns.namespace === 'default'} className="ns-rules" data-namespace={ns.namespace}>
-            <summary>
-              Namespace <strong>{ns.namespace}</strong>
-              {ns.resourceRules && ` — ${ns.resourceRules.length} rule${ns.resourceRules.length === 1 ? '' : 's'}`}
-              {ns.incomplete && ' (incomplete)'}
-            </summary>
-            {ns.error ? <ErrorNotice error={new Error(ns.error)} /> : <RulesTable rules={ns.resourceRules ?? []} />}
-          </details>
-        ))}
+        <Listing what="your rules" items={access} error={error} empty="No namespace to show: type one above.">
+          {(list) =>
+            list.map((ns) => (
+              <details
+                key={ns.namespace}
+                open={list.length <= 3 || ns.namespace === 'default'}
+                className="ns-rules"
+                data-namespace={ns.namespace}
+              >
+                <summary>
+                  Namespace <strong>{ns.namespace}</strong>
+                  {ns.resourceRules && ` — ${ns.resourceRules.length} rule${ns.resourceRules.length === 1 ? '' : 's'}`}
+                  {ns.incomplete && ' (incomplete)'}
+                </summary>
+                {ns.error ? (
+                  <ErrorNotice error={new Error(ns.error)} />
+                ) : (
+                  <RulesTable rules={ns.resourceRules ?? []} label={`Your rules in ${ns.namespace}`} />
+                )}
+              </details>
+            ))
+          }
+        </Listing>
       </section>
     </>
   );
