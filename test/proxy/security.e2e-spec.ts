@@ -2,11 +2,30 @@
 // exactly what must (or must not) reach the API server.
 import { connect, type TLSSocket } from 'node:tls';
 import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
+import {
+  ERROR,
+  FLAG,
+  FRAME,
+  frame,
+  H2Wire,
+  headerBlock,
+  requestHeaders,
+  rstStream,
+} from '../support/h2-wire';
 
 let stack: GatewayStack;
 
+// Small HTTP/2 limits, so each flood below crosses them with a few kilobytes.
+const H2_LIMITS = { streams: 10, resets: 50, headerListBytes: 16_384 };
+
 beforeAll(async () => {
-  stack = await startGatewayStack();
+  stack = await startGatewayStack({
+    env: {
+      KGW_HTTP2_MAX_CONCURRENT_STREAMS: String(H2_LIMITS.streams),
+      KGW_HTTP2_MAX_RESETS: String(H2_LIMITS.resets),
+      KGW_HTTP2_MAX_HEADER_LIST_BYTES: String(H2_LIMITS.headerListBytes),
+    },
+  });
 }, 120_000);
 afterAll(async () => {
   await stack?.stop();
@@ -284,6 +303,147 @@ describe('upgrades (CVE-2018-1002105)', () => {
     expect(text).toMatch(/^HTTP\/1\.1 404 /);
     expect(text).toContain('pods \\"no-such-pod\\" not found');
     expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+});
+
+describe('HTTP/2 floods, before authentication (no stream carries a credential)', () => {
+  const authority = (): string => new URL(stack.url).host;
+  const get = (streamId: number, flags: number, extra: Array<[string, string]> = []): Buffer =>
+    frame(FRAME.HEADERS, flags, streamId, headerBlock(requestHeaders('/api/v1/pods', authority(), extra)));
+  const ids = (count: number): number[] => Array.from({ length: count }, (_, i) => 1 + 2 * i);
+
+  const rows: Array<{ attack: string; attackWith(wire: H2Wire): Promise<void> }> = [
+    {
+      attack: 'stream flood: more concurrent streams than the cap, each held open',
+      async attackWith(wire) {
+        // HEADERS without END_STREAM: each stream stays open waiting for a body that never comes.
+        wire.write(Buffer.concat(ids(H2_LIMITS.streams + 5).map((id) => get(id, FLAG.END_HEADERS))));
+        await wire.waitClosed();
+        // Streams past the cap never reached the chain (no answer); the connection is gone.
+        expect(Math.max(0, ...wire.answered())).toBeLessThanOrEqual(2 * H2_LIMITS.streams - 1);
+      },
+    },
+    {
+      attack: 'HTTP/2 rapid reset (CVE-2023-44487): open and cancel streams, over and over',
+      async attackWith(wire) {
+        // POSTs whose body is awaited: each stream starts work (the route reads its JSON body
+        // before it authenticates), then is cancelled — no answer is ever owed, so only the
+        // reset budget stops it.
+        const post = (id: number): Buffer =>
+          frame(
+            FRAME.HEADERS,
+            FLAG.END_HEADERS,
+            id,
+            headerBlock([
+              [':method', 'POST'],
+              [':scheme', 'https'],
+              [':path', '/kgw/v1/tokens'],
+              [':authority', authority()],
+              ['content-type', 'application/json'],
+            ]),
+          );
+        const pairs = ids(3 * H2_LIMITS.resets).map((id) =>
+          Buffer.concat([post(id), rstStream(id, ERROR.CANCEL)]),
+        );
+        wire.write(Buffer.concat(pairs));
+        await wire.waitClosed();
+        expect(wire.goaway()?.code).toBe(ERROR.ENHANCE_YOUR_CALM);
+        // Cut at the first reset past the budget, not after the whole burst.
+        expect(wire.goaway()?.lastStreamId).toBeLessThanOrEqual(2 * (H2_LIMITS.resets + 1) + 1);
+      },
+    },
+    {
+      attack: 'HTTP/2 rapid reset on Kubernetes paths',
+      async attackWith(wire) {
+        const pairs = ids(3 * H2_LIMITS.resets).map((id) =>
+          Buffer.concat([get(id, FLAG.END_HEADERS | FLAG.END_STREAM), rstStream(id, ERROR.CANCEL)]),
+        );
+        wire.write(Buffer.concat(pairs));
+        await wire.waitClosed();
+        // The 401s were never delivered (each stream was reset first): the reset budget cuts it.
+        expect(wire.goaway()?.code).toBe(ERROR.ENHANCE_YOUR_CALM);
+        expect(wire.goaway()?.lastStreamId).toBeLessThanOrEqual(2 * (H2_LIMITS.resets + 1) + 1);
+      },
+    },
+    {
+      attack: 'a header list larger than the limit',
+      async attackWith(wire) {
+        const block = headerBlock(
+          requestHeaders('/api/v1/pods', authority(), [['x-padding', 'a'.repeat(H2_LIMITS.headerListBytes)]]),
+        );
+        wire.write(
+          Buffer.concat([
+            frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 16_000)),
+            frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(16_000)),
+          ]),
+        );
+        await wire.waitFor((f) => f.type === FRAME.RST_STREAM && f.streamId === 1);
+        // Only that stream is refused: the next request on the connection is answered (401).
+        wire.write(get(3, FLAG.END_HEADERS | FLAG.END_STREAM));
+        await wire.waitFor((f) => f.type === FRAME.HEADERS && f.streamId === 3);
+        expect(wire.answered()).toEqual([3]);
+      },
+    },
+    {
+      attack: 'CONTINUATION flood: a header block that never ends',
+      async attackWith(wire) {
+        wire.write(get(1, FLAG.END_STREAM));
+        for (let i = 0; i < 1000 && !wire.closed; i++) {
+          wire.write(frame(FRAME.CONTINUATION, 0, 1, headerBlock([[`x-h${i}`, 'b'.repeat(1000)]])));
+          // Let the server's answer in between writes, so the loop stops once it has given up.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await wire.waitClosed();
+        expect(wire.goaway()).toBeDefined();
+      },
+    },
+    {
+      attack: 'multiplexing without a credential (kube-apiserver UnauthenticatedHTTP2DOSMitigation)',
+      async attackWith(wire) {
+        wire.write(get(1, FLAG.END_HEADERS | FLAG.END_STREAM));
+        await wire.waitClosed();
+        // The 401 went out, then GOAWAY: no further stream is taken on this connection.
+        expect(wire.answered()).toEqual([1]);
+        expect(wire.goaway()).toEqual({ lastStreamId: 1, code: ERROR.NO_ERROR });
+      },
+    },
+  ];
+
+  it.each(rows)('stops: $attack', async ({ attackWith }) => {
+    const wire = await H2Wire.open(stack.url, stack.caPem);
+    try {
+      await attackWith(wire);
+      expect(wire.answered().length).toBeLessThanOrEqual(H2_LIMITS.streams);
+    } finally {
+      wire.destroy();
+    }
+    // The gateway itself is unharmed.
+    expect((await stack.request('bob', '/api/v1/namespaces/team-a/pods')).status).toBe(200);
+  });
+
+  it('a caller with a credential keeps the connection for the next stream', async () => {
+    const wire = await H2Wire.open(stack.url, stack.caPem);
+    try {
+      const bob: Array<[string, string]> = [['authorization', `Bearer ${CALLERS.bob.token}`]];
+      const list = (id: number): Buffer =>
+        frame(
+          FRAME.HEADERS,
+          FLAG.END_HEADERS | FLAG.END_STREAM,
+          id,
+          headerBlock(requestHeaders('/api/v1/namespaces/team-a/pods', authority(), bob)),
+        );
+      wire.write(list(1));
+      await wire.waitFor(
+        (f) => f.type === FRAME.DATA && f.streamId === 1 && (f.flags & FLAG.END_STREAM) !== 0,
+      );
+      wire.write(list(3));
+      await wire.waitFor(
+        (f) => f.type === FRAME.DATA && f.streamId === 3 && (f.flags & FLAG.END_STREAM) !== 0,
+      );
+      expect(wire.goaway()).toBeUndefined();
+    } finally {
+      wire.destroy();
+    }
   });
 });
 

@@ -3,14 +3,9 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
@@ -25,9 +20,16 @@ import { AppModule } from './http/app.module';
 import { GatewayExceptionFilter } from './http/gateway-exception.filter';
 import type { AuditSink } from './audit/audit-sink';
 import type { ReadinessCheckFn } from './health/readiness';
-import { ConnectionTracker, drainServer } from './lifecycle/graceful-shutdown';
+import { ConnectionTracker, drainServer, type RequestServer } from './lifecycle/graceful-shutdown';
 import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
+import { expressForHttp2 } from './lifecycle/express-over-http2';
+import {
+  createHttp2Clients,
+  isHttp2Request,
+  type ClientRequest,
+  type ClientResponse,
+} from './lifecycle/http2-clients';
 import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { isBrowserAtRoot, UI_PATH } from './ui/web-ui-files';
@@ -90,11 +92,26 @@ export async function startGateway(
 
     const kubeHandler = kube;
     const bodyTimeoutMs = config.http.bodyTimeoutSeconds * 1000;
-    const onRequest: RequestListener = (req, res) => {
+    const expressHttp2 = expressForHttp2(expressApp);
+    // The request log: one debug line per request, with its protocol (2.0 or 1.1).
+    const logRequests = logger.isLevelEnabled('debug');
+    const logRequest = (req: IncomingMessage, upgrade: boolean): void =>
+      logger.debug(
+        { httpVersion: req.httpVersion, method: req.method, path: req.url?.split('?', 1)[0], upgrade },
+        'request',
+      );
+    const onRequest = (clientReq: ClientRequest, clientRes: ClientResponse): void => {
+      // Node's HTTP/2 compatibility objects offer what the proxy chain and these helpers use
+      // (headers, url, method, socket, stream events; writeHead, flushHeaders, end, destroy), so
+      // the chain takes both kinds under the HTTP/1.1 types.
+      const req = clientReq as IncomingMessage;
+      const res = clientRes as ServerResponse;
+      if (logRequests) logRequest(req, false);
       closeWhenBodyUnread(req, res);
       if (isGatewayRoute(req.url)) {
         bodyDeadline(req, bodyTimeoutMs);
-        expressApp(req, res);
+        if (isHttp2Request(clientReq)) expressHttp2(clientReq, clientRes as Http2ServerResponse);
+        else expressApp(req, res);
       } else if (isBrowserAtRoot(req)) sendToUi(res);
       else if (kubeHandler) kubeHandler.handleRequest(req, res);
       else writeStatus(res, serviceUnavailable('kgw has no Kubernetes upstream configured'));
@@ -102,16 +119,24 @@ export async function startGateway(
     const forward = services.forward;
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       tracker.trackUpgrade(socket);
+      if (logRequests) logRequest(req, true);
       if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
       else if (forward && isForwardRoute(req.url)) forward.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };
     const tls = config.http.tlsCertFile && config.http.tlsKeyFile ? readTlsFiles(config) : kube?.tls;
-    const httpServers: Server[] = [];
+    const httpServers: RequestServer[] = [];
     // Header timeouts are checked every second (Node's default: every 30 s).
     const timers = { connectionsCheckingInterval: 1000 };
-    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(timers, onRequest));
-    if (tls) httpServers.push(createHttpsServer({ ...timers, cert: tls.cert, key: tls.key }, onRequest));
+    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(timers, onRequest as RequestListener));
+    // TLS: HTTP/2 and HTTP/1.1 by ALPN (http2-clients.ts), or HTTP/1.1 only when h2 is turned off.
+    const http2 =
+      tls && config.http2.enabled ? createHttp2Clients(tls, config.http2, onRequest, logger) : undefined;
+    if (http2) httpServers.push(Object.assign(http2.http1, timers));
+    else if (tls)
+      httpServers.push(
+        createHttpsServer({ ...timers, cert: tls.cert, key: tls.key }, onRequest as RequestListener),
+      );
     for (const s of httpServers) {
       s.on('upgrade', onUpgrade);
       // Long-lived watches and exec sessions must not be cut by Node's request timers.
@@ -120,9 +145,7 @@ export async function startGateway(
       s.headersTimeout = config.http.headersTimeoutSeconds * 1000;
       s.keepAliveTimeout = 65_000;
     }
-    server = tls?.alsoPlainHttp
-      ? dualProtocolListener(httpServers[0], httpServers[1] as HttpsServer)
-      : httpServers[0];
+    server = tls?.alsoPlainHttp ? dualProtocolListener(httpServers[0], httpServers[1]) : httpServers[0];
     const tracker = new ConnectionTracker(server);
     for (const s of httpServers) tracker.countRequests(s);
 
@@ -156,7 +179,7 @@ export async function startGateway(
         closing ??= (async () => {
           const graceMs = config.http.shutdownGraceMs;
           logger.info({ graceMs }, 'shutting down: draining connections');
-          await drainServer(listening, httpServers, tracker, graceMs, (busy) =>
+          await drainServer(listening, httpServers, tracker, graceMs, http2, (busy) =>
             logger.info(
               { busy, graceMs },
               `waiting for ${busy} ${busy === 1 ? 'stream or request' : 'streams and requests'} to finish ` +

@@ -11,9 +11,15 @@
 // (`headersTimeout`, checked every second here). Kubernetes paths authenticate on headers
 // alone and stream bodies upstream for as long as they take once the caller is known.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 
-/** True when the request announced a body (Content-Length > 0 or chunked). */
-function hasBody(req: IncomingMessage): boolean {
+/**
+ * True when the request announced a body: HTTP/1.1 framing (RFC 9112 §6.3: Content-Length > 0 or
+ * Transfer-Encoding); on HTTP/2, any request whose HEADERS frame did not end the stream (a
+ * body there needs no Content-Length).
+ */
+export function hasBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
@@ -24,10 +30,10 @@ export function closeWhenBodyUnread(req: IncomingMessage, res: ServerResponse): 
   const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
   // Every way of answering (res.end, express's json/send, our Status writer) goes through
   // writeHead, explicitly or through _implicitHeader; shouldKeepAlive decided there is final.
-  res.writeHead = ((...args: unknown[]) => {
+  res.writeHead = (...args: unknown[]) => {
     if (!req.complete) res.shouldKeepAlive = false;
     return writeHead(...args);
-  });
+  };
 }
 
 /** (2): the whole body within `timeoutMs`, or the socket is destroyed. */

@@ -5,6 +5,7 @@ import type * as http from 'node:http';
 import { openUpstreamRequest, serviceUnavailable } from '@kgw/kube';
 import type { AuditEvent } from '../audit/audit-event';
 import type { MappedIdentity } from '../identity/caller';
+import { hasBody } from '../lifecycle/slow-clients';
 import { Refusal } from './chain-steps';
 import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';
@@ -61,7 +62,7 @@ export function forwardRequest(
   // Nearly every request (get, list, watch, delete) has no body: end the upstream request now
   // instead of piping an empty stream, which costs a stream setup and a tick before the request
   // line leaves (seen in the bench profile). Node's server discards the unread empty body.
-  if (hasNoBody(req)) {
+  if (!hasBody(req)) {
     upstreamReq.end();
     return;
   }
@@ -69,12 +70,6 @@ export function forwardRequest(
     event.bytesIn += chunk.length;
   });
   req.pipe(upstreamReq);
-}
-
-/** HTTP/1.1 framing (RFC 9112 §6.3): a request has a body only with Transfer-Encoding or Content-Length > 0. */
-function hasNoBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 function isStreamingResponse(event: AuditEvent, res: http.IncomingMessage): boolean {

@@ -30,6 +30,18 @@ describe('sanitizeClientHeaders', () => {
     },
     { attack: 'forging a uid', headers: { 'impersonate-uid': '1' }, dropped: ['impersonate-uid'] },
     {
+      attack: 'HTTP/2 pseudo-headers steering the upstream request (:authority, :path)',
+      headers: {
+        ':method': 'GET',
+        ':path': '/api/v1/secrets',
+        ':authority': 'evil',
+        ':scheme': 'https',
+        accept: 'a',
+      },
+      dropped: [':method', ':path', ':authority', ':scheme'],
+      kept: ['accept'],
+    },
+    {
       attack: 'forging an extra',
       headers: { 'impersonate-extra-scopes': 'all' },
       dropped: ['impersonate-extra-scopes'],

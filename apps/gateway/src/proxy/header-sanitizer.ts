@@ -13,6 +13,8 @@ import { HOP_BY_HOP_HEADERS, isForbiddenClientHeader } from '@kgw/kube';
 /** Headers the gateway never forwards for reasons of its own, beyond the shared forbidden list. */
 const DROPPED = new Set(['host', 'cookie']);
 
+const COLON = 0x3a;
+
 /** Upgrade negotiation that must reach the API server for exec/attach/port-forward. */
 const UPGRADE_HEADERS = new Set(['upgrade']);
 
@@ -36,6 +38,8 @@ export function sanitizeClientHeaders(raw: IncomingHttpHeaders, allowUpgrade: bo
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) describe this hop only.
+    if (name.charCodeAt(0) === COLON) continue;
     if (isForbiddenClientHeader(name) || DROPPED.has(name)) continue;
     if (upgradeRequested && UPGRADE_HEADERS.has(name)) {
       headers[name] = value;
