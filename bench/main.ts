@@ -11,7 +11,7 @@
 //   npm run bench -- --only proxy --filter 'fixed/get-pod/(kubectl|kgw-http$)'
 //   npm run bench -- --load-generator autocannon   (default: wrk when installed)
 //   npm run bench -- --kgw-workers 1       kgw-http/kgw-https as one process (default 0 = per CPU)
-//   npm run bench -- --no-install         do not apt-get install missing wrk / nginx
+//   npm run bench -- --no-install         do not apt-get install missing wrk / nginx / h2load
 //
 // See docs/bench.md for what each line means and how to add a module.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -30,7 +30,7 @@ interface Args {
   options: BenchOptions;
   /** `--load-generator`; undefined = wrk when installed, else autocannon. */
   loadGenerator?: 'wrk' | 'autocannon';
-  /** `--no-install`: do not apt-get install a missing wrk / nginx. */
+  /** `--no-install`: do not apt-get install a missing wrk / nginx / h2load. */
   noInstall: boolean;
 }
 
@@ -133,7 +133,7 @@ async function main(): Promise<number> {
   };
   // Before anything is started or measured: wrk and nginx when missing (root + apt-get only).
   if (!args.noInstall)
-    await installPrerequisites({ wrk: args.loadGenerator !== 'autocannon', nginx: true }, log);
+    await installPrerequisites({ wrk: args.loadGenerator !== 'autocannon', nginx: true, h2load: true }, log);
   // Throws for `--load-generator wrk` without wrk; the default falls back to autocannon.
   setLoadGenerator(args.loadGenerator ?? (findWrk() ? 'wrk' : 'autocannon'));
   args.options.loadGenerator = loadGenerator();
@@ -143,6 +143,7 @@ async function main(): Promise<number> {
   chmodSync(workDir, 0o755);
   const processes = new ProcessGroup();
   const resources: Array<Resource<unknown>> = [];
+  const results: BenchLine[] = [];
   const started = new Map<string, Promise<unknown>>();
   const ctx: BenchContext = {
     root,
@@ -150,6 +151,7 @@ async function main(): Promise<number> {
     options: args.options,
     processes,
     log,
+    results,
     shared<T>(key: string, start: () => Promise<Resource<T>>): Promise<T> {
       let value = started.get(key) as Promise<T> | undefined;
       if (!value) {
@@ -182,6 +184,7 @@ async function main(): Promise<number> {
   process.once('exit', () => processes.killNow());
 
   const emit = (line: BenchLine): void => {
+    results.push(line);
     process.stdout.write(`${JSON.stringify(line)}\n`);
   };
   // Other work on the machine skews every number: say how busy it was before we started.

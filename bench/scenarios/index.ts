@@ -4,14 +4,19 @@
 import type { BenchScenario } from '../support/context';
 import { auditOverheadBench } from './audit-overhead';
 import { auditWriterBench } from './audit-writer';
+import { fixedRateBench } from './fixed-rate';
 import { portForwardBench } from './port-forward';
 import { profileBench } from './profile';
 import { proxyBench } from './proxy';
+import { targetsBench } from './targets';
 
 export const SCENARIOS: readonly BenchScenario[] = [
   proxyBench,
+  fixedRateBench,
   auditOverheadBench,
   portForwardBench,
   auditWriterBench,
+  // Keep last among the default modules: it checks the targets on what the others measured.
+  targetsBench,
   profileBench,
 ];

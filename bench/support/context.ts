@@ -28,7 +28,7 @@ export interface BenchOptions {
   /** Bytes per connection for the parallel port-forward transfer, and how many connections. */
   forwardParallelBytes: number;
   forwardParallelStreams: number;
-  /** `--load-generator`: wrk (default when installed) or autocannon; `runLoad` uses it already. */
+  /** `--load-generator`: wrk (default when installed) or autocannon; `runLoad` uses it already (h2load is per load). */
   loadGenerator?: 'wrk' | 'autocannon';
   /**
    * `--filter <regex>`: modules run only the measurements whose id matches (the proxy bench's id
@@ -51,6 +51,8 @@ export interface BenchContext {
   readonly processes: ProcessGroup;
   /** Progress for humans, on stderr (stdout is only JSON lines). */
   log(message: string): void;
+  /** Every line emitted so far in this run (later modules read earlier ones: fixed-rate, targets). */
+  readonly results: readonly BenchLine[];
   /** Starts a resource on first use (keyed), returns the same one afterwards; stopped at the end. */
   shared<T>(key: string, start: () => Promise<Resource<T>>): Promise<T>;
 }

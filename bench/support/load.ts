@@ -24,7 +24,10 @@ export interface LoadTarget {
   helperPids?: () => number[];
 }
 
-export type LoadGenerator = 'wrk' | 'autocannon';
+/** The run's generator for HTTP/1.1 loads (`--load-generator`). */
+export type RunLoadGenerator = 'wrk' | 'autocannon';
+/** h2load is asked for per load (HTTP/2 clients, fixed rates). */
+export type LoadGenerator = RunLoadGenerator | 'h2load';
 
 export interface LoadOptions {
   connections: number;
@@ -32,6 +35,12 @@ export interface LoadOptions {
   warmupSec: number;
   /** Overrides the run's load generator (`setLoadGenerator`) for this load. */
   loadGenerator?: LoadGenerator;
+  /** h2load: streams in flight per connection (HTTP/2 multiplexing; 1 = one at a time). */
+  streamsPerConnection?: number;
+  /** h2load: HTTP/1.1 even over TLS (`--h1`); plain http targets are always HTTP/1.1. */
+  http1?: boolean;
+  /** h2load: a fixed total rate (requests/s, spread over the connections) instead of as fast as possible. */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
@@ -76,15 +85,15 @@ export function findWrk(): string | undefined {
   return dirs.map((dir) => join(dir, 'wrk')).find((path) => existsSync(path));
 }
 
-let defaultGenerator: LoadGenerator | undefined;
+let defaultGenerator: RunLoadGenerator | undefined;
 
 /** The load generator of this run: `--load-generator`, else wrk when installed, else autocannon. */
-export function setLoadGenerator(generator: LoadGenerator): void {
+export function setLoadGenerator(generator: RunLoadGenerator): void {
   if (generator === 'wrk' && !findWrk()) throw new Error('wrk is not installed (apt-get install -y wrk)');
   defaultGenerator = generator;
 }
 
-export function loadGenerator(): LoadGenerator {
+export function loadGenerator(): RunLoadGenerator {
   return defaultGenerator ?? (findWrk() ? 'wrk' : 'autocannon');
 }
 
@@ -273,11 +282,117 @@ function wrkOnce(
   });
 }
 
+/** h2load (Debian package nghttp2-client), the HTTP/2 load generator: on PATH or in /usr/bin, or undefined. */
+export function findH2load(): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean).concat(['/usr/bin', '/usr/local/bin']);
+  return dirs.map((dir) => join(dir, 'h2load')).find((path) => existsSync(path));
+}
+
+/** A percentile of sorted values (nearest rank). */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * One h2load run: `connections` clients, each with `streamsPerConnection` streams in flight (h2)
+ * or one request at a time (--h1), for `durationSec`; or, with `ratePerSecond`, each client
+ * sending its share of that rate (--rps). h2load prints no percentiles, so every request's
+ * duration comes from its --log-file (µs) and p50/p90/p99 are computed here. Like wrk, h2load does
+ * not verify the server's certificate (loopback servers the bench started).
+ */
+function h2loadOnce(
+  binary: string,
+  dir: string,
+  target: LoadTarget,
+  options: LoadOptions,
+  durationSec: number,
+): Promise<RawRun> {
+  const logFile = join(dir, `requests-${Date.now()}.tsv`);
+  const seconds = Math.max(1, Math.ceil(durationSec));
+  const plain = target.url.startsWith('http:');
+  const args = ['-c', String(options.connections), '-D', String(seconds), '--log-file', logFile];
+  args.push('-m', String(plain || options.http1 ? 1 : (options.streamsPerConnection ?? 1)));
+  // h2load speaks HTTP/2 by default, even over plain http (h2c): kgw and kubectl proxy do not.
+  if (plain || options.http1) args.push('--h1');
+  if (options.ratePerSecond)
+    args.push('--rps', String(Math.max(1, Math.round(options.ratePerSecond / options.connections))));
+  for (const [name, value] of Object.entries(target.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  args.push(target.url);
+  return new Promise<RawRun>((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let failure: Error | undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out = (out + chunk).slice(-20_000)));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out = (out + chunk).slice(-20_000)));
+    const timer = setTimeout(
+      () => {
+        failure = new Error(`h2load did not finish within ${seconds + 20} s`);
+        child.kill('SIGKILL');
+      },
+      (seconds + 20) * 1000,
+    );
+    const untrack = track({
+      abort: () => {
+        failure = new Error('load aborted');
+        child.kill('SIGKILL');
+      },
+      killNow: () => child.kill('SIGKILL'),
+    });
+    child.once('error', (e) => (failure ??= e));
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      untrack();
+      if (failure) return reject(failure);
+      const requests =
+        /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+          out,
+        );
+      const statuses = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+      const traffic = /traffic: .*?\((\d+)\) total/.exec(out);
+      if (code !== 0 || !requests || !statuses || !existsSync(logFile)) {
+        return reject(
+          new Error(
+            `h2load ${args.join(' ')} exited (${code ?? signal}) without a result\n${out.slice(-2000)}`,
+          ),
+        );
+      }
+      // Columns: start (µs since epoch), status, duration (µs).
+      const durations = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => Number(line.split('\t')[2]) / 1000)
+        .filter((ms) => Number.isFinite(ms))
+        .sort((a, b) => a - b);
+      rmSync(logFile, { force: true });
+      const n = (i: number): number => Number(requests[i]);
+      resolve({
+        requests: n(3),
+        seconds,
+        bytes: traffic ? Number(traffic[1]) : 0,
+        errors: n(5) + n(6) + n(7),
+        non2xx: Number(statuses[3]) + Number(statuses[4]),
+        p50: percentile(durations, 50),
+        p90: percentile(durations, 90),
+        p99: percentile(durations, 99),
+        avg: durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 0,
+        max: durations.at(-1) ?? 0,
+      });
+    });
+  });
+}
+
 export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadResult> {
   const generator = options.loadGenerator ?? loadGenerator();
   let once: (durationSec: number) => Promise<RawRun>;
   let scratch: string | undefined;
-  if (generator === 'wrk') {
+  if (generator === 'h2load') {
+    const binary = findH2load();
+    if (!binary) throw new Error('h2load is not installed (apt-get install -y nghttp2-client)');
+    scratch = mkdtempSync(join(tmpdir(), 'kgw-bench-h2load-'));
+    const dir = scratch;
+    once = (durationSec) => h2loadOnce(binary, dir, target, options, durationSec);
+  } else if (generator === 'wrk') {
     const binary = findWrk();
     if (!binary) throw new Error('wrk is not installed (apt-get install -y wrk)');
     scratch = mkdtempSync(join(tmpdir(), 'kgw-bench-wrk-'));

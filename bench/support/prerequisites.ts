@@ -1,11 +1,12 @@
 // The bench's optional tools, installed at start when missing: wrk (the HTTP load generator; else
-// autocannon in-process) and nginx (an anchor; else skipped). Only as root with apt-get (Debian,
+// autocannon in-process), h2load (the HTTP/2 and fixed-rate load generator, package
+// nghttp2-client; else those loads are skipped) and nginx (an anchor; else skipped). Only as root with apt-get (Debian,
 // Ubuntu), never with `--no-install`; a failure is logged and the bench goes on without the tool.
 // apt's output goes to stderr, so stdout stays JSON lines.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findWrk } from './load';
+import { findH2load, findWrk } from './load';
 import { findNginx } from './nginx';
 
 const APT_TIMEOUT_MS = 5 * 60_000;
@@ -14,10 +15,17 @@ const APT_TIMEOUT_MS = 5 * 60_000;
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 const POLICY_MARKER = '# written by kgw bench/support/prerequisites.ts';
 
-/** The packages of the missing tools: wrk (unless autocannon was asked for), nginx-light. */
-export function missingPackages(options: { wrk: boolean; nginx: boolean }): string[] {
+export interface WantedTools {
+  wrk: boolean;
+  nginx: boolean;
+  h2load: boolean;
+}
+
+/** The packages of the missing tools: wrk (unless autocannon was asked for), nghttp2-client, nginx-light. */
+export function missingPackages(options: WantedTools): string[] {
   const packages: string[] = [];
   if (options.wrk && !findWrk()) packages.push('wrk');
+  if (options.h2load && !findH2load()) packages.push('nghttp2-client');
   if (options.nginx && !findNginx()) packages.push('nginx-light');
   return packages;
 }
@@ -85,13 +93,15 @@ function systemNginxPid(): number | undefined {
  * whatever fails is logged, and the bench continues with what it has.
  */
 export async function installPrerequisites(
-  options: { wrk: boolean; nginx: boolean },
+  options: WantedTools,
   log: (message: string) => void,
 ): Promise<void> {
   const packages = missingPackages(options);
   if (packages.length === 0) return;
   const without: string[] = [];
   if (packages.includes('wrk')) without.push('without wrk the load generator is autocannon');
+  if (packages.includes('nghttp2-client'))
+    without.push('without h2load the HTTP/2 client and fixed-rate loads are skipped');
   if (packages.includes('nginx-light')) without.push('without nginx its anchor is skipped');
   const what = `${packages.join(' ')} (${without.join('; ')})`;
   const aptGet = onPath('apt-get');
@@ -154,8 +164,13 @@ export async function installPrerequisites(
       if (nginx) await run(log, nginx, ['-s', 'quit'], 30_000);
     }
   }
+  const finders: Record<string, () => string | undefined> = {
+    wrk: findWrk,
+    'nghttp2-client': findH2load,
+    'nginx-light': findNginx,
+  };
   for (const pkg of packages) {
-    const found = pkg === 'wrk' ? findWrk() : findNginx();
+    const found = finders[pkg]?.();
     if (!found) log(`${pkg} is still not installed`);
   }
 }

@@ -15,6 +15,7 @@ import {
 import { PROXY_PATHS, type ProxyScenarioName } from './fixtures';
 import {
   fetchOnce,
+  findH2load,
   ownDescendantsNamed,
   runLoad,
   withDescendants,
@@ -33,6 +34,11 @@ type Prepared = Omit<LoadTarget, 'url'> & { base: string; child?: Child };
 export interface Target {
   name: string;
   transport: 'http' | 'https';
+  /**
+   * How this target is loaded when not the run's HTTP/1.1 generator: h2load with HTTP/2 streams
+   * multiplexed on fewer connections (the same number of requests in flight).
+   */
+  load?: Pick<LoadOptions, 'loadGenerator' | 'streamsPerConnection'>;
   /** Starts (or reuses) the target; throws Skip when it cannot run here. */
   prepare(ctx: BenchContext, upstream: UpstreamName): Promise<Prepared>;
 }
@@ -74,6 +80,19 @@ export const TARGETS: readonly Target[] = [
     name: 'kgw-https',
     transport: 'https',
     async prepare(ctx, upstream) {
+      return kgwTarget(await gateway(ctx, upstream, true, ctx.options.kgwWorkers));
+    },
+  },
+  {
+    // kubectl's own way in: HTTP/2 over TLS, requests multiplexed (h2load, 8 streams a connection).
+    name: 'kgw-https-h2',
+    transport: 'https',
+    load: { loadGenerator: 'h2load', streamsPerConnection: 8 },
+    async prepare(ctx, upstream) {
+      if (!findH2load())
+        throw new Skip(
+          'h2load is not installed (apt-get install -y nghttp2-client adds the HTTP/2 client targets)',
+        );
       return kgwTarget(await gateway(ctx, upstream, true, ctx.options.kgwWorkers));
     },
   },
@@ -185,6 +204,15 @@ export async function loadTargetFor(
     );
   }
   return { load, responseBytes: Buffer.byteLength(check.body), child };
+}
+
+/**
+ * The load options for a target: the run's connections and times, and for a multiplexing target
+ * (h2load) as many requests in flight over connections/streams connections.
+ */
+export function loadOptionsFor(target: Target, base: LoadOptions): LoadOptions {
+  const streams = target.load?.streamsPerConnection ?? 1;
+  return { ...base, ...target.load, connections: Math.max(1, Math.round(base.connections / streams)) };
 }
 
 /** runLoad, and when it fails because the target's process died, an error that says so, with its log. */
