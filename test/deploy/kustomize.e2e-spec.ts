@@ -1,6 +1,7 @@
 // deploy/ as kustomize: each overlay renders with the real `kubectl kustomize`, applies with the
 // real kubectl to an empty simulated cluster, and says what a platform team expects of it. The
-// gateway's ClusterRole is the one the demo cluster binds (what we test with is what we ship).
+// gateway's ClusterRole is the one the demo cluster binds (what we test with is what we ship);
+// test/deploy/in-cluster.e2e-spec.ts holds it equal to what the code calls.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,7 +115,7 @@ describe('deploy/ (kustomize)', () => {
     it('passes kgw only settings it knows, with values it accepts', () => {
       const env = gatewayEnv(objects);
       const known = new Set<string>(SETTINGS.map((s) => s.env));
-      // The Downward API variables beyond POD_NAME are for the logs (and kgw forward's direct mode).
+      // The Downward API variables beyond POD_NAME are not kgw settings (see docs/deploy.md).
       const downward = ['POD_NAMESPACE', 'POD_IP', 'NODE_NAME'];
       expect(Object.keys(env).filter((name) => !known.has(name) && !downward.includes(name))).toEqual([]);
       const config = loadConfig({ ...env, DATABASE_URL: 'postgres://u:p@db:5432/kgw' });

@@ -66,6 +66,19 @@ describe('protobuf review decoding', () => {
       metadata: { name: 'deployer' },
       spec: { audiences: ['aud-1', 'aud-2'], expirationSeconds: 7200 },
     });
+    // As kubectl create token kgw --bound-object-kind=Secret --bound-object-name=s1 sends it.
+    const bound = msg(
+      encodeField(
+        3,
+        msg(encodeField(1, 'Secret'), encodeField(2, 'v1'), encodeField(3, 's1'), encodeField(4, '')),
+      ),
+      encodeField(4, 1200),
+    );
+    expect(
+      decodeKubernetesProtobuf(
+        encodeEnvelope('authentication.k8s.io/v1', 'TokenRequest', encodeField(2, bound)),
+      ).spec,
+    ).toEqual({ boundObjectRef: { kind: 'Secret', apiVersion: 'v1', name: 's1' }, expirationSeconds: 1200 });
   });
 
   it('decodes a Deployment as kubectl create deployment sends it', () => {

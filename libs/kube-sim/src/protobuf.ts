@@ -172,7 +172,9 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
       const s: Record<string, unknown> = {};
       if (spec) {
         setIf(s, 'audiences', stringsOf(spec, 1));
-        const bound = messageOf(spec, 2);
+        // TokenRequestSpec: audiences = 1, boundObjectRef = 3, expirationSeconds = 4 (field 2 is
+        // unused); kubectl create token --bound-object-kind sends field 3.
+        const bound = messageOf(spec, 3);
         if (bound) {
           const b: Record<string, unknown> = {};
           ['kind', 'apiVersion', 'name', 'uid'].forEach((k, i) => setIf(b, k, stringOf(bound, i + 1)));
