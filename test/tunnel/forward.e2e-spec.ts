@@ -247,6 +247,67 @@ describe('kgw forward pod/nginx', () => {
   }, 300_000);
 });
 
+describe('kgw forward /udp', () => {
+  /** socat as the UDP client: each line written to its stdin is one datagram to `port`. */
+  function udpClient(port: number) {
+    const child = spawn('socat', ['-', `UDP4:127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let received = '';
+    const waiters: Array<() => void> = [];
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      received += c;
+      waiters.splice(0).forEach((w) => w());
+    });
+    return {
+      /** Sends `text` and waits until the echo has come back. */
+      async roundTrip(text: string): Promise<void> {
+        const want = received.length + text.length;
+        child.stdin.write(text);
+        while (received.length < want) await new Promise<void>((r) => waiters.push(r));
+      },
+      received: () => received,
+      stop() {
+        child.kill('SIGKILL');
+        children.delete(child);
+      },
+    };
+  }
+
+  it('echoes datagrams from two local UDP clients through the pod UDP echo, one audited stream per flow', async () => {
+    const fwd = await forward(['pod/nginx', ':7/udp']);
+    expect(fwd.stdout()).toMatch(/Forwarding from 127\.0\.0\.1:\d+ -> 7\/udp\n/);
+    const [a, b] = [udpClient(fwd.ports[0]), udpClient(fwd.ports[0])];
+    for (let i = 0; i < 5; i++) {
+      await a.roundTrip(`a-${i}\n`);
+      await b.roundTrip(`b-${i}-${'x'.repeat(1000)}\n`);
+    }
+    expect(a.received()).toBe(Array.from({ length: 5 }, (_, i) => `a-${i}\n`).join(''));
+    expect(b.received().split('\n').filter(Boolean)).toHaveLength(5);
+    expect(fwd.stdout().match(/Handling UDP flow from 127\.0\.0\.1:\d+ for \d+/g)).toHaveLength(2);
+    a.stop();
+    b.stop();
+    expect(await fwd.stop()).toBe(0);
+    const streams = await eventually(async () => {
+      const rows = (await auditRows('kind=stream&user=alice')).filter((r) =>
+        String(r.query).includes('target=pod/nginx&port=7&protocol=udp'),
+      );
+      return rows.length >= 2 ? rows : undefined;
+    });
+    const byteCounts = streams
+      .slice(0, 2)
+      .map((r) => Number(r.bytesIn))
+      .sort((x, y) => x - y);
+    expect(byteCounts[0]).toBe(5 * 4); // "a-i\n"
+    expect(byteCounts[1]).toBeGreaterThan(5 * 1000);
+  });
+
+  it('a /udp port the pod does not serve: a service port that is TCP only is not found', async () => {
+    const fwd = await forward(['svc/my-nginx', ':80/udp']);
+    expect(await fwd.exited).toBe(ExitCode.NotFound);
+    expect(fwd.stderr()).toContain('Service my-nginx does not have a service port 80/UDP');
+  });
+});
+
 describe('kgw forward svc/my-nginx', () => {
   async function accessLogCount(pod: string, agent: string): Promise<number> {
     const res = await stack.request('alice', `/api/v1/namespaces/default/pods/${pod}/log`);

@@ -25,3 +25,4 @@ export {
   type StreamEnd,
 } from './session';
 export { bridgeSocket, type BridgeCounters } from './socket-bridge';
+export { bridgeDatagrams, type DatagramBridge, type DatagramFlow } from './datagram-bridge';

@@ -32,6 +32,8 @@ export interface SessionOptions {
 export interface SessionEvents {
   /** Gateway side: the peer opened a stream to target index `target`. */
   open?(stream: TunnelStream, target: number): void;
+  /** Gateway side: streams to target index `target` carry datagrams (a UDP target). */
+  datagrams?(target: number): boolean;
   hello?(hello: Hello): void;
   welcome?(welcome: Welcome): void;
   /** The peer ended the whole tunnel (Reset on stream 0). */
@@ -245,7 +247,7 @@ export class TunnelSession {
       });
       return;
     }
-    const stream = new TunnelStream(this, id, false);
+    const stream = new TunnelStream(this, id, this.events.datagrams?.(target) ?? false);
     this.streams.set(id, stream);
     this.events.open(stream, target);
   }

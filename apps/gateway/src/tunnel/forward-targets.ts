@@ -31,7 +31,7 @@ interface PodInfo {
   name: string;
   ip: string;
   ready: boolean;
-  containerPorts: Array<{ name?: string; containerPort: number }>;
+  containerPorts: Array<{ name?: string; containerPort: number; protocol?: string }>;
 }
 
 const LIST_MAX_AGE_MS = 1000;
@@ -80,7 +80,8 @@ export class ForwardTarget {
   private podPort(pod: PodInfo): number {
     const wanted = this.request.kind === 'service' ? this.targetPort : this.request.port;
     if (typeof wanted === 'number') return wanted;
-    const named = pod.containerPorts.find((p) => p.name === wanted);
+    const protocol = this.request.protocol.toUpperCase();
+    const named = pod.containerPorts.find((p) => p.name === wanted && (p.protocol ?? 'TCP') === protocol);
     if (!named)
       throw new TargetError(ResetCode.NotFound, `Pod '${pod.name}' does not have a named port '${wanted}'`);
     return named.containerPort;
@@ -125,13 +126,17 @@ export class ForwardTarget {
       .join(',');
     if (kind === 'service') {
       const wanted = this.request.port;
-      const port = (object.spec?.ports ?? []).find((p) =>
-        typeof wanted === 'number' ? p.port === wanted : p.name === wanted,
+      // A service may offer one number over TCP and UDP (DNS): the protocol picks the port.
+      const protocol = this.request.protocol.toUpperCase();
+      const port = (object.spec?.ports ?? []).find(
+        (p) =>
+          (typeof wanted === 'number' ? p.port === wanted : p.name === wanted) &&
+          (p.protocol ?? 'TCP') === protocol,
       );
       if (!port)
         throw new TargetError(
           ResetCode.NotFound,
-          `Service ${this.request.name} does not have a service port ${wanted}`,
+          `Service ${this.request.name} does not have a service port ${wanted}${protocol === 'UDP' ? '/UDP' : ''}`,
         );
       this.targetPort = port.targetPort ?? port.port;
     }
@@ -152,7 +157,9 @@ export class ForwardTarget {
 function podInfo(value: unknown): PodInfo {
   const pod = (value ?? {}) as {
     metadata?: { name?: string; deletionTimestamp?: string };
-    spec?: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> };
+    spec?: {
+      containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>;
+    };
     status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }> };
   };
   const ready =

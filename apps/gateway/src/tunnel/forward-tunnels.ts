@@ -15,6 +15,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -31,11 +32,13 @@ import {
   ResetCode,
   SUBPROTOCOL,
   TunnelSession,
+  bridgeDatagrams,
   bridgeSocket,
   parseHello,
   FrameType,
   type Hello,
   type StreamEnd,
+  type BridgeCounters,
   type StreamProgress,
   type TunnelStream,
   type Welcome,
@@ -307,6 +310,7 @@ class Tunnel {
     this.session = new TunnelSession(
       {
         open: (stream, target) => void this.openStream(stream, target),
+        datagrams: (target) => this.targets[target]?.target.request.protocol === 'udp',
         dead: () => this.ws?.terminate(),
         protocolError: (err) => this.ws?.close(1002, err.message.slice(0, 120)),
         tunnelReset: () => this.end(ResetCode.GoingAway, 'the client closed the tunnel'),
@@ -329,13 +333,6 @@ class Tunnel {
     await Promise.all(
       this.targets.map(async (state) => {
         const { request } = state.target;
-        if (request.protocol === 'udp') {
-          Object.assign(state, {
-            code: ResetCode.Refused,
-            message: 'UDP forwarding is not supported by this gateway yet',
-          });
-          return;
-        }
         try {
           const policy = this.deps.auth.policy.check(
             this.who.caller,
@@ -480,14 +477,14 @@ class Tunnel {
     // A pod that just went away may still be listed for a moment: a refused dial tries the
     // next ready pod (for pod/ targets there is no other), with a fresh list.
     let pod: PodEndpoint | undefined;
-    let socket: net.Socket | undefined;
+    let socket: PodConnection | undefined;
     let failure: TargetError | undefined;
     for (let attempt = 0; attempt < 3 && !socket; attempt++) {
       try {
         if (attempt > 0) state.target.forgetPods();
         pod = await state.target.next();
         await this.authorize(request.namespace, pod.pod);
-        socket = await dial(pod);
+        socket = request.protocol === 'udp' ? await dialUdp(pod) : await dial(pod);
       } catch (err) {
         failure = err instanceof TargetError ? err : new TargetError(ResetCode.Internal, 'internal error');
         if (failure.code !== ResetCode.Refused || request.kind === 'pod') break;
@@ -519,7 +516,7 @@ class Tunnel {
     inUse.count++;
     this.podsInUse.set(used.pod, inUse);
     stream.acknowledgeOpen(used.pod);
-    bridgeSocket(socket, stream, (end, counters) => {
+    socket.bridge(stream, (end, counters) => {
       if (--inUse.count === 0) this.podsInUse.delete(used.pod);
       finish(end, counters.toSocket, counters.fromSocket, 200);
     });
@@ -547,8 +544,60 @@ class Tunnel {
   }
 }
 
+/** A connection to a pod port, TCP or UDP, ready to be joined to its stream. */
+interface PodConnection {
+  bridge(stream: TunnelStream, onClose: (end: StreamEnd, counters: BridgeCounters) => void): void;
+  destroy(): void;
+}
+
 /** Connects to the pod (direct mode); a failure is a Refused TargetError in the kubelet's words. */
-function dial(pod: PodEndpoint): Promise<net.Socket> {
+async function dial(pod: PodEndpoint): Promise<PodConnection> {
+  const socket = await dialTcp(pod);
+  return {
+    bridge: (stream, onClose) => bridgeSocket(socket, stream, onClose),
+    destroy: () => socket.destroy(),
+  };
+}
+
+/**
+ * A UDP socket connected to the pod port (direct mode): it takes datagrams from that address
+ * only. One per flow, so the pod sees each local client as its own source port.
+ */
+function dialUdp(pod: PodEndpoint): Promise<PodConnection> {
+  const socket = dgram.createSocket(net.isIPv6(pod.ip) ? 'udp6' : 'udp4');
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    socket.close();
+  };
+  return new Promise((resolve, reject) => {
+    socket.once('error', (err) => {
+      close();
+      reject(new TargetError(ResetCode.Refused, `dial udp ${pod.ip}:${pod.port}: ${err.message}`));
+    });
+    socket.connect(pod.port, pod.ip, () => {
+      socket.removeAllListeners('error');
+      resolve({
+        bridge(stream, onClose) {
+          const bridge = bridgeDatagrams(
+            { send: (datagram, done) => socket.send(datagram, done), close },
+            stream,
+            onClose,
+          );
+          socket.on('message', (datagram) => bridge.fromSocket(datagram));
+          // ECONNREFUSED: the pod answered "port unreachable" to an earlier datagram.
+          socket.on('error', (err) =>
+            stream.reset(ResetCode.Refused, `udp ${pod.ip}:${pod.port}: ${err.message}`),
+          );
+        },
+        destroy: close,
+      });
+    });
+  });
+}
+
+function dialTcp(pod: PodEndpoint): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: pod.ip, port: pod.port, allowHalfOpen: true });
     socket.setNoDelay(true);

@@ -3,6 +3,7 @@
 // WebSocket drops: the client reconnects with backoff and resumes the open connections on the
 // same gateway replica within its grace period; connections accepted meanwhile wait, paused,
 // and go out once it is back. Reset codes from the gateway become the CLI's exit codes.
+import * as dgram from 'node:dgram';
 import type { IncomingMessage } from 'node:http';
 import * as net from 'node:net';
 import WebSocket from 'ws';
@@ -12,6 +13,7 @@ import {
   ResetCode,
   SUBPROTOCOL,
   TunnelSession,
+  bridgeDatagrams,
   bridgeSocket,
   encodeFrame,
   type Hello,
@@ -54,12 +56,15 @@ export interface ForwardCounters {
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
 const MAX_WAITING = 1000;
+/** A UDP flow (one local source address) with no datagram either way for this long ends. */
+const UDP_FLOW_IDLE_MS = 60_000;
 
 export class ForwardClient {
   private session!: TunnelSession;
   private ws: WebSocket | undefined;
   private welcome: Welcome | undefined;
   private readonly listeners: Listener[] = [];
+  private readonly udpSockets: dgram.Socket[] = [];
   private readonly targets: TargetRequest[] = [];
   private readonly waiting: Array<{ socket: net.Socket; listener: Listener }> = [];
   private stopped = false;
@@ -92,9 +97,9 @@ export class ForwardClient {
     for (const spec of this.specs)
       for (const port of spec.ports) {
         const target = index++;
-        if (port.protocol === 'udp')
-          throw new CliError('UDP forwarding is not supported yet', ExitCode.Failure);
-        for (const address of spec.addresses) await this.listen(address, port.local, target, port.remote);
+        for (const address of spec.addresses)
+          if (port.protocol === 'udp') await this.listenUdp(address, port.local, target, port.remote);
+          else await this.listen(address, port.local, target, port.remote);
       }
   }
 
@@ -128,6 +133,96 @@ export class ForwardClient {
     this.listeners.push(listener);
     const shown = address.includes(':') ? `[${address}]` : address;
     this.io.out(`Forwarding from ${shown}:${listener.local} -> ${remote}\n`);
+  }
+
+  /**
+   * A UDP port: one socket at address:local; each local source address is a flow (a datagram
+   * stream on the tunnel) whose replies go back to that address. Datagrams that arrive while
+   * the gateway is out of reach are dropped, as UDP may drop them.
+   */
+  private async listenUdp(
+    address: string,
+    local: number,
+    target: number,
+    remote: number | string,
+  ): Promise<void> {
+    const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        socket.close();
+        this.stop(0);
+        reject(
+          new CliError(
+            `unable to listen on port ${local}/udp: ${address}:${local}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+            err.code === 'EADDRINUSE' || err.code === 'EACCES' ? ExitCode.PortInUse : ExitCode.Failure,
+          ),
+        );
+      });
+      socket.bind(local, address, () => resolve());
+    });
+    socket.removeAllListeners('error');
+    socket.on('error', () => undefined); // a reply to a client that went away
+    this.udpSockets.push(socket);
+    const port = socket.address().port;
+    const flows = new Map<string, { send(datagram: Buffer): void }>();
+    socket.on('message', (datagram, from) => {
+      const key = `${from.address}:${from.port}`;
+      let flow = flows.get(key);
+      if (!flow) {
+        if (!this.session.attached || this.reconnecting) return; // dropped, as UDP may
+        this.io.out(`Handling UDP flow from ${key} for ${port}\n`);
+        flow = this.openFlow(socket, from, target, remote, port, () => flows.delete(key));
+        flows.set(key, flow);
+      }
+      flow.send(datagram);
+    });
+    const shown = address.includes(':') ? `[${address}]` : address;
+    this.io.out(`Forwarding from ${shown}:${port} -> ${remote}/udp\n`);
+  }
+
+  private openFlow(
+    socket: dgram.Socket,
+    from: dgram.RemoteInfo,
+    target: number,
+    remote: number | string,
+    local: number,
+    forget: () => void,
+  ): { send(datagram: Buffer): void } {
+    const stream = this.session.open(target, true);
+    this.counters.open++;
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => stream.end(), UDP_FLOW_IDLE_MS);
+      idle.unref();
+    };
+    const bridge = bridgeDatagrams(
+      {
+        send: (datagram, done) => {
+          touch();
+          socket.send(datagram, from.port, from.address, done);
+        },
+        close: () => clearTimeout(idle),
+      },
+      stream,
+      (end, counters) => {
+        forget();
+        this.counters.open--;
+        this.counters.bytesUp += counters.fromSocket;
+        this.counters.bytesDown += counters.toSocket;
+        if (end.code !== undefined && end.by === 'peer' && end.code !== ResetCode.GoingAway)
+          this.io.err(
+            `error: an error occurred forwarding ${local}/udp -> ${remote}/udp: ${end.reason ?? `reset (${end.code})`}\n`,
+          );
+      },
+    );
+    touch();
+    return {
+      send: (datagram) => {
+        touch();
+        bridge.fromSocket(datagram);
+      },
+    };
   }
 
   private accept(socket: net.Socket, listener: Listener): void {
@@ -309,6 +404,7 @@ export class ForwardClient {
     if (this.session && !this.session.isClosed) this.session.close(ResetCode.GoingAway, 'the client stopped');
     this.ws?.close(1000);
     for (const l of this.listeners) l.server.close();
+    for (const socket of this.udpSockets.splice(0)) socket.close();
     for (const { socket } of this.waiting.splice(0)) socket.destroy();
     this.done(code);
   }

@@ -1,4 +1,4 @@
-// Real loopback listeners behind running pods, one per declared TCP container port, plus each
+// Real loopback listeners behind running pods, one per declared container port, plus each
 // container's log buffer and "main process" (what attach connects to).
 //
 // Port conventions (by port name first, then number):
@@ -6,6 +6,7 @@
 //   - name `sink`, or containerPort 9 (discard):  TCP sink; when the client half-closes it answers
 //     `<sha256 hex> <byte count>\n` and closes. Meant for throughput runs (bench/, 256 MiB tests).
 //   - any other TCP port:                         the nginx-like HTTP server below.
+//   - any UDP port:                               UDP echo (each datagram sent back to its sender).
 // HTTP routes: `/` and `/index.html` → the nginx welcome page; `/echo` and anything under
 // `/echo/` → JSON echo of the request; `/links` → a small HTML page with same-host links and a
 // form (to see the proxy rewrite them); `/redirect?to=<path>` → 302 to that path; `/healthz` → ok;
@@ -15,6 +16,7 @@
 // The main process (attach): it writes the container's log (stdout) and echoes every stdin line
 // it receives back to stdout (so it also lands in the log).
 import * as crypto from 'node:crypto';
+import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { KubeObject, SimObjectStore, StoreEvent } from '../contract';
@@ -134,6 +136,7 @@ export class PodRuntime {
   readonly containers = new Map<string, ContainerRuntime>();
   private readonly backends = new Map<number, PortBackend>();
   private readonly servers: net.Server[] = [];
+  private readonly udpSockets: dgram.Socket[] = [];
   private readonly sockets = new Set<net.Socket>();
   private stopped = false;
 
@@ -158,6 +161,11 @@ export class PodRuntime {
   async start(): Promise<void> {
     for (const container of this.pod.containers) {
       for (const port of container.ports) {
+        if (port.protocol === 'UDP') {
+          await this.startUdpEcho(port.containerPort);
+          if (this.stopped) return;
+          continue;
+        }
         if (port.protocol !== 'TCP' || this.backends.has(port.containerPort)) continue;
         const kind = backendKindFor(port);
         const server = this.createServer(kind, container.name);
@@ -201,8 +209,32 @@ export class PodRuntime {
     return attempt('127.0.0.1', 0);
   }
 
+  /**
+   * UDP echo at podIP:containerPort, where `kgw forward … /udp` reaches it in direct mode (no
+   * fallback address: UDP has no API-server path that could find it elsewhere).
+   */
+  private async startUdpEcho(containerPort: number): Promise<void> {
+    if (!/^127\./.test(this.pod.podIP) || this.pod.podIP === '127.0.0.1') return;
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (datagram, from) => socket.send(datagram, from.port, from.address));
+    const bound = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(containerPort, this.pod.podIP, () => resolve(true));
+    });
+    socket.removeAllListeners('error');
+    socket.on('error', () => undefined); // a reply to a vanished client: nothing to do
+    if (bound) this.udpSockets.push(socket);
+    else socket.close();
+    if (this.stopped) this.closeUdp();
+  }
+
+  private closeUdp(): void {
+    for (const socket of this.udpSockets.splice(0)) socket.close();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.closeUdp();
     for (const container of this.containers.values()) container.log.end();
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(
