@@ -177,6 +177,47 @@ describe('kgw forward pod/nginx', () => {
     expect(Number(tunnel.bytesOut)).toBe(Number(stream.bytesOut));
   });
 
+  it('on a terminal (a real pty from script(1)) shows a status line: connections, bytes each way', async () => {
+    // script gives kgw a pseudo-terminal; Ctrl-C typed into it stops kgw as a user would.
+    const child = spawn(
+      'script',
+      ['-qfec', `${process.execPath} ${CLI} forward pod/nginx :80`, '/dev/null'],
+      {
+        env: { ...cliEnv('alice'), TERM: 'xterm', COLUMNS: '120' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    children.add(child);
+    let screen = '';
+    const changed: Array<() => void> = [];
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      screen += c;
+      changed.splice(0).forEach((w) => w());
+    });
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    const waitFor = async (pattern: RegExp): Promise<RegExpExecArray> => {
+      for (;;) {
+        const match = pattern.exec(screen);
+        if (match) return match;
+        await new Promise<void>((r) => changed.push(r));
+      }
+    };
+    const port = Number((await waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 80/))[1]);
+    await waitFor(/connected · 0 open · ↑ 0 B · ↓ 0 B/);
+    const page = await curl(port);
+    // Once the connection is done, the line counts curl's request and the page it got.
+    const [, up, down] = await waitFor(/connected · 0 open · ↑ ([1-9]\d*) B · ↓ ([1-9][\d.]*) (?:B|KiB)/);
+    expect(Number(up)).toBeGreaterThan(50);
+    expect(Number(down)).toBeGreaterThan(0.5);
+    expect(page).toContain('Welcome to nginx!');
+    // kubectl's lines still come whole, on a line the status line was cleared from first.
+    expect(screen).toMatch(/\r\x1b\[2KHandling connection for \d+\r?\n/);
+    // Ctrl-C ends it (script(1) reports 0, or 130 when the terminal's SIGINT reached it too).
+    child.stdin.write('\x03');
+    expect([0, 130]).toContain(await exited);
+    children.delete(child);
+  });
+
   it('a viewer without pods/portforward gets a clear forbidden error, exit code 5, and nothing listens', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));

@@ -3,12 +3,14 @@
 import { ExitCode, EXIT_CODES_HELP, type AddCommand } from './command';
 import { resolveGatewayConnection, withConnectionOptions, type ConnectionFlags } from '../gateway-connection';
 import { parseForwardArgs, readForwardFile, type ForwardSpec } from '../forward/forward-specs';
+import { StatusLine } from '../forward/status-line';
 import { ForwardClient } from '../forward/tunnel-client';
 
 interface ForwardOptions extends ConnectionFlags {
   namespace: string;
   address: string;
   filename?: string;
+  status: boolean;
 }
 
 export const addForwardCommand: AddCommand = (program, { io, act }) => {
@@ -23,7 +25,8 @@ export const addForwardCommand: AddCommand = (program, { io, act }) => {
       .option(
         '-f, --filename <file>',
         'read the targets from a YAML file (forwards: [{target, namespace, ports}])',
-      ),
+      )
+      .option('--no-status', 'no status line (it is shown only when stderr is a terminal)'),
   )
     .addHelpText(
       'after',
@@ -52,14 +55,21 @@ ${EXIT_CODES_HELP}
             ]
           : parseForwardArgs(args, options.namespace, addresses);
         const connection = resolveGatewayConnection(options, io.env, (text) => io.err(text));
-        const client = new ForwardClient(connection, specs, io);
+        // A terminal gets a live status line (connections, bytes, reconnects); a pipe does not.
+        const status =
+          options.status && process.stderr.isTTY
+            ? new StatusLine(io, () => process.stderr.columns || 80)
+            : undefined;
+        const client = new ForwardClient(connection, specs, status?.wrap() ?? io);
         await client.start();
+        status?.start(() => client.status());
         const stop = () => client.stop(ExitCode.Ok);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         try {
           return await client.finished;
         } finally {
+          status?.stop();
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
         }

@@ -16,6 +16,7 @@ import {
   bridgeDatagrams,
   bridgeSocket,
   encodeFrame,
+  type BridgeCounters,
   type Hello,
   type TargetRequest,
   type Welcome,
@@ -48,10 +49,16 @@ interface Listener {
   address: string;
 }
 
-export interface ForwardCounters {
+/** What the status line shows (status-line.ts). */
+export interface ForwardStatus {
+  /** Open local connections and UDP flows. */
   open: number;
+  /** Bytes from local clients to the pods, and back, over the whole run. */
   bytesUp: number;
   bytesDown: number;
+  /** Times the WebSocket was re-established after a drop. */
+  reconnects: number;
+  reconnecting: boolean;
 }
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
@@ -69,7 +76,9 @@ export class ForwardClient {
   private readonly waiting: Array<{ socket: net.Socket; listener: Listener }> = [];
   private stopped = false;
   private reconnecting = false;
-  readonly counters: ForwardCounters = { open: 0, bytesUp: 0, bytesDown: 0 };
+  /** Byte counters of open streams (live), and the totals of the finished ones. */
+  private readonly live = new Set<BridgeCounters>();
+  private readonly totals = { up: 0, down: 0, reconnects: 0 };
   private done!: (code: number) => void;
   readonly finished = new Promise<number>((resolve) => (this.done = resolve));
 
@@ -189,7 +198,6 @@ export class ForwardClient {
     forget: () => void,
   ): { send(datagram: Buffer): void } {
     const stream = this.session.open(target, true);
-    this.counters.open++;
     let idle: NodeJS.Timeout | undefined;
     const touch = () => {
       clearTimeout(idle);
@@ -207,15 +215,14 @@ export class ForwardClient {
       stream,
       (end, counters) => {
         forget();
-        this.counters.open--;
-        this.counters.bytesUp += counters.fromSocket;
-        this.counters.bytesDown += counters.toSocket;
+        this.streamEnded(counters);
         if (end.code !== undefined && end.by === 'peer' && end.code !== ResetCode.GoingAway)
           this.io.err(
             `error: an error occurred forwarding ${local}/udp -> ${remote}/udp: ${end.reason ?? `reset (${end.code})`}\n`,
           );
       },
     );
+    this.live.add(bridge.counters);
     touch();
     return {
       send: (datagram) => {
@@ -239,17 +246,38 @@ export class ForwardClient {
 
   private openStream(socket: net.Socket, listener: Listener): void {
     const stream = this.session.open(listener.target);
-    this.counters.open++;
-    bridgeSocket(socket, stream, (end, counters) => {
-      this.counters.open--;
-      this.counters.bytesUp += counters.fromSocket;
-      this.counters.bytesDown += counters.toSocket;
+    const counters = bridgeSocket(socket, stream, (end) => {
+      this.streamEnded(counters);
       if (end.code !== undefined && end.by === 'peer' && end.code !== ResetCode.GoingAway)
         this.io.err(
           `error: an error occurred forwarding ${listener.local} -> ${listener.remote}: ${end.reason ?? `reset (${end.code})`}\n`,
         );
     });
+    if (!stream.isClosed) this.live.add(counters);
     socket.resume();
+  }
+
+  private streamEnded(counters: BridgeCounters): void {
+    if (!this.live.delete(counters)) return;
+    this.totals.up += counters.fromSocket;
+    this.totals.down += counters.toSocket;
+  }
+
+  /** Connections, bytes each way (open streams included), reconnects. */
+  status(): ForwardStatus {
+    let up = this.totals.up;
+    let down = this.totals.down;
+    for (const c of this.live) {
+      up += c.fromSocket;
+      down += c.toSocket;
+    }
+    return {
+      open: this.live.size,
+      bytesUp: up,
+      bytesDown: down,
+      reconnects: this.totals.reconnects,
+      reconnecting: this.reconnecting,
+    };
   }
 
   /** Opens a WebSocket and exchanges Hello/Welcome; resumes `resume` when given. */
@@ -384,6 +412,7 @@ export class ForwardClient {
             : 'kgw: reconnected (new tunnel)\n',
         );
         this.reconnecting = false;
+        this.totals.reconnects++;
         for (const { socket, listener } of this.waiting.splice(0)) this.openStream(socket, listener);
         return;
       } catch (err) {
