@@ -211,7 +211,7 @@ describe('kgw forward pod/nginx', () => {
     expect(Number(down)).toBeGreaterThan(0.5);
     expect(page).toContain('Welcome to nginx!');
     // kubectl's lines still come whole, on a line the status line was cleared from first.
-    expect(screen).toMatch(/\r\x1b\[2KHandling connection for \d+\r?\n/);
+    expect(screen).toMatch(new RegExp(`\r${String.fromCharCode(27)}\\[2KHandling connection for \\d+\r?\n`));
     // Ctrl-C ends it (script(1) reports 0, or 130 when the terminal's SIGINT reached it too).
     child.stdin.write('\x03');
     expect([0, 130]).toContain(await exited);
