@@ -80,6 +80,8 @@ export interface GatewayStackOptions {
   env?: Record<string, string>;
   /** Start the built-in OpenID provider with OIDC_USERS and point the gateway at it. */
   oidc?: boolean;
+  /** false: the simulator offers only HTTP/1.1 by ALPN (default: h2 and http/1.1, as kube-apiserver). */
+  simHttp2?: boolean;
 }
 
 export async function startGatewayStack(options: GatewayStackOptions = {}): Promise<GatewayStack> {
@@ -100,7 +102,11 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       });
     }
     pg = await startTestPostgres();
-    sim = await startSimulator({ scenario: 'demo', streams: (options) => new PodStreams(options) });
+    sim = await startSimulator({
+      scenario: 'demo',
+      streams: (streamOptions) => new PodStreams(streamOptions),
+      http2: options.simHttp2,
+    });
     const simKubeconfigs = await sim.writeKubeconfigs(join(dir, 'sim'));
 
     const pki = await createPki(['localhost'], ['127.0.0.1']);

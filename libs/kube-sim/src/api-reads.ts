@@ -206,9 +206,9 @@ export function startWatch(
 
   res.writeHead(200, {
     'Content-Type': asTable ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
-    'Transfer-Encoding': 'chunked',
     'Cache-Control': 'no-cache, private',
   });
+  // No length: HTTP/1.1 sends it chunked (Node adds Transfer-Encoding), HTTP/2 as DATA frames.
   res.flushHeaders();
   let first = true;
   let closed = false;

@@ -80,6 +80,7 @@ export class ApiServer {
       authorizationHeader: req.headers.authorization !== undefined,
       userAgent: req.headers['user-agent'],
       auditId,
+      httpVersion: req.httpVersion,
     });
     // The real server's audit filter echoes the ID on every response it writes itself.
     res.setHeader('Audit-Id', auditId);
@@ -115,6 +116,7 @@ export class ApiServer {
       authorizationHeader: req.headers.authorization !== undefined,
       userAgent: req.headers['user-agent'],
       auditId: auditIdOf(req),
+      httpVersion: req.httpVersion,
     });
     const fail = (body: StatusBody): void => {
       entry.status = body.code;

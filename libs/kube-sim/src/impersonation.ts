@@ -21,7 +21,7 @@ const EXTRA_PREFIX = 'impersonate-extra-';
 
 /** Reads the Impersonate-* headers (repeated headers kept apart), or undefined when none are sent. */
 export function readImpersonationHeaders(req: IncomingMessage): ImpersonationHeaders | undefined {
-  const h = req.headersDistinct;
+  const h = distinctHeaders(req);
   const result: ImpersonationHeaders = { groups: [], extra: {} };
   let any = false;
   for (const [name, values] of Object.entries(h)) {
@@ -47,6 +47,19 @@ export function readImpersonationHeaders(req: IncomingMessage): ImpersonationHea
     }
   }
   return any ? result : undefined;
+}
+
+/**
+ * Each header's values as sent. HTTP/2 requests (Node's compatibility API) have no
+ * headersDistinct and join repeated fields with ", " in `headers`; their rawHeaders keep them
+ * apart, as Go's server does.
+ */
+function distinctHeaders(req: IncomingMessage): NodeJS.Dict<string[]> {
+  if (req.headersDistinct !== undefined) return req.headersDistinct;
+  const distinct: NodeJS.Dict<string[]> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) (distinct[raw[i].toLowerCase()] ??= []).push(raw[i + 1]);
+  return distinct;
 }
 
 export function stripImpersonationHeaders(req: IncomingMessage): void {

@@ -1,5 +1,5 @@
 // @kgw/kube-sim: an in-process Kubernetes API server simulator (see libs/kube-sim/README.md).
-export { startSimulator, ADMIN_USERNAME } from './simulator';
+export { startSimulator, ADMIN_USERNAME, SIM_MAX_CONCURRENT_STREAMS } from './simulator';
 export type { SimulatorOptions, RunningSimulator, KubeconfigFiles } from './simulator';
 export type { RequestLog, RequestLogEntry } from './request-log';
 export type { ObjectStore, CommittedEvent } from './store';

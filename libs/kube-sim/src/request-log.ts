@@ -28,6 +28,8 @@ export interface RequestLogEntry {
   userAgent?: string;
   /** The ID of the request's audit event: the `Audit-ID` header received, or one made up. */
   auditId: string;
+  /** `2.0` when the request came over HTTP/2, `1.1` over HTTP/1.1. */
+  httpVersion?: string;
 }
 
 export class RequestLog {

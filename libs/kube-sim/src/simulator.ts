@@ -1,8 +1,13 @@
 // Starts the whole simulator: PKI, store, authentication, RBAC, controller, scenario and the
-// HTTPS server (HTTP/1.1 only, because HTTP/2 breaks SPDY upgrades).
+// HTTPS server. Like kube-apiserver it offers HTTP/2 and HTTP/1.1 by ALPN on its one TLS port:
+// clients that negotiate h2 (kubectl's get/list/watch, client libraries, the gateway) multiplex
+// streams on one connection, while upgrades (exec, attach, port-forward over SPDY or WebSocket)
+// arrive over HTTP/1.1 — their clients offer only http/1.1 — and are served as before.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { applyDefaults, validateObject, type AdmissionContext } from './admission';
@@ -33,7 +38,18 @@ export interface SimulatorOptions {
   bookmarkIntervalMs?: number;
   /** Lifetime of the service-account tokens minted for demo users (default 24 h). */
   userTokenSeconds?: number;
+  /**
+   * Offer h2 by ALPN (default true, as kube-apiserver does unless --disable-http2-serving);
+   * false serves HTTP/1.1 only, like an API server behind a proxy that does not speak HTTP/2.
+   */
+  http2?: boolean;
 }
+
+/**
+ * kube-apiserver's per-connection stream limit when --http2-max-streams-per-connection is 0
+ * (its default): 250, Go's default, made explicit by the API server's secure serving.
+ */
+export const SIM_MAX_CONCURRENT_STREAMS = 250;
 
 export interface KubeconfigFiles {
   /** user name (`admin`, `alice`, …) → kubeconfig path. */
@@ -150,19 +166,51 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
 
   // Requests can only arrive once listening; the handler exists before any is served (set below).
   const ref: { apiServer?: ApiServer } = {};
-  const server: Server = createServer({
+  const tlsOptions = {
     key: pki.serving.keyPem,
     cert: pki.serving.certPem,
     ca: [pki.ca.certPem],
     requestCert: true,
     rejectUnauthorized: false,
-    // Long watches and streams must not be cut by Node's default request timeouts.
-    requestTimeout: 0,
-    headersTimeout: 60_000,
-    keepAliveTimeout: 30_000,
+  };
+  // Node's HTTP/2 server always offers h2 by ALPN; without it, the plain HTTPS server.
+  const server: Http2SecureServer =
+    options.http2 === false
+      ? (createHttpsServer(tlsOptions) as unknown as Http2SecureServer)
+      : createSecureServer({
+          ...tlsOptions,
+          allowHTTP1: true,
+          settings: { maxConcurrentStreams: SIM_MAX_CONCURRENT_STREAMS },
+        });
+  // HTTP/1.1 connections are served by Node's http server logic, which reads these from the
+  // server: long watches and streams must not be cut by Node's default request timeouts.
+  const http1 = server as unknown as {
+    requestTimeout: number;
+    headersTimeout: number;
+    keepAliveTimeout: number;
+  };
+  http1.requestTimeout = 0;
+  http1.headersTimeout = 60_000;
+  http1.keepAliveTimeout = 30_000;
+  // stop() cuts what is still open: HTTP/2 sessions and HTTP/1.1 sockets (upgraded ones included).
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
   });
-  server.on('request', (req, res) => ref.apiServer!.handleRequest(req, res));
-  server.on('upgrade', (req, socket, head) => ref.apiServer!.handleUpgrade(req, socket, head));
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // Both protocols arrive here: the HTTP/2 compatibility request and response are used as the
+  // HTTP/1.1 ones (headers, status, streaming, close), which is all the API server's code needs.
+  server.on('request', (req, res) =>
+    ref.apiServer!.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+  );
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    ref.apiServer!.handleUpgrade(req, socket, head),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -305,7 +353,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       if (streams) await streams.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
       });
     },
   };

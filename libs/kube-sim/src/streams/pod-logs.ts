@@ -172,8 +172,8 @@ export function serveLog(
   res.writeHead(200, {
     'Content-Type': 'text/plain',
     'Cache-Control': 'no-cache, private',
-    'Transfer-Encoding': 'chunked',
   });
+  // No length: HTTP/1.1 sends it chunked (Node adds Transfer-Encoding), HTTP/2 as DATA frames.
   res.flushHeaders();
   let finished = false;
   const following: { stop?: () => void } = {};

@@ -182,7 +182,8 @@ function forwardedRequestHeaders(req: http.IncomingMessage, keepUpgrade: boolean
     .filter((name) => name !== '' && !(keepUpgrade && name === 'upgrade'));
   const headers: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers to forward.
+    if (value === undefined || name.startsWith(':')) continue;
     // Strip before reading: Connection may name our own X-Forwarded-* headers.
     if (name === 'authorization' || name.startsWith('impersonate-') || name.startsWith('x-forwarded-'))
       continue;
@@ -196,7 +197,7 @@ function forwardedRequestHeaders(req: http.IncomingMessage, keepUpgrade: boolean
   headers['x-forwarded-for'] = prior
     ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`
     : client;
-  headers['x-forwarded-host'] = req.headers.host ?? '';
+  headers['x-forwarded-host'] = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
   headers['x-forwarded-proto'] = 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
   headers['x-forwarded-uri'] = req.url ?? '/';
   return headers;
