@@ -483,7 +483,7 @@ describe('redaction', () => {
       'alice',
       `/api/v1/namespaces/default/pods?access_token=${secrets[0]}&labelSelector=app%3Dweb`,
       {
-        headers: { cookie: `kgw_session=${secrets[1]}` },
+        headers: { cookie: `__Host-kgw_session=${secrets[1]}` },
       },
     );
     await stack.request(

@@ -18,6 +18,7 @@ import {
   type HttpResult,
 } from '../support/gateway-stack';
 import { TestBrowser } from '../support/test-browser';
+import { browserLogin as loginThroughBrowser } from '../support/browser-login';
 import { mkdtempSync, readFileSync as readFile, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ExitCode, type CliIo } from '../../apps/kgw/src/commands/command';
@@ -507,22 +508,14 @@ describe('bearer JWTs', () => {
   });
 });
 
-/** Logs `user` in at the gateway through the provider's form; returns the browser and where it landed. */
+/** Logs `user` in through the provider's form (test/support/browser-login.ts); the session is a secret. */
 async function browserLogin(
   user: keyof typeof OIDC_USERS,
   returnTo?: string,
 ): Promise<{ browser: TestBrowser; landed: URL; status: number }> {
-  const browser = new TestBrowser(stack.caPem);
-  const gateway = new URL(stack.url);
-  const start = `${stack.url}/kgw/auth/login${returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(returnTo)}`}`;
-  // Stop when the gateway sends the browser to its final page (off /kgw/auth/).
-  const stopAt = (u: URL): boolean =>
-    (u.host === gateway.host && !u.pathname.startsWith('/kgw/auth/')) ||
-    (u.host !== gateway.host && u.hostname !== '127.0.0.1');
-  const res = await browser.navigateSigningIn(start, user, OIDC_USERS[user].password, { stopAt });
-  const session = browser.cookie(gateway.hostname, 'kgw_session');
-  if (session) secrets.push(session);
-  return { browser, landed: new URL(String(res.headers.location ?? res.url), res.url), status: res.status };
+  const login = await loginThroughBrowser(stack, user, returnTo);
+  if (login.session) secrets.push(login.session);
+  return login;
 }
 
 describe('browser login', () => {
@@ -557,7 +550,7 @@ describe('browser login', () => {
     expect(typeof body.csrfToken).toBe('string');
   });
 
-  it('sets the session cookie HttpOnly, SameSite=Lax, Secure over HTTPS, holding only a random id', async () => {
+  it('sets the session cookie __Host-, HttpOnly, SameSite=Lax, Secure, Path=/ over HTTPS, holding only a random id', async () => {
     const browser = new TestBrowser(stack.caPem);
     const gateway = new URL(stack.url);
     const res = await browser.navigateSigningIn(
@@ -570,12 +563,14 @@ describe('browser login', () => {
     );
     const setCookie = ([] as string[])
       .concat(res.headers['set-cookie'] ?? [])
-      .find((c) => c.startsWith('kgw_session='));
+      .find((c) => c.startsWith('__Host-kgw_session='));
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Lax/);
     expect(setCookie).toMatch(/Secure/);
-    expect(setCookie!.split(';')[0]).toMatch(/^kgw_session=[A-Za-z0-9_-]{43}$/);
-    secrets.push(setCookie!.split(';')[0].slice('kgw_session='.length));
+    expect(setCookie).toMatch(/Path=\/(;|$)/);
+    expect(setCookie).not.toMatch(/Domain=/i);
+    expect(setCookie!.split(';')[0]).toMatch(/^__Host-kgw_session=[A-Za-z0-9_-]{43}$/);
+    secrets.push(setCookie!.split(';')[0].slice('__Host-kgw_session='.length));
   });
 
   it('requires the CSRF token for state-changing requests with the cookie', async () => {

@@ -72,9 +72,17 @@ describe('database', () => {
           namespaces: ['team-a'],
           forward: false,
           expiresAt: expires,
+          parentTokenId: 'tok_0',
+          parentSession: 's0',
         },
       });
       expect(await db.prisma.personalToken.findUniqueOrThrow({ where: { tokenHash: 'h1' } })).toEqual(token);
+      const revokedIdToken = await db.prisma.revokedIdToken.create({
+        data: { tokenHash: 'i1', expiresAt: expires },
+      });
+      expect(await db.prisma.revokedIdToken.findUniqueOrThrow({ where: { tokenHash: 'i1' } })).toEqual(
+        revokedIdToken,
+      );
       const session = await db.prisma.browserSession.create({
         data: {
           idHash: 's1',

@@ -3,7 +3,12 @@
 // row with the test that proves it. Rows here run against one gateway stack with the built-in
 // OpenID provider (users as in OIDC_USERS), a second issuer for bearer JWTs, 127.0.0.1 as a
 // trusted proxy (so a row can speak for many client addresses) and a low failure limit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
+import { loadConfig } from '@kgw/config';
 import {
   startDevOidcProvider,
   type RunningDevOidcProvider,
@@ -401,3 +406,172 @@ async function waitForAudit(sql: string): Promise<Array<Record<string, string>>>
   }
   throw new Error(`no audit row for: ${sql}`);
 }
+
+describe("finding 5: a credential's end ends everything of it", () => {
+  /** Creates a personal token as `auth` (a static caller's token or a personal token). */
+  async function mint(auth: string, body: Record<string, unknown>): Promise<{ token: string; id: string }> {
+    const res = await stack.request(undefined, '/kgw/v1/tokens', {
+      method: 'POST',
+      headers: { ...bearer(auth, freshAddress()), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(201);
+    return JSON.parse(res.body) as { token: string; id: string };
+  }
+
+  async function statusWith(token: string): Promise<number> {
+    return (
+      await stack.request(undefined, '/api/v1/namespaces/default/pods', { headers: bearer(token, freshAddress()) })
+    ).status;
+  }
+
+  /** `curl -N` on a watch of pods in default, with the given headers; resolves when curl exits. */
+  function curlWatch(headers: Record<string, string>): { seen: Promise<void>; exited: Promise<number | null> } {
+    const ca = join(stack.dir, 'ca-for-curl.pem');
+    writeFileSync(ca, stack.caPem);
+    const child = spawn(
+      'curl',
+      [
+        '-sSN',
+        '--cacert',
+        ca,
+        ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+        `${stack.url}/api/v1/namespaces/default/pods?watch=1`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    curls.add(child);
+    let out = '';
+    const seen = new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        if (out.includes('"ADDED"')) resolve();
+      });
+      child.once('close', () => reject(new Error(`curl ended before the first event: ${out}`)));
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('close', (code) => {
+        curls.delete(child);
+        resolve(code);
+      }),
+    );
+    return { seen, exited };
+  }
+  const curls = new Set<ChildProcess>();
+  beforeAll(async () => {
+    // This stack names OIDC users `<issuer>#<sub>` (row 9): let two of them view, as the demo's
+    // carol may, so that their sessions and ID tokens can open watches.
+    const issuer = stack.oidc!.issuer;
+    const binding = await stack.request('alice', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'hardening:oidc-viewers' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        subjects: ['alice', 'bob'].map((sub) => ({
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'User',
+          name: `${issuer}#${sub}`,
+        })),
+      }),
+    });
+    expect(binding.status).toBe(201);
+  });
+  afterAll(() => {
+    for (const child of curls) child.kill('SIGKILL');
+  });
+
+  it("5a attack: tokens minted with a PAT outlive its revocation → children and grandchildren revoked with it, their open kubectl watches cut", async () => {
+    const parent = await mint(CALLERS.alice.token, { name: 'parent' });
+    const child = await mint(parent.token, { name: 'child' });
+    const grandchild = await mint(child.token, { name: 'grandchild' });
+    const unrelated = await mint(CALLERS.alice.token, { name: 'unrelated' });
+    const watch = stack.kubectlWithToken('5a-grandchild', grandchild.token).start(['get', 'pods', '-w']);
+    await watch.waitFor(/nginx/);
+
+    const revoked = await stack.request('alice', `/kgw/v1/tokens/${parent.id}`, { method: 'DELETE' });
+    expect(revoked.status).toBe(200);
+    expect(JSON.parse(revoked.body).revokedWithIt.sort()).toEqual([child.id, grandchild.id].sort());
+    await watch.exited;
+    for (const token of [parent, child, grandchild]) expect(await statusWith(token.token)).toBe(401);
+    expect(await statusWith(unrelated.token)).toBe(200);
+  });
+
+  it('5b attack: a PAT holds kubectl exec -i open past its revocation → the exec session is cut', async () => {
+    const token = await mint(CALLERS.alice.token, { name: 'exec' });
+    const exec = stack.kubectlWithToken('5b-exec', token.token).start(['exec', '-i', 'nginx', '--', 'cat']);
+    exec.child.stdin!.write('still here\n');
+    await exec.waitFor(/still here/);
+    expect((await stack.request('alice', `/kgw/v1/tokens/${token.id}`, { method: 'DELETE' })).status).toBe(200);
+    await exec.exited;
+  });
+
+  it('5c attack: an open watch outlives its PAT\'s expiry → cut when the token expires, not before', async () => {
+    const expiresAt = new Date(Date.now() + 4000);
+    const token = await mint(CALLERS.alice.token, { name: 'short', expiresAt: expiresAt.toISOString() });
+    const watch = stack.kubectlWithToken('5c-expiring', token.token).start(['get', 'pods', '-w']);
+    await watch.waitFor(/nginx/);
+    await watch.exited;
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt.getTime());
+  });
+
+  it("5d attack: a bearer JWT's watch outlives the JWT's exp → cut at exp (+ the allowed clock skew)", async () => {
+    const skewSeconds = loadConfig(stack.env).oidc.clockSkewSeconds;
+    const now = Math.floor(Date.now() / 1000);
+    // Accepted for about 4 more seconds: exp lies in the past by less than the allowed skew.
+    const exp = now - skewSeconds + 4;
+    const jwt = await jwtFrom(stack.oidc!, { sub: 'alice', exp });
+    const watch = curlWatch({ authorization: `Bearer ${jwt}` });
+    await watch.seen;
+    await watch.exited;
+    expect(Date.now()).toBeGreaterThanOrEqual((exp + skewSeconds) * 1000);
+  });
+
+  it("5e attack: logout leaves the session's watch, the tokens it minted and its ID token working → all end", async () => {
+    const { browser, session } = await browserLogin(stack, 'bob');
+    const me = JSON.parse((await browser.fetch(`${stack.url}/kgw/v1/me`)).body) as { csrfToken: string };
+    const created = await browser.fetch(`${stack.url}/kgw/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrfToken },
+      body: JSON.stringify({ name: 'from the browser', expiresInDays: 30 }),
+    });
+    expect(created.status).toBe(201);
+    const child = JSON.parse(created.body) as { token: string; expiresAt: string; notice?: string };
+    // It cannot outlive the session that made it (12 h by default), and says so.
+    expect(new Date(child.expiresAt).getTime()).toBeLessThan(Date.now() + 13 * 3_600_000);
+    expect(child.notice).toMatch(/browser session/);
+    const grandchild = await mint(child.token, { name: 'from the browser token' });
+    // The session's ID token, as the provider issued it (the gateway keeps it for logout).
+    const { rows } = await stack.gateway.db.pool.query<{ id_token: string }>(
+      'SELECT id_token FROM browser_session WHERE id_hash = $1',
+      [createHash('sha256').update(session!).digest('hex')],
+    );
+    const idToken = rows[0].id_token;
+    expect(await statusWith(idToken)).toBe(200);
+
+    const sessionWatch = curlWatch({ cookie: `__Host-kgw_session=${session!}` });
+    const idTokenWatch = curlWatch({ authorization: `Bearer ${idToken}` });
+    const childWatch = stack.kubectlWithToken('5e-child', child.token).start(['get', 'pods', '-w']);
+    await Promise.all([sessionWatch.seen, idTokenWatch.seen, childWatch.waitFor(/nginx/)]);
+
+    const logout = await browser.fetch(`${stack.url}/kgw/auth/logout`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'x-csrf-token': me.csrfToken },
+    });
+    expect(logout.status).toBe(200);
+    // RP-initiated logout carries the ID token to the provider in the URL: it must be dead now.
+    const hint = new URL(JSON.parse(logout.body).providerLogoutUrl).searchParams.get('id_token_hint');
+    expect(hint).toBe(idToken);
+
+    await Promise.all([sessionWatch.exited, idTokenWatch.exited, childWatch.exited]);
+    expect(await statusWith(idToken)).toBe(401);
+    expect(await statusWith(child.token)).toBe(401);
+    expect(await statusWith(grandchild.token)).toBe(401);
+    const again = await stack.request(undefined, '/kgw/v1/me', {
+      headers: { cookie: `__Host-kgw_session=${session!}` },
+    });
+    expect(again.status).toBe(401);
+  });
+});

@@ -1,7 +1,7 @@
 // Logs a user of the built-in OpenID provider in at a gateway stack through the provider's form
 // (authorization code + PKCE, as a browser would), for suites that need a browser session.
 import { OIDC_USERS, type GatewayStack } from './gateway-stack';
-import { SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
+import { SECURE_SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
 import { TestBrowser } from './test-browser';
 
 export interface BrowserLogin {
@@ -30,6 +30,7 @@ export async function browserLogin(
     browser,
     landed: new URL(String(res.headers.location ?? res.url), res.url),
     status: res.status,
-    session: browser.cookie(gateway.hostname, SESSION_COOKIE),
+    // The stack serves HTTPS: the session cookie carries the __Host- prefix.
+    session: browser.cookie(gateway.hostname, SECURE_SESSION_COOKIE),
   };
 }

@@ -60,6 +60,8 @@ export interface GatewayStack {
   kubeconfig(caller: CallerName): string;
   /** Real kubectl as `caller` against the gateway (fresh HOME, processes killed on stop()). */
   kubectl(caller: CallerName): KubectlRunner;
+  /** Real kubectl with a kubeconfig holding `token` (a personal token, a JWT), named `name`. */
+  kubectlWithToken(name: string, token: string): KubectlRunner;
   /** fetch() against the gateway over HTTPS, trusting the test CA. */
   request(
     caller: CallerName | undefined,
@@ -158,10 +160,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     });
     const url = gateway.url;
 
-    const kubeconfigs = {} as Record<CallerName, string>;
-    for (const [name, caller] of Object.entries(CALLERS) as Array<
-      [CallerName, (typeof CALLERS)[CallerName]]
-    >) {
+    const writeKubeconfig = (name: string, token: string): string => {
       const path = join(dir, `kubeconfig-${name}`);
       writeFileSync(
         path,
@@ -177,13 +176,19 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
               },
             },
           ],
-          users: [{ name, user: { token: caller.token } }],
+          users: [{ name, user: { token } }],
           contexts: [{ name: 'kgw', context: { cluster: 'kgw', user: name, namespace: 'default' } }],
           'current-context': 'kgw',
         }),
       );
-      kubeconfigs[name] = path;
-    }
+      return path;
+    };
+    const kubeconfigs = {} as Record<CallerName, string>;
+    for (const [name, caller] of Object.entries(CALLERS) as Array<
+      [CallerName, (typeof CALLERS)[CallerName]]
+    >)
+      kubeconfigs[name] = writeKubeconfig(name, caller.token);
+    const tokenRunners: KubectlRunner[] = [];
     const runners = new Map<CallerName, KubectlRunner>();
     const runningSim = sim;
     const runningPg = pg;
@@ -205,10 +210,15 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
         if (!runner) runners.set(caller, (runner = new KubectlRunner(kubeconfigs[caller])));
         return runner;
       },
+      kubectlWithToken(name, token) {
+        const runner = new KubectlRunner(writeKubeconfig(`token-${name}`, token));
+        tokenRunners.push(runner);
+        return runner;
+      },
       request: (caller, path, init = {}) =>
         httpsRequest(url, pki.ca.certPem, caller ? CALLERS[caller].token : undefined, path, init),
       async stop() {
-        for (const runner of runners.values()) await runner.cleanup();
+        for (const runner of [...runners.values(), ...tokenRunners]) await runner.cleanup();
         await gateway.close();
         await runningSim.stop();
         await runningOidc?.stop();

@@ -12,18 +12,39 @@ import { exchangeWithUpstream, withGatewayCredential, withImpersonation } from '
 import type { AuditSink } from '../audit/audit-sink';
 import { AuthAudit } from './auth-audit';
 import type { Authenticator } from './authenticator';
-import { BrowserSessions, SessionAuthenticator } from './browser-sessions';
+import {
+  BrowserSessions,
+  SessionAuthenticator,
+  sessionCookieName,
+  type SessionRecord,
+} from './browser-sessions';
 import { CliLoginGrants } from './cli-login-grants';
 import { FailedAuthLimiter } from './failed-auth-limiter';
-import { JwtAuthenticator } from './jwt-authenticator';
+import { JwtAuthenticator, peekPayload } from './jwt-authenticator';
 import type { ClaimMapping } from './oidc-claims';
 import { OidcLogin } from './oidc-login';
-import { OpenStreams } from './open-streams';
+import { idTokenKey, OpenStreams, sessionKey, tokenKey } from './open-streams';
 import { PersonalTokenAuthenticator } from './personal-token-authenticator';
-import { PersonalTokens, type PersonalTokenInfo } from './personal-tokens';
+import { hashToken, PersonalTokens, REVOCATION_CHANNEL, type PersonalTokenInfo } from './personal-tokens';
+import { ID_TOKEN_REVOKED, RevokedIdTokens } from './revoked-id-tokens';
 import { TokenRevocationListener } from './token-revocation';
 
+/** NOTIFY payload prefix for a session that ended (logout, refused refresh): its streams are cut. */
+const SESSION_ENDED = 'session:';
+
 const DAY_MS = 86_400_000;
+
+/** A Host header naming the loopback interface: localhost (and *.localhost), 127/8, [::1]. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    /^127(\.\d{1,3}){3}$/.test(name) ||
+    name === '[::1]'
+  );
+}
 
 export interface AuthServicesContext {
   config: GatewayConfig;
@@ -38,6 +59,7 @@ export interface AuthServicesContext {
 export class AuthServices {
   readonly tokens: PersonalTokens;
   readonly tokenAuthenticator: PersonalTokenAuthenticator;
+  readonly revokedIdTokens: RevokedIdTokens;
   readonly jwtAuthenticator: JwtAuthenticator | undefined;
   readonly sessions: BrowserSessions;
   readonly sessionAuthenticator: SessionAuthenticator;
@@ -66,6 +88,7 @@ export class AuthServices {
     });
     this.cliTokenLifetimeMs = Math.min(config.auth.cliTokenLifetimeHours * 3_600_000, maxLifetimeMs);
     this.clientAddress = ctx.clientAddress;
+    this.revokedIdTokens = new RevokedIdTokens(db.prisma, db.pool);
     this.tokenAuthenticator = new PersonalTokenAuthenticator({
       tokens: this.tokens,
       logger: logger.child({ component: 'pat' }),
@@ -98,6 +121,7 @@ export class AuthServices {
                 : [issuer?.clientId ?? config.oidc.clientId],
             algorithms: config.oidc.algorithms,
             clockSkewSeconds: config.oidc.clockSkewSeconds,
+            revoked: this.revokedIdTokens,
             logger: logger.child({ component: 'jwt' }),
           })
         : undefined;
@@ -116,6 +140,8 @@ export class AuthServices {
       login: this.login,
       logger: logger.child({ component: 'session' }),
       allowedOrigins: () => (this.publicUrl ? [new URL(this.publicUrl).origin] : []),
+      cookieName: (req) => this.sessionCookieName(req),
+      endSession: (session) => this.endSession(session),
     });
     this.grants = new CliLoginGrants(db.prisma);
     this.limiter = new FailedAuthLimiter({
@@ -130,11 +156,16 @@ export class AuthServices {
     this.revocations = new TokenRevocationListener({
       url: db.url,
       logger: logger.child({ component: 'revocation' }),
-      onRevoked: (id) => this.applyRevocation(id),
-      onListening: (listening) => this.tokenAuthenticator.setListening(listening),
+      onRevoked: (payload) => this.heard(payload),
+      onListening: (listening) => {
+        this.tokenAuthenticator.setListening(listening);
+        this.revokedIdTokens.setListening(listening).catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, 'cannot load revoked ID tokens'),
+        );
+      },
     });
     this.sweeper = setInterval(() => {
-      Promise.all([this.sessions.sweep(), this.grants.sweep()]).catch((err: unknown) =>
+      Promise.all([this.sessions.sweep(), this.grants.sweep(), this.revokedIdTokens.reload()]).catch((err: unknown) =>
         logger.warn({ err: (err as Error).message }, 'session and login grant sweep failed'),
       );
     }, 10 * 60_000);
@@ -162,22 +193,79 @@ export class AuthServices {
     this.publicUrl = url;
   }
 
-  /** Cookies get Secure when the browser reached us over TLS (or the public URL is HTTPS). */
+  /**
+   * Cookies get Secure when the browser reached us over TLS (or the public URL is HTTPS), or at a
+   * loopback name (http://localhost, 127.0.0.1, [::1]): browsers treat those as secure contexts
+   * and keep Secure (and `__Host-`) cookies from them (checked in Chromium), so the demo on
+   * http://localhost gets the same cookie as a deployment.
+   */
   secureRequest(req: IncomingMessage): boolean {
-    return (req.socket as TLSSocket).encrypted === true || this.url().startsWith('https:');
+    return (
+      (req.socket as TLSSocket).encrypted === true ||
+      this.url().startsWith('https:') ||
+      isLoopbackHost(req.headers.host)
+    );
   }
 
-  /** Revokes (only the owner's token when `ownerName` is given) and applies it here at once. */
-  async revoke(id: string, ownerName?: string): Promise<PersonalTokenInfo | undefined> {
-    const info = await this.tokens.revoke(id, ownerName);
-    if (info) this.applyRevocation(id);
-    return info;
+  /** `__Host-kgw_session` wherever the cookie can be Secure; `kgw_session` on plain HTTP elsewhere. */
+  sessionCookieName(req: IncomingMessage): string {
+    return sessionCookieName(this.secureRequest(req));
   }
 
-  private applyRevocation(tokenId: string): void {
-    this.tokenAuthenticator.revoked(tokenId);
-    const cut = this.openStreams.closeAll(tokenId);
-    if (cut > 0) this.ctx.logger.info({ tokenId, streams: cut }, 'revoked token: open streams closed');
+  /**
+   * Revokes the token (only the owner's when `ownerName` is given) with every token below it, and
+   * applies it here at once (other replicas hear the NOTIFY).
+   */
+  async revoke(
+    id: string,
+    ownerName?: string,
+  ): Promise<{ info: PersonalTokenInfo; revokedIds: string[] } | undefined> {
+    const revoked = await this.tokens.revoke(id, ownerName);
+    for (const revokedId of revoked?.revokedIds ?? []) this.heard(revokedId);
+    return revoked;
+  }
+
+  /**
+   * Logout (or a refresh the provider refused): the session row goes, the tokens it minted go
+   * (with theirs), its ID token is refused from now on, and every exchange it holds open on any
+   * replica is cut.
+   */
+  async endSession(session: SessionRecord): Promise<void> {
+    await this.sessions.delete(session.idHash);
+    const revokedIds = await this.tokens.revokeMintedBySession(session.idHash);
+    for (const revokedId of revokedIds) this.heard(revokedId);
+    if (session.idToken) {
+      const exp = peekPayload(session.idToken)?.exp;
+      // Kept until the token could no longer be accepted anyway (exp + the allowed skew).
+      const until =
+        typeof exp === 'number'
+          ? new Date((exp + this.ctx.config.oidc.clockSkewSeconds) * 1000)
+          : new Date(session.expiresAt.getTime());
+      const idTokenHash = hashToken(session.idToken);
+      await this.revokedIdTokens.revoke(idTokenHash, until);
+      this.heard(ID_TOKEN_REVOKED + idTokenHash);
+    }
+    await this.ctx.db.pool.query('SELECT pg_notify($1, $2)', [
+      REVOCATION_CHANNEL,
+      SESSION_ENDED + session.idHash,
+    ]);
+    this.heard(SESSION_ENDED + session.idHash);
+  }
+
+  /** A revocation, here or from another replica: a token id, `session:<hash>` or `idtoken:<hash>`. */
+  private heard(payload: string): void {
+    let key: string;
+    if (payload.startsWith(SESSION_ENDED)) key = sessionKey(payload.slice(SESSION_ENDED.length));
+    else if (payload.startsWith(ID_TOKEN_REVOKED)) {
+      const idTokenHash = payload.slice(ID_TOKEN_REVOKED.length);
+      this.revokedIdTokens.heard(idTokenHash);
+      key = idTokenKey(idTokenHash);
+    } else {
+      this.tokenAuthenticator.revoked(payload);
+      key = tokenKey(payload);
+    }
+    const cut = this.openStreams.closeAll(key);
+    if (cut > 0) this.ctx.logger.info({ credential: key, streams: cut }, 'credential ended: open streams closed');
   }
 
   /** A JSON request to the API server as `identity` (impersonated), for /kgw/v1/me. */

@@ -8,7 +8,12 @@
 // (cross-site WebSocket hijacking); a session whose refresh the provider refuses (deleted).
 //
 // The cookie holds 256 random bits; the row is keyed by their SHA-256, so a database read
-// gives no usable cookie. The cookie is HttpOnly, SameSite=Lax, Secure on HTTPS, Path=/.
+// gives no usable cookie. The cookie is HttpOnly, SameSite=Lax, Path=/ and, wherever a browser
+// keeps Secure cookies (HTTPS, and http://localhost or a loopback address, which browsers treat
+// as secure contexts), Secure and named `__Host-kgw_session`: a browser accepts that name only
+// from a secure origin, for Path=/ and without Domain, so no sibling subdomain or plain-HTTP
+// page can plant or shadow a session cookie (session fixation, cookie tossing). Where the
+// prefix is possible only the prefixed name is read.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
@@ -19,6 +24,12 @@ import { callerFromClaims, type ClaimMapping } from './oidc-claims';
 import type { OidcLogin, OidcTokens } from './oidc-login';
 
 export const SESSION_COOKIE = 'kgw_session';
+/** The session cookie's name wherever it can be Secure (see the note at the top). */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+export function sessionCookieName(secure: boolean): string {
+  return secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+}
 export const LOGIN_COOKIE = 'kgw_login';
 export const CSRF_HEADER = 'x-csrf-token';
 
@@ -185,6 +196,8 @@ function toRecord(row: SessionRow): SessionRecord {
       claims: row.claims as Record<string, unknown>,
       issuer: row.issuer || undefined,
       sessionId: row.idHash,
+      // The session's end: its open exchanges are cut then, and tokens it mints end no later.
+      expiresAt: row.expiresAt,
     },
     csrfToken: row.csrfToken,
     idToken: row.idToken ?? undefined,
@@ -208,6 +221,10 @@ export interface SessionAuthenticatorOptions extends ClaimMapping {
   logger: Logger;
   /** The gateway's own origin(s), for the Origin check on upgrades. */
   allowedOrigins(): string[];
+  /** The session cookie's name for this request (sessionCookieName). */
+  cookieName(req: IncomingMessage): string;
+  /** Ends a session whose refresh the provider refused, as a logout does (children included). */
+  endSession?(session: SessionRecord): Promise<void>;
 }
 
 export class SessionAuthenticator implements Authenticator {
@@ -216,7 +233,7 @@ export class SessionAuthenticator implements Authenticator {
   constructor(private readonly options: SessionAuthenticatorOptions) {}
 
   async authenticate(req: IncomingMessage): Promise<AuthenticationResult> {
-    const cookie = cookieValue(req, SESSION_COOKIE);
+    const cookie = cookieValue(req, this.options.cookieName(req));
     if (!cookie) return { outcome: 'no-credential' };
     const session = await this.options.sessions.find(cookie);
     if (!session) return { outcome: 'rejected', message: 'The session has expired; log in again.' };
@@ -247,7 +264,7 @@ export class SessionAuthenticator implements Authenticator {
 
   /** The session's CSRF token, for /kgw/v1/me to hand to the page. */
   async csrfTokenOf(req: IncomingMessage): Promise<string | undefined> {
-    const cookie = cookieValue(req, SESSION_COOKIE);
+    const cookie = cookieValue(req, this.options.cookieName(req));
     return cookie ? (await this.options.sessions.find(cookie))?.csrfToken : undefined;
   }
 
@@ -262,9 +279,11 @@ export class SessionAuthenticator implements Authenticator {
   }
 
   private async doRefresh(session: SessionRecord): Promise<AuthenticatedCaller | undefined> {
-    const { login, sessions, logger } = this.options;
+    const { login, logger } = this.options;
+    const end = (): Promise<unknown> =>
+      this.options.endSession?.(session) ?? this.options.sessions.delete(session.idHash);
     if (!login || !session.refreshToken) {
-      await sessions.delete(session.idHash);
+      await end();
       return undefined;
     }
     try {
@@ -273,15 +292,15 @@ export class SessionAuthenticator implements Authenticator {
       const claims = tokens.idToken ? tokens.claims : (session.caller.claims ?? {});
       const mapped = callerFromClaims(claims, login.issuer, 'session', this.options);
       if (!mapped.ok || mapped.caller.name !== session.caller.name) {
-        await sessions.delete(session.idHash);
+        await end();
         return undefined;
       }
-      const caller = { ...mapped.caller, sessionId: session.idHash };
-      await sessions.refreshed(session.idHash, caller, tokens);
+      const caller = { ...mapped.caller, sessionId: session.idHash, expiresAt: session.expiresAt };
+      await this.options.sessions.refreshed(session.idHash, caller, tokens);
       return caller;
     } catch (err) {
       logger.info({ err: (err as Error).message }, 'session refresh refused; session ended');
-      await sessions.delete(session.idHash);
+      await end();
       return undefined;
     }
   }

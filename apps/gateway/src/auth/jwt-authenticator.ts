@@ -7,12 +7,15 @@
 // Refuses (401): an issuer not configured (the `iss` claim is read unverified only to pick the
 // issuer, and then verified), a bad signature, an algorithm outside the allow-list (never
 // `none`, never HMAC: a public JWKS key must not double as an HMAC secret), a wrong audience,
-// exp/nbf outside the bounded clock skew, a missing username claim.
+// exp/nbf outside the bounded clock skew, a missing username claim, the ID token of a session
+// that logged out (revoked-id-tokens.ts). The caller carries the token's expiry, at which its
+// open exchanges are cut, and the token's hash (by which a logout cuts them at once).
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { bearerTokenOf, type AuthenticationResult, type Authenticator } from './authenticator';
 import { jose, type Jose } from './esm-packages';
 import { callerFromClaims, type ClaimMapping } from './oidc-claims';
+import { hashToken } from './personal-tokens';
 
 export interface JwtAuthenticatorOptions extends ClaimMapping {
   issuers: string[];
@@ -20,6 +23,8 @@ export interface JwtAuthenticatorOptions extends ClaimMapping {
   algorithms: string[];
   clockSkewSeconds: number;
   logger: Logger;
+  /** ID tokens of logged-out sessions (by SHA-256); absent: none are revoked. */
+  revoked?: { isRevoked(tokenHash: string): Promise<boolean> };
   /** Where an issuer's JWKS lives (default: discovery). Injectable for tests. */
   jwksUriOf?: (issuer: string) => Promise<string>;
 }
@@ -67,9 +72,14 @@ export class JwtAuthenticator implements Authenticator {
       // never the token.
       return reject(`JWT rejected: ${(err as { code?: string }).code ?? 'invalid'}`);
     }
+    const idTokenHash = hashToken(token);
+    if (await this.options.revoked?.isRevoked(idTokenHash))
+      return reject('JWT rejected: the session it was issued to has logged out');
     const mapped = callerFromClaims(payload, issuer, 'jwt', this.options);
     if (!mapped.ok) return reject(mapped.message);
-    return { outcome: 'authenticated', caller: mapped.caller };
+    // exp is required above; the clock skew accepted at verification is honoured at the cut too.
+    const expiresAt = new Date(((payload.exp as number) + this.options.clockSkewSeconds) * 1000);
+    return { outcome: 'authenticated', caller: { ...mapped.caller, expiresAt, idTokenHash } };
   }
 
   private keySetOf(issuer: string): Promise<ReturnType<typeof jose.createRemoteJWKSet>> {
@@ -91,7 +101,7 @@ function reject(message: string): AuthenticationResult {
 }
 
 /** The payload of a compact JWS, unverified, or undefined when `token` is not one. */
-function peekPayload(token: string): Record<string, unknown> | undefined {
+export function peekPayload(token: string): Record<string, unknown> | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {

@@ -4,6 +4,9 @@
 // Trusts: Postgres (the only place a token's existence, scopes and revocation live).
 // Refuses: unknown, revoked and expired tokens; a lifetime beyond the configured cap; a token
 // minted by another token that would be wider (scopes) or longer-lived than its parent.
+// Child tokens end with their parent: a token remembers the token or browser session that
+// minted it, revoking a token revokes its whole subtree in one statement, and logging a session
+// out revokes the tokens it minted (and theirs); a child's expiry never passes its parent's.
 // Only the SHA-256 of a token is stored: the token carries 256 bits of randomness, so a fast
 // hash is enough (no password-style stretching needed) and a database dump yields no usable
 // credential. The token's id (`tok_…`) is public: it names the token in lists, audit records
@@ -69,8 +72,12 @@ export interface CreateTokenRequest {
    * live in .kgw/demo/secrets.json and must keep working on a fresh database.
    */
   existingToken?: string;
-  /** When a token mints a token: the parent's scopes and expiry bound the child's. */
-  parent?: { scopes?: TokenScopes; expiresAt?: Date };
+  /**
+   * The credential minting the token: the parent's scopes and expiry bound the child's, and the
+   * child is revoked with it. A token refuses an explicit expiry past its own; a session caps it
+   * (a browser user picks a number of days, not the session's end).
+   */
+  parent?: { scopes?: TokenScopes; expiresAt?: Date; tokenId?: string; sessionId?: string };
 }
 
 export class TokenRequestError extends Error {
@@ -132,6 +139,10 @@ export class PersonalTokens {
     const parentExpiry = parent?.expiresAt?.getTime();
     let expiresAt = request.expiresAt;
     let expiryLimitedByParent = false;
+    if (expiresAt && parent?.sessionId && parentExpiry !== undefined && expiresAt.getTime() > parentExpiry) {
+      expiresAt = new Date(parentExpiry);
+      expiryLimitedByParent = true;
+    }
     if (!expiresAt) {
       // Without an explicit expiry a child of a token lives as long as the default allows but never
       // past its parent: a default equal to the parent's lifetime would always outlive it.
@@ -185,6 +196,8 @@ export class PersonalTokens {
         forward: scopes.forward,
         createdAt: now,
         expiresAt,
+        parentTokenId: parent?.tokenId ?? null,
+        parentSession: parent?.sessionId ?? null,
       },
     });
     return { token, info: toInfo(row), expiryLimitedByParent };
@@ -216,21 +229,48 @@ export class PersonalTokens {
   }
 
   /**
-   * Revokes the token (when `ownerName` is given, only if it belongs to that owner) and tells every
-   * replica in the same statement: NOTIFY is delivered at commit, so no replica hears of a
-   * revocation that did not happen. Returns the revoked token, or undefined if none matched.
+   * Revokes the token (when `ownerName` is given, only if it belongs to that owner) and every
+   * token below it, and tells every replica in the same statement: NOTIFY is delivered at commit,
+   * so no replica hears of a revocation that did not happen. Returns the token (undefined if none
+   * matched) and the ids of every token revoked now, the token's own included.
    */
-  async revoke(id: string, ownerName?: string): Promise<PersonalTokenInfo | undefined> {
-    const result = await this.pool.query<{ id: string }>(
-      `WITH revoked AS (
-         UPDATE personal_token SET revoked_at = now()
-          WHERE id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR owner_name = $2)
-          RETURNING id)
-       SELECT id, pg_notify($3, id) FROM revoked`,
-      [id, ownerName ?? null, REVOCATION_CHANNEL],
+  async revoke(
+    id: string,
+    ownerName?: string,
+  ): Promise<{ info: PersonalTokenInfo; revokedIds: string[] } | undefined> {
+    const revokedIds = await this.revokeTrees(
+      `SELECT id FROM personal_token WHERE id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR owner_name = $2)`,
+      [id, ownerName ?? null],
     );
-    if (result.rowCount === 0) return undefined;
-    return this.get(id);
+    if (!revokedIds.includes(id)) return undefined;
+    const info = await this.get(id);
+    return info ? { info, revokedIds } : undefined;
+  }
+
+  /** Logout: revokes every token the session minted, and theirs; returns their ids. */
+  async revokeMintedBySession(sessionIdHash: string): Promise<string[]> {
+    return this.revokeTrees(
+      `SELECT id FROM personal_token WHERE parent_session = $1 AND revoked_at IS NULL`,
+      [sessionIdHash],
+    );
+  }
+
+  /** Revokes the tokens `roots` selects ($1, $2) and all their descendants, NOTIFYing each id. */
+  private async revokeTrees(roots: string, params: Array<string | null>): Promise<string[]> {
+    const channel = `$${params.length + 1}`;
+    const result = await this.pool.query<{ id: string }>(
+      `WITH RECURSIVE tree AS (
+         ${roots}
+         UNION
+         SELECT child.id FROM personal_token child JOIN tree ON child.parent_token_id = tree.id),
+       revoked AS (
+         UPDATE personal_token SET revoked_at = now()
+          WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+          RETURNING id)
+       SELECT id, pg_notify(${channel}, id) FROM revoked`,
+      [...params, REVOCATION_CHANNEL],
+    );
+    return result.rows.map((row) => row.id);
   }
 
   /** Records when and from where a token was last used (callers throttle this). */

@@ -1,7 +1,8 @@
 // /kgw/v1/audit: read the trail (admins everything, everyone else their own records), export
 // it as NDJSON or CSV, follow it live over Server-Sent Events, and verify its hash chains.
-import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, Query, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AuthServices } from '../auth/auth-services';
 import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 import { GatewayError } from '../errors/gateway-error';
@@ -44,6 +45,8 @@ export class AuditController {
   constructor(
     private readonly store: AuditStore,
     @Inject(AUDIT_FEED) private readonly feed: AuditFeed | null,
+    /** Absent without a database for auth; then no credential can be revoked or logged out. */
+    @Optional() private readonly authn?: AuthServices,
   ) {}
 
   /** A page as JSON (newest first, with nextCursor), or every matching record as NDJSON or CSV. */
@@ -119,6 +122,8 @@ export class AuditController {
     });
     res.flushHeaders();
     res.write(': kgw audit stream\n\n');
+    // The tail ends with the credential that opened it (revoked, logged out, expired).
+    this.authn?.openStreams.track(caller.caller, res);
 
     const send = (record: ChainedAuditRecord | StoredAuditRecord): void => {
       res.write(

@@ -11,7 +11,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { GatewayAuth } from '../auth/gateway-auth';
 import { AuthServices } from '../auth/auth-services';
 import type { AuthenticatedCaller } from '../identity/caller';
-import { LOGIN_COOKIE, SESSION_COOKIE, cookieValue, setCookieHeader } from '../auth/browser-sessions';
+import { LOGIN_COOKIE, cookieValue, setCookieHeader } from '../auth/browser-sessions';
 import { LoginChecks } from './login-checks';
 import { escapeHtml, page, wantsJson } from './login-page';
 import { callerFromClaims } from '../auth/oidc-claims';
@@ -104,7 +104,7 @@ export class BrowserLoginController {
     });
     res.setHeader('Set-Cookie', [
       clearLogin,
-      setCookieHeader(SESSION_COOKIE, cookie, {
+      setCookieHeader(this.authn.sessionCookieName(req), cookie, {
         secure: this.authn.secureRequest(req),
         maxAgeSeconds: this.authn.sessions.lifetimeSeconds,
       }),
@@ -134,7 +134,7 @@ export class BrowserLoginController {
     @Body() body: Record<string, unknown> | undefined,
   ): Promise<void> {
     const session = await this.checks.currentSession(req);
-    const clear = setCookieHeader(SESSION_COOKIE, '', {
+    const clear = setCookieHeader(this.authn.sessionCookieName(req), '', {
       secure: this.authn.secureRequest(req),
       maxAgeSeconds: 0,
     });
@@ -144,7 +144,8 @@ export class BrowserLoginController {
     }
     if (!this.checks.csrfOk(req, session, body))
       throw new GatewayError('forbidden', 'Missing or wrong CSRF token.');
-    await this.authn.sessions.delete(session.idHash);
+    // Everything of the session ends with it: child tokens, its ID token, its open streams.
+    await this.authn.endSession(session);
     this.authn.authAudit.record(req, {
       kind: 'login',
       decision: 'allow',

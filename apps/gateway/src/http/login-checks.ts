@@ -11,7 +11,6 @@ import { AuthServices } from '../auth/auth-services';
 import type { AuthenticatedCaller } from '../identity/caller';
 import {
   CSRF_HEADER,
-  SESSION_COOKIE,
   cookieValue,
   sameSecret,
   type SessionRecord,
@@ -58,7 +57,7 @@ export class LoginChecks {
   }
 
   async currentSession(req: Request): Promise<SessionRecord | undefined> {
-    const cookie = cookieValue(req, SESSION_COOKIE);
+    const cookie = cookieValue(req, this.authn.sessionCookieName(req));
     return cookie ? this.authn.sessions.find(cookie) : undefined;
   }
 

@@ -11,7 +11,12 @@ import { GatewayError } from '../errors/gateway-error';
 import { AuthServices } from '../auth/auth-services';
 import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
-import { describeDuration, TokenRequestError, tokenView } from '../auth/personal-tokens';
+import {
+  describeDuration,
+  TokenRequestError,
+  tokenView,
+  type CreateTokenRequest,
+} from '../auth/personal-tokens';
 
 const KNOWN_SCOPES = new Set(['read-only', 'forward']);
 
@@ -70,8 +75,7 @@ export class TokensController {
           },
           expiresAt,
           createdVia: caller.method,
-          parent:
-            caller.method === 'pat' ? { scopes: caller.scopes, expiresAt: caller.expiresAt } : undefined,
+          parent: parentOf(caller),
         },
         now,
       );
@@ -87,11 +91,13 @@ export class TokensController {
         kubeGroups: [...who.identity.groups],
       });
       const view: Record<string, unknown> = { ...tokenView(info), token };
-      // Say so when the caller got less than the default: the token it used expires sooner.
+      // Say so when the caller got less than asked or the default: its parent ends sooner.
       if (expiryLimitedByParent)
         view.notice =
           `Expires at ${info.expiresAt.toISOString()} (in ${describeDuration(info.expiresAt.getTime() - now.getTime())}), ` +
-          'with the token that created it: a token cannot create a token that outlives it.';
+          (caller.method === 'pat'
+            ? 'with the token that created it: a token cannot create a token that outlives it.'
+            : 'with the browser session that created it: logging out or the session ending revokes it.');
       return view;
     } catch (err) {
       if (err instanceof TokenRequestError) throw new GatewayError('bad_request', err.message);
@@ -109,8 +115,9 @@ export class TokensController {
     if (caller.scopes?.readOnly && caller.tokenId !== id)
       throw new GatewayError('forbidden', 'A read-only token can only revoke itself.');
     // Admins may revoke anyone's token (a leaked token must be stoppable by someone on call).
-    const info = await this.authn.revoke(id, who.admin ? undefined : caller.name);
-    if (!info) throw new GatewayError('not_found', 'No such active token of yours.');
+    const revoked = await this.authn.revoke(id, who.admin ? undefined : caller.name);
+    if (!revoked) throw new GatewayError('not_found', 'No such active token of yours.');
+    const { info, revokedIds } = revoked;
     this.authn.authAudit.record(req, {
       kind: 'token',
       decision: 'allow',
@@ -121,6 +128,21 @@ export class TokensController {
       authMethod: caller.method,
       tokenId: info.id,
     });
-    return tokenView(info);
+    // The tokens it minted (and theirs) went with it.
+    const children = revokedIds.filter((revokedId) => revokedId !== info.id);
+    return { ...tokenView(info), revokedWithIt: children };
   }
+}
+
+/**
+ * The credential minting a token, which the token ends with: a personal token (its scopes and
+ * expiry bound the child's) or a browser session (logout revokes the child). A bearer JWT or the
+ * static token file cannot be revoked by the gateway, so their tokens stand alone.
+ */
+function parentOf(caller: AuthenticatedRequest['caller']): CreateTokenRequest['parent'] {
+  if (caller.method === 'pat')
+    return { scopes: caller.scopes, expiresAt: caller.expiresAt, tokenId: caller.tokenId };
+  if (caller.method === 'session' && caller.sessionId)
+    return { expiresAt: caller.expiresAt, sessionId: caller.sessionId };
+  return undefined;
 }

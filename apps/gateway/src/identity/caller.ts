@@ -19,10 +19,15 @@ export interface AuthenticatedCaller {
   issuer?: string;
   /** What the credential may be used for (personal tokens); absent = anything RBAC allows. */
   scopes?: TokenScopes;
-  /** When the credential stops working (personal tokens); a token it mints may not outlive it. */
+  /**
+   * When the credential stops working (a personal token's expiry, a session's end, a JWT's `exp`):
+   * its open exchanges are cut then (auth/open-streams.ts), and a token it mints may not outlive it.
+   */
   expiresAt?: Date;
   /** For sessions: the hash of the session id (never the cookie itself). */
   sessionId?: string;
+  /** For bearer JWTs: the SHA-256 of the token (never the token), by which logout revokes it. */
+  idTokenHash?: string;
 }
 
 /** The gateway's own narrowing of a personal token, enforced before RBAC (gateway-policy.ts). */

@@ -34,7 +34,7 @@ import {
 import type { AuditSink } from '../audit/audit-sink';
 import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { OpenStreams } from '../auth/open-streams';
-import type { MappedIdentity } from '../identity/caller';
+import type { AuthenticatedCaller, MappedIdentity } from '../identity/caller';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
 import { assignRequestId } from '../logging/request-id';
 import {
@@ -76,13 +76,13 @@ export interface KubeProxyChainDeps {
   logger: Logger;
   instance: string;
   streamKeepaliveMs: number;
-  /** Open exchanges by personal-token id, so a revocation can cut them (auth/open-streams.ts). */
+  /** Open exchanges by credential, cut at its revocation, logout or expiry (auth/open-streams.ts). */
   openStreams?: OpenStreams;
   /** Tokens for `serviceAccountMode: token-request` identities; without it they are refused (503). */
   serviceAccountTokens?: ServiceAccountTokenSource;
 }
 
-type Admitted = { identity: MappedIdentity; info: RequestInfo };
+type Admitted = { caller: AuthenticatedCaller; identity: MappedIdentity; info: RequestInfo };
 
 export class KubeProxyChain implements ForwardingChain {
   readonly upstream: Upstream;
@@ -106,8 +106,9 @@ export class KubeProxyChain implements ForwardingChain {
     this.admit(req, exchange, false)
       .then((admitted) => {
         if (admitted instanceof Refusal) return this.refuse(res, exchange, admitted);
-        // A revoked token's watch or logs -f is cut at once, not when it ends by itself.
-        this.deps.openStreams?.track(exchange.event.tokenId, res);
+        // A watch or logs -f ends with its credential (revoked, logged out, expired), not when it
+        // ends by itself.
+        this.deps.openStreams?.track(admitted.caller, res);
         forwardRequest(this, req, res, admitted.identity, exchange);
       })
       .catch((err: unknown) => {
@@ -123,8 +124,8 @@ export class KubeProxyChain implements ForwardingChain {
     this.admit(req, exchange, true)
       .then((admitted) => {
         if (admitted instanceof Refusal) return this.refuseUpgrade(socket, exchange, admitted);
-        // Likewise exec, attach and port-forward sessions of a revoked token.
-        this.deps.openStreams?.track(exchange.event.tokenId, socket);
+        // Likewise exec, attach and port-forward sessions.
+        this.deps.openStreams?.track(admitted.caller, socket);
         forwardUpgrade(this, req, socket, head, admitted.identity, admitted.info, exchange);
       })
       .catch((err: unknown) => {
@@ -189,7 +190,7 @@ export class KubeProxyChain implements ForwardingChain {
     event.reason =
       [exchange.impersonation, allowed.reason].filter((part): part is string => !!part).join('; ') ||
       undefined;
-    return { identity: acting, info };
+    return { caller: who.caller, identity: acting, info };
   }
 
   private open(req: http.IncomingMessage, requestId: string): Exchange {

@@ -284,9 +284,9 @@ class Tunnel {
   private streamCount = 0;
   /** Pods with an open stream: re-authorized every few seconds. */
   private readonly podsInUse = new Map<string, { namespace: string; count: number }>();
-  /** Registered with OpenStreams: revoking the token destroys it, which ends the tunnel. */
+  /** Registered with OpenStreams: the credential's revocation, logout or expiry ends the tunnel. */
   private readonly handle = Object.assign(new EventEmitter(), {
-    destroy: () => this.end(ResetCode.Unauthorized, 'the token was revoked'),
+    destroy: () => this.end(ResetCode.Unauthorized, 'the credential was revoked or has expired'),
   });
 
   constructor(
@@ -328,7 +328,7 @@ class Tunnel {
   }
 
   async start(ws: WebSocket): Promise<void> {
-    this.deps.openStreams?.track(this.who.caller.tokenId, this.handle);
+    this.deps.openStreams?.track(this.who.caller, this.handle);
     // Resolve and authorize every target before the Welcome, so the CLI can fail early.
     await Promise.all(
       this.targets.map(async (state) => {
