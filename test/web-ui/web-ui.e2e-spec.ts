@@ -8,6 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
+import { WebSocket } from 'ws';
+import { SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
+import { browserLogin } from '../support/browser-login';
 import { CALLERS, OIDC_USERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 import { launchBrowser, newSession, PHONE, screenshots, seriousA11yViolations, signIn, type UiSession } from './browser';
 
@@ -95,6 +98,64 @@ describe('serving the UI', () => {
     expect(res.body).not.toContain('"name": "kgw"');
     if (res.status === 200) expect(res.headers['content-type']).toMatch(/^text\/html/);
     else expect([400, 404]).toContain(res.status);
+  });
+});
+
+describe("the terminal's WebSocket with the session cookie", () => {
+  let cookie: string;
+  let csrf: string;
+  beforeAll(async () => {
+    const login = await browserLogin(stack, 'alice');
+    cookie = `${SESSION_COOKIE}=${login.session}`;
+    const me = await login.browser.fetch(`${stack.url}/kgw/v1/me`, { headers: { accept: 'application/json' } });
+    csrf = (JSON.parse(me.body) as { csrfToken: string }).csrfToken;
+  });
+
+  const EXEC = '/api/v1/namespaces/default/pods/nginx/exec?container=nginx&command=echo&command=ws-ok&stdout=true';
+  const self = (): string => new URL(stack.url).origin;
+
+  /** Opens the exec WebSocket as a browser would; resolves with the answer to the upgrade. */
+  function openExec(origin: string | undefined, token: string | undefined): Promise<{ status: number; ws?: WebSocket }> {
+    const protocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io', ...(token ? [`csrf.kgw.io.${token}`] : [])];
+    const ws = new WebSocket(stack.url.replace(/^http/, 'ws') + EXEC, protocols, {
+      headers: { cookie },
+      ...(origin ? { origin } : {}),
+      ca: stack.caPem,
+    });
+    return new Promise((done, fail) => {
+      ws.once('upgrade', () => done({ status: 101, ws }));
+      ws.once('unexpected-response', (_req, res) => {
+        done({ status: res.statusCode ?? 0 });
+        res.resume();
+        ws.terminate();
+      });
+      ws.once('error', fail);
+    });
+  }
+
+  it.each([
+    { attack: "a cross-site page opens a shell with the user's cookie (foreign Origin, no token)", origin: 'https://evil.example', token: undefined },
+    { attack: 'a same-origin claim without the CSRF token (a page that cannot read it)', origin: 'self', token: undefined },
+    { attack: 'no Origin and no token (a non-browser client holding a stolen cookie alone)', origin: undefined, token: undefined },
+    { attack: 'a guessed CSRF token', origin: 'self', token: 'guessed-token' },
+    { attack: 'the right token from a foreign Origin', origin: 'https://evil.example', token: 'right' },
+  ])('refuses $attack → 401 before any upgrade', async ({ origin, token }) => {
+    const answer = await openExec(origin === 'self' ? self() : origin, token === 'right' ? csrf : token);
+    expect(answer.status).toBe(401);
+  });
+
+  it("(allowed) the page's own: its Origin and the token as a subprotocol → 101, the API server's protocol chosen, echo runs", async () => {
+    const { status, ws } = await openExec(self(), csrf);
+    expect(status).toBe(101);
+    expect(ws!.protocol).toBe('v5.channel.k8s.io');
+    let out = '';
+    await new Promise<void>((done) => {
+      ws!.on('message', (data: Buffer) => {
+        if (data[0] === 1) out += data.subarray(1).toString();
+      });
+      ws!.once('close', () => done());
+    });
+    expect(out).toContain('ws-ok');
   });
 });
 

@@ -76,6 +76,15 @@ export function canIUrl(refused: RefusedRequest): string {
   return `${UI_BASE}can-i?${q.toString()}`;
 }
 
+/**
+ * Subprotocols a WebSocket from the page offers after its real ones: a browser cannot set
+ * X-CSRF-Token on a WebSocket, so the token rides as `csrf.kgw.io.<token>` (the gateway checks
+ * it and removes it before the API server sees the offer).
+ */
+export function csrfSubprotocols(): string[] {
+  return csrfToken ? [`csrf.kgw.io.${csrfToken}`] : [];
+}
+
 function isUnsafe(method: string): boolean {
   return !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
 }

@@ -4,8 +4,10 @@
 // Trusts: the session row (written only after a verified OIDC login) and the provider's
 // refresh endpoint. Refuses: unknown or expired sessions; a state-changing request (any method
 // but GET/HEAD/OPTIONS) without the session's CSRF token in `X-CSRF-Token` (a cross-site form
-// or fetch cannot read it); an upgrade (WebSocket) whose Origin is not the gateway's own
-// (cross-site WebSocket hijacking); a session whose refresh the provider refuses (deleted).
+// or fetch cannot read it); an upgrade (WebSocket: a terminal, a tunnel) without that token —
+// in the header, or, since a browser cannot set headers on a WebSocket, offered as the
+// subprotocol `csrf.kgw.io.<token>` — or whose Origin is not the gateway's own (cross-site
+// WebSocket hijacking); a session whose refresh the provider refuses (deleted).
 //
 // The cookie holds 256 random bits; the row is keyed by their SHA-256, so a database read
 // gives no usable cookie. The cookie is HttpOnly, SameSite=Lax, Path=/ and, wherever a browser
@@ -32,6 +34,8 @@ export function sessionCookieName(secure: boolean): string {
 }
 export const LOGIN_COOKIE = 'kgw_login';
 export const CSRF_HEADER = 'x-csrf-token';
+/** A WebSocket from the page carries its CSRF token as a subprotocol with this prefix. */
+export const CSRF_SUBPROTOCOL_PREFIX = 'csrf.kgw.io.';
 
 export function newSecret(): string {
   return randomBytes(32).toString('base64url');
@@ -215,6 +219,16 @@ function asJson(value: Record<string, unknown>): Prisma.InputJsonObject {
 
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** The CSRF token from `X-CSRF-Token`, or on an upgrade from a `csrf.kgw.io.` subprotocol. */
+function csrfTokenSent(req: IncomingMessage): string | undefined {
+  const header = req.headers[CSRF_HEADER];
+  if (typeof header === 'string') return header;
+  if (!req.headers.upgrade) return undefined;
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',');
+  const entry = offered.map((p) => p.trim()).find((p) => p.startsWith(CSRF_SUBPROTOCOL_PREFIX));
+  return entry?.slice(CSRF_SUBPROTOCOL_PREFIX.length);
+}
+
 export interface SessionAuthenticatorOptions extends ClaimMapping {
   sessions: BrowserSessions;
   login?: OidcLogin;
@@ -238,9 +252,10 @@ export class SessionAuthenticator implements Authenticator {
     const session = await this.options.sessions.find(cookie);
     if (!session) return { outcome: 'rejected', message: 'The session has expired; log in again.' };
     const method = (req.method ?? 'GET').toUpperCase();
-    if (!SAFE_METHODS.has(method)) {
-      const token = req.headers[CSRF_HEADER];
-      if (typeof token !== 'string' || !sameSecret(token, session.csrfToken)) {
+    // An upgrade is a GET, yet it opens a shell or a tunnel: it needs the token as much as a write.
+    if (!SAFE_METHODS.has(method) || req.headers.upgrade) {
+      const token = csrfTokenSent(req);
+      if (token === undefined || !sameSecret(token, session.csrfToken)) {
         return {
           outcome: 'rejected',
           message: 'Missing or wrong CSRF token (X-CSRF-Token).',

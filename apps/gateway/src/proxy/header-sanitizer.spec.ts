@@ -108,6 +108,26 @@ describe('sanitizeClientHeaders', () => {
     });
   });
 
+  it.each([
+    {
+      attack: "the page's CSRF token offered as a subprotocol → used by the gateway, never forwarded",
+      offered: 'v5.channel.k8s.io, v4.channel.k8s.io, csrf.kgw.io.s3cr3t',
+      forwarded: 'v5.channel.k8s.io, v4.channel.k8s.io',
+    },
+    {
+      attack: 'a bearer token offered as a subprotocol → not carried to the API server next to our credential',
+      offered: 'base64url.bearer.authorization.k8s.io.dG9rZW4, v5.channel.k8s.io',
+      forwarded: 'v5.channel.k8s.io',
+    },
+    { attack: 'only credentials offered → no subprotocol header at all', offered: 'csrf.kgw.io.x', forwarded: undefined },
+  ])('WebSocket subprotocols: $attack', ({ offered, forwarded }) => {
+    const { headers } = sanitizeClientHeaders(
+      { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': offered },
+      true,
+    );
+    expect(headers['sec-websocket-protocol']).toBe(forwarded);
+  });
+
   it('passes ordinary headers untouched', () => {
     const input = {
       accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',

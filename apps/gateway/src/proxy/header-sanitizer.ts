@@ -4,11 +4,17 @@
 // Refuses (drops): Authorization and every credential header, every Impersonate-* in any
 // spelling, X-Remote-* (front-proxy identity), X-Forwarded-*/Forwarded (client-address claims),
 // Cookie (the gateway's session must not travel upstream), Audit-ID (the gateway sends its own
-// request id), hop-by-hop headers, and every header the client's Connection header names. Connection is applied to the client's headers only —
-// ours are added afterwards — so `Connection: Impersonate-User, Authorization` cannot strip the
-// headers the gateway sets.
+// request id), hop-by-hop headers, every header the client's Connection header names, and the
+// WebSocket subprotocols that carry a credential (the page's `csrf.kgw.io.<token>`, the API
+// server's `base64url.bearer.authorization.k8s.io.<token>`). Connection is applied to the
+// client's headers only — ours are added afterwards — so `Connection: Impersonate-User,
+// Authorization` cannot strip the headers the gateway sets.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { HOP_BY_HOP_HEADERS, isForbiddenClientHeader } from '@kgw/kube';
+import { CSRF_SUBPROTOCOL_PREFIX } from '../auth/browser-sessions';
+
+/** Subprotocol entries that are credentials, not protocols: never forwarded. */
+const CREDENTIAL_SUBPROTOCOL_PREFIXES = [CSRF_SUBPROTOCOL_PREFIX, 'base64url.bearer.authorization.k8s.io.'];
 
 /** Headers the gateway never forwards for reasons of its own, beyond the shared forbidden list. */
 const DROPPED = new Set(['host', 'cookie']);
@@ -46,10 +52,25 @@ export function sanitizeClientHeaders(raw: IncomingHttpHeaders, allowUpgrade: bo
       continue;
     }
     if (HOP_BY_HOP_HEADERS.has(name) || namedByConnection.has(name)) continue;
+    if (name === 'sec-websocket-protocol') {
+      const kept = withoutCredentialSubprotocols(value);
+      if (kept) headers[name] = kept;
+      continue;
+    }
     headers[name] = value;
   }
   if (upgradeRequested) headers.connection = 'Upgrade';
   return { headers, upgrade: upgradeRequested };
+}
+
+function withoutCredentialSubprotocols(value: string | string[]): string {
+  return ([] as string[])
+    .concat(value)
+    .join(',')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p && !CREDENTIAL_SUBPROTOCOL_PREFIXES.some((prefix) => p.startsWith(prefix)))
+    .join(', ');
 }
 
 /**

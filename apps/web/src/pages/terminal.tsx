@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from 'react';
 import { Terminal as XTerm } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
+import { csrfSubprotocols } from '../api';
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 const encoder = new TextEncoder();
@@ -35,7 +36,7 @@ export function Terminal({ namespace, name, container }: { namespace: string; na
     for (const word of command.trim().split(/\s+/)) params.append('command', word);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const url = `${scheme}://${location.host}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/exec?${params.toString()}`;
-    const ws = new WebSocket(url, PROTOCOLS);
+    const ws = new WebSocket(url, [...PROTOCOLS, ...csrfSubprotocols()]);
     ws.binaryType = 'arraybuffer';
     setState('connecting');
     setClosedWith('');
