@@ -2,11 +2,11 @@
 // /kgw/) → one HTTP server that sends every other path to the Kubernetes proxy chain.
 import 'reflect-metadata';
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
@@ -23,6 +23,7 @@ import type { ReadinessCheckFn } from './health/readiness';
 import { ConnectionTracker, drainServer, type RequestServer } from './lifecycle/graceful-shutdown';
 import { ensurePortFree, explainListenError } from './lifecycle/listen-port';
 import { dualProtocolListener } from './lifecycle/dual-protocol-listener';
+import { ReloadingTlsFiles } from './lifecycle/tls-files';
 import { expressForHttp2 } from './lifecycle/express-over-http2';
 import {
   createHttp2Clients,
@@ -70,6 +71,7 @@ export async function startGateway(
 
   let services: GatewayServices | undefined;
   let server: NetServer | undefined;
+  let tlsFiles: ReloadingTlsFiles | undefined;
   try {
     services = await (options.services ?? gatewayServicesFromConfig)({ config, db, logger });
     const kube = services.kube;
@@ -124,7 +126,12 @@ export async function startGateway(
       else if (forward && isForwardRoute(req.url)) forward.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };
-    const tls = config.http.tlsCertFile && config.http.tlsKeyFile ? readTlsFiles(config) : kube?.tls;
+    // Certificate files are watched and reloaded (tls-files.ts); demo mode brings its own pair.
+    tlsFiles =
+      config.http.tlsCertFile && config.http.tlsKeyFile
+        ? new ReloadingTlsFiles(config.http.tlsCertFile, config.http.tlsKeyFile, logger)
+        : undefined;
+    const tls = tlsFiles ? { ...tlsFiles.current, alsoPlainHttp: false } : kube?.tls;
     const httpServers: RequestServer[] = [];
     // Header timeouts are checked every second (Node's default: every 30 s).
     const timers = { connectionsCheckingInterval: 1000 };
@@ -145,6 +152,7 @@ export async function startGateway(
       s.headersTimeout = config.http.headersTimeoutSeconds * 1000;
       s.keepAliveTimeout = 65_000;
     }
+    tlsFiles?.watch(httpServers.filter((s): s is RequestServer & TlsServer => 'setSecureContext' in s));
     server = tls?.alsoPlainHttp ? dualProtocolListener(httpServers[0], httpServers[1]) : httpServers[0];
     const tracker = new ConnectionTracker(server);
     for (const s of httpServers) tracker.countRequests(s);
@@ -179,6 +187,7 @@ export async function startGateway(
         closing ??= (async () => {
           const graceMs = config.http.shutdownGraceMs;
           logger.info({ graceMs }, 'shutting down: draining connections');
+          tlsFiles?.stop();
           await drainServer(listening, httpServers, tracker, graceMs, http2, (busy) =>
             logger.info(
               { busy, graceMs },
@@ -196,6 +205,7 @@ export async function startGateway(
       },
     };
   } catch (err) {
+    tlsFiles?.stop();
     server?.close();
     await services?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
@@ -219,14 +229,6 @@ function auditReadiness(audit: AuditSink): ReadinessCheckFn {
           : 'cannot record: Postgres, the spool or the writer thread is failing, or the queue is full',
       },
     ];
-  };
-}
-
-function readTlsFiles(config: GatewayConfig): { cert: string; key: string; alsoPlainHttp: boolean } {
-  return {
-    cert: readFileSync(config.http.tlsCertFile!, 'utf8'),
-    key: readFileSync(config.http.tlsKeyFile!, 'utf8'),
-    alsoPlainHttp: false,
   };
 }
 

@@ -48,7 +48,7 @@ export const SETTINGS = [
     env: 'KGW_HTTP_TLS_CERT_FILE',
     path: 'http.tlsCertFile',
     type: 'string',
-    doc: 'PEM certificate (chain) for serving HTTPS. With the key file set the gateway serves HTTPS only (kubectl sends credentials only over HTTPS). Demo mode generates a certificate and also answers plain HTTP on the same port.',
+    doc: 'PEM certificate (chain) for serving HTTPS. With the key file set the gateway serves HTTPS only (kubectl sends credentials only over HTTPS). Demo mode generates a certificate and also answers plain HTTP on the same port. Both files are checked every second and reloaded when they change (a renewed Secret): new connections get the new pair, open ones keep theirs; a pair that does not load is logged and the previous one kept.',
   },
   {
     env: 'KGW_HTTP_TLS_KEY_FILE',
@@ -78,7 +78,7 @@ export const SETTINGS = [
     path: 'http.trustedProxies',
     type: 'list',
     default: '',
-    doc: 'Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed. Empty: the client address is the socket peer.',
+    doc: "Comma-separated addresses or CIDR ranges (e.g. 10.244.0.0/16, an ingress controller's pods) of reverse proxies whose X-Forwarded-For is believed. Empty: the client address is the socket peer.",
   },
   {
     env: 'KGW_HTTP_HEADERS_TIMEOUT_SECONDS',

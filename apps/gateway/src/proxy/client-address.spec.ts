@@ -52,8 +52,36 @@ describe('ClientAddressResolver', () => {
       xff: '203.0.113.5, 10.0.0.3',
       expected: '203.0.113.5',
     },
+    {
+      attack: 'none: a proxy inside a trusted CIDR range (an ingress controller pod)',
+      trusted: ['10.244.0.0/16'],
+      peer: '10.244.3.17',
+      xff: '203.0.113.5',
+      expected: '203.0.113.5',
+    },
+    {
+      attack: 'a client just outside the trusted range spoofing X-Forwarded-For',
+      trusted: ['10.244.0.0/16'],
+      peer: '10.245.0.1',
+      xff: '203.0.113.5',
+      expected: '10.245.0.1',
+    },
+    {
+      attack: 'none: an IPv6 range',
+      trusted: ['fd00::/8'],
+      peer: 'fd00::1',
+      xff: '2001:db8::5',
+      expected: '2001:db8::5',
+    },
   ];
   it.each(rows)('$attack', ({ trusted, peer, xff, expected }) => {
     expect(new ClientAddressResolver(trusted).resolve(request(peer, xff))).toBe(expected);
   });
+
+  it.each(['10.0.0.0/33', 'not-an-ip', '10.0.0.0/8/1', '10.0.0.0/x'])(
+    'refuses the setting entry %s at boot',
+    (entry) => {
+      expect(() => new ClientAddressResolver([entry])).toThrow(`KGW_HTTP_TRUSTED_PROXIES: "${entry}"`);
+    },
+  );
 });

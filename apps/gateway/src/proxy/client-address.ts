@@ -1,19 +1,36 @@
 // The client's address: the socket peer, unless that peer is a configured trusted proxy, in
 // which case X-Forwarded-For is read right to left, skipping trusted hops. A client can put
 // anything in X-Forwarded-For, so without a trusted peer the header is ignored entirely.
+// Trusted proxies are addresses or CIDR ranges (an ingress controller's pods change address).
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 export class ClientAddressResolver {
-  private readonly trusted: Set<string>;
+  private readonly trustedList = new BlockList();
 
+  /** Throws on an entry that is neither an IP address nor a CIDR range, naming it. */
   constructor(trustedProxies: readonly string[]) {
-    this.trusted = new Set(trustedProxies.map(normalize));
+    for (const entry of trustedProxies) {
+      const [address, bits, ...rest] = normalize(entry.trim()).split('/');
+      const family = isIP(address);
+      const prefix = bits === undefined ? undefined : Number(bits);
+      const max = family === 6 ? 128 : 32;
+      if (family === 0 || rest.length > 0 || (prefix !== undefined && (!/^\d+$/.test(bits) || prefix > max)))
+        throw new Error(`KGW_HTTP_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR range`);
+      const type = family === 6 ? 'ipv6' : 'ipv4';
+      if (prefix === undefined) this.trustedList.addAddress(address, type);
+      else this.trustedList.addSubnet(address, prefix, type);
+    }
+  }
+
+  private isTrusted(address: string): boolean {
+    const family = isIP(address);
+    return family !== 0 && this.trustedList.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }
 
   resolve(req: IncomingMessage): string {
     const peer = normalize(req.socket.remoteAddress ?? '');
-    if (!this.trusted.has(peer)) return peer;
+    if (!this.isTrusted(peer)) return peer;
     const forwarded = ([] as string[])
       .concat(req.headers['x-forwarded-for'] ?? [])
       .join(',')
@@ -23,7 +40,7 @@ export class ClientAddressResolver {
     for (let i = forwarded.length - 1; i >= 0; i--) {
       const hop = forwarded[i];
       if (!isIP(hop)) return peer; // garbage from an untrusted hop: stop at the last address we can vouch for
-      if (!this.trusted.has(hop)) return hop;
+      if (!this.isTrusted(hop)) return hop;
     }
     return forwarded[0] ?? peer;
   }
