@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
-import { SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
+import { SECURE_SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
 import { browserLogin } from '../support/browser-login';
 import { CALLERS, OIDC_USERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 import { launchBrowser, newSession, PHONE, screenshots, seriousA11yViolations, signIn, type UiSession } from './browser';
@@ -106,7 +106,7 @@ describe("the terminal's WebSocket with the session cookie", () => {
   let csrf: string;
   beforeAll(async () => {
     const login = await browserLogin(stack, 'alice');
-    cookie = `${SESSION_COOKIE}=${login.session}`;
+    cookie = `${SECURE_SESSION_COOKIE}=${login.session}`;
     const me = await login.browser.fetch(`${stack.url}/kgw/v1/me`, { headers: { accept: 'application/json' } });
     csrf = (JSON.parse(me.body) as { csrfToken: string }).csrfToken;
   });
