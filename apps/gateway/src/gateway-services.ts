@@ -97,21 +97,27 @@ export async function gatewayServicesFromConfig(
       );
       break;
     case 'kubeconfig':
-      upstream = loadUpstream({
-        mode: 'kubeconfig',
-        path: config.kube.kubeconfig!,
-        context: config.kube.context,
-      });
+      upstream = loadUpstream(
+        {
+          mode: 'kubeconfig',
+          path: config.kube.kubeconfig!,
+          context: config.kube.context,
+        },
+        { http2: config.kube.http2 },
+      );
       break;
     case 'in-cluster':
-      upstream = loadUpstream({
-        mode: 'in-cluster',
-        env: {
-          KUBERNETES_SERVICE_HOST: config.kube.serviceHost,
-          KUBERNETES_SERVICE_PORT: config.kube.servicePort,
+      upstream = loadUpstream(
+        {
+          mode: 'in-cluster',
+          env: {
+            KUBERNETES_SERVICE_HOST: config.kube.serviceHost,
+            KUBERNETES_SERVICE_PORT: config.kube.servicePort,
+          },
+          saDir: config.kube.serviceAccountDir,
         },
-        saDir: config.kube.serviceAccountDir,
-      });
+        { http2: config.kube.http2 },
+      );
       break;
     case 'demo': {
       const demo = await startDemoCluster(config, logger);

@@ -231,6 +231,14 @@ export const SETTINGS = [
     doc: 'Where the in-cluster token, ca.crt and namespace are read (and re-read when the token rotates).',
   },
   {
+    env: 'KGW_KUBE_HTTP2',
+    path: 'kube.http2',
+    type: 'enum',
+    values: ['auto', 'off'],
+    default: 'auto',
+    doc: 'HTTP/2 to the API server: auto = when it offers h2 by ALPN (as kube-apiserver does), a small pool of multiplexed sessions, HTTP/1.1 otherwise and always for exec/attach/port-forward upgrades; off = HTTP/1.1 only.',
+  },
+  {
     env: 'KGW_KUBE_SAR_ALLOWED_TTL_MS',
     path: 'kube.sarAllowedTtlMs',
     type: 'int',

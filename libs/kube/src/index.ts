@@ -70,13 +70,19 @@ export {
 export {
   exchangeWithUpstream,
   openUpstreamRequest,
+  requestUpstream,
   upstreamRequestOptions,
   withGatewayCredential,
   withImpersonation,
   type BufferedUpstreamCall,
   type BufferedUpstreamResponse,
   type UpstreamCall,
+  type UpstreamHandlers,
+  type UpstreamRequest,
+  type UpstreamResponse,
+  type UpstreamSend,
 } from './upstream-client';
+export { UpstreamHttp2Pool } from './upstream-http2';
 export {
   AccessReviewCache,
   AccessReviewError,

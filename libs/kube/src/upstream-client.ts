@@ -8,9 +8,16 @@
 // withImpersonation() fails closed at the API server. What it trusts: the headers handed in
 // (the proxy sanitizes the client's before they get here; impersonation headers come only from
 // the mapped Identity, via impersonationHeaders()). Tunnels (pod port-forwards under
-// impersonation) and an HTTP/2 upstream plug in here.
-import type * as http from 'node:http';
+// impersonation) plug in here.
+//
+// Protocol: requestUpstream() speaks HTTP/2 when the API server offers h2 by ALPN (the session
+// pool in upstream-http2.ts), HTTP/1.1 over the keep-alive agent when it does not; upgrades
+// (exec, attach, port-forward, proxy) always go over HTTP/1.1 through openUpstreamRequest(), as
+// kubectl sends them. Either way the answer is streamed as it arrives, never buffered.
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import { impersonationHeaders, type Identity } from './impersonation';
 import type { Upstream } from './upstream';
 
@@ -41,7 +48,10 @@ export function upstreamRequestOptions(upstream: Upstream, call: UpstreamCall): 
   return options;
 }
 
-/** Opens a request to the API server; the caller writes the body (if any) and ends it. */
+/**
+ * Opens an HTTP/1.1 request to the API server; the caller writes the body (if any) and ends it.
+ * For upgrades (exec, attach, port-forward): everything else goes through requestUpstream().
+ */
 export function openUpstreamRequest(
   upstream: Upstream,
   call: UpstreamCall,
@@ -77,6 +87,208 @@ export function withImpersonation(
   return headers;
 }
 
+export interface UpstreamSend extends UpstreamCall {
+  /**
+   * The request body: a string, or a stream piped as it arrives (read only once the request is
+   * on its way, so nothing is lost while a session connects); none for GET, watch, DELETE….
+   * The headers must say its length (or nothing, for a stream of unknown length).
+   */
+  readonly body?: Readable | string;
+  /** With timeoutMs: the error a timeout fails the request with (it is cancelled upstream too). */
+  readonly timeoutError?: () => Error;
+}
+
+/** The head of the API server's answer and its body, streamed. */
+export interface UpstreamResponse {
+  readonly protocol: 'h2' | 'http/1.1';
+  readonly statusCode: number;
+  readonly statusMessage: string;
+  /** Lowercased names, HTTP/2 pseudo-headers removed. */
+  readonly headers: http.IncomingHttpHeaders;
+  /** The body as it arrives: a watch event or a log line is readable the moment it comes. */
+  readonly body: Readable;
+  /** TCP keepalive for a long-running answer (HTTP/2 sessions have it from the start). */
+  keepAlive(delayMs: number): void;
+}
+
+export interface UpstreamHandlers {
+  onResponse(response: UpstreamResponse): void;
+  /**
+   * No answer (connect, TLS, refused stream, timeout), or the answer broke off after onResponse
+   * (connection lost, stream reset): at most once, and never after cancel().
+   */
+  onError(error: Error): void;
+}
+
+export interface UpstreamRequest {
+  /**
+   * The caller is gone: stop the request. Over HTTP/2 an RST_STREAM (CANCEL) reaches the API
+   * server, which ends a watch or logs -f; over HTTP/1.1 the connection is closed.
+   */
+  cancel(): void;
+  /** Request body bytes sent so far (for the audit record). */
+  readonly bodyBytes: number;
+}
+
+/**
+ * Sends a request to the API server and hands its answer to `handlers`. `call.headers` is taken
+ * over (HTTP/2 adds its pseudo-headers to it): pass an object built for this request.
+ */
+export function requestUpstream(
+  upstream: Upstream,
+  call: UpstreamSend,
+  handlers: UpstreamHandlers,
+): UpstreamRequest {
+  const exchange = new UpstreamExchange(upstream, call, handlers);
+  dispatch(exchange);
+  return exchange;
+}
+
+function dispatch(exchange: UpstreamExchange): void {
+  const pool = exchange.upstream.http2;
+  const choice = pool === undefined ? 'http/1.1' : pool.acquire();
+  if (choice === 'http/1.1') exchange.overHttp1();
+  else if (choice instanceof Promise) {
+    // A session is being opened: ask the pool again once it is up (or ALPN said http/1.1).
+    choice.then(
+      () => {
+        if (!exchange.settled) dispatch(exchange);
+      },
+      (error: Error) => exchange.fail(error),
+    );
+  } else exchange.overHttp2(choice);
+}
+
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** One request in flight, over whichever protocol the pool chose (a class: one allocation). */
+class UpstreamExchange implements UpstreamRequest {
+  bodyBytes = 0;
+  /** Cancelled by the caller or failed: nothing more reaches the handlers. */
+  settled = false;
+  private http1: http.ClientRequest | undefined;
+  private stream: http2.ClientHttp2Stream | undefined;
+
+  constructor(
+    readonly upstream: Upstream,
+    private readonly call: UpstreamSend,
+    private readonly handlers: UpstreamHandlers,
+  ) {}
+
+  cancel(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.http1?.destroy();
+    if (this.stream !== undefined && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.handlers.onError(error);
+  }
+
+  overHttp1(): void {
+    const { call } = this;
+    const request = https.request(upstreamRequestOptions(this.upstream, call), (response) => {
+      // After the head, a lost connection shows only on the response: an answer cut short must
+      // not end as if complete (the caller cuts its client), so it is an error here.
+      response.once('error', (error) => this.fail(error));
+      response.once('aborted', () => this.fail(new Error('the API server connection closed mid-answer')));
+      this.handlers.onResponse({
+        protocol: 'http/1.1',
+        statusCode: response.statusCode ?? 502,
+        statusMessage: response.statusMessage ?? '',
+        headers: response.headers,
+        body: response,
+        keepAlive: (delayMs) => response.socket.setKeepAlive(true, delayMs),
+      });
+    });
+    this.http1 = request;
+    request.on('error', (error) => this.fail(error));
+    if (call.timeoutMs !== undefined) {
+      request.on('timeout', () => {
+        const error = call.timeoutError?.() ?? new Error('the API server did not answer in time');
+        this.fail(error);
+        request.destroy();
+      });
+    }
+    this.sendBody(request);
+  }
+
+  overHttp2(session: http2.ClientHttp2Session): void {
+    const { call } = this;
+    const headers = call.headers as http2.OutgoingHttpHeaders;
+    headers[':method'] = call.method;
+    headers[':path'] = this.upstream.basePath + call.path;
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: call.body === undefined });
+    } catch (error) {
+      // A header HTTP/2 refuses (the sanitizer drops the connection-specific ones) or a session
+      // that closed a moment ago.
+      this.fail(error as Error);
+      return;
+    }
+    this.stream = stream;
+    this.upstream.http2?.track(session, stream);
+    stream.on('error', (error) => this.fail(error));
+    stream.once('response', (head) => {
+      // A stream the server resets mid-answer still ends its readable side (Node pushes the end
+      // so buffered data can be read); the reset code tells a cut answer from a complete one.
+      // Registered before the caller pipes the body, so the caller hears of it first.
+      stream.once('end', () => {
+        const code = stream.rstCode;
+        if (code !== undefined && code !== NGHTTP2_NO_ERROR)
+          this.fail(new Error(`the API server reset the stream (HTTP/2 error code ${code})`));
+      });
+      const statusCode = Number(head[':status']);
+      this.handlers.onResponse({
+        protocol: 'h2',
+        statusCode,
+        statusMessage: http.STATUS_CODES[statusCode] ?? '',
+        headers: withoutPseudoHeaders(head),
+        body: stream,
+        keepAlive: () => undefined,
+      });
+    });
+    stream.once('close', () => {
+      if (!this.settled && stream.rstCode !== NGHTTP2_NO_ERROR && !stream.readableEnded)
+        this.fail(new Error(`the API server closed the stream (HTTP/2 error code ${stream.rstCode})`));
+    });
+    if (call.timeoutMs !== undefined) {
+      stream.setTimeout(call.timeoutMs, () => {
+        this.fail(call.timeoutError?.() ?? new Error('the API server did not answer in time'));
+        if (!stream.closed) stream.close(NGHTTP2_CANCEL);
+      });
+    }
+    if (call.body !== undefined) this.sendBody(stream);
+  }
+
+  private sendBody(destination: NodeJS.WritableStream): void {
+    const { body } = this.call;
+    if (body === undefined) {
+      destination.end();
+    } else if (typeof body === 'string') {
+      this.bodyBytes = Buffer.byteLength(body);
+      destination.end(body);
+    } else {
+      body.on('data', (chunk: Buffer) => {
+        this.bodyBytes += chunk.length;
+      });
+      body.pipe(destination);
+    }
+  }
+}
+
+function withoutPseudoHeaders(head: http2.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  const headers: http.IncomingHttpHeaders = {};
+  for (const name in head) {
+    if (name.charCodeAt(0) !== 0x3a /* ':' */) headers[name] = head[name];
+  }
+  return headers;
+}
+
 export interface BufferedUpstreamCall extends UpstreamCall {
   readonly body?: string;
   readonly timeoutMs: number;
@@ -100,27 +312,30 @@ export function exchangeWithUpstream(
   return new Promise<BufferedUpstreamResponse>((resolve, reject) => {
     const headers =
       call.body === undefined
-        ? call.headers
-        : { ...call.headers, 'Content-Length': Buffer.byteLength(call.body) };
-    const outgoing = openUpstreamRequest(upstream, { ...call, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (call.maxResponseBytes !== undefined && size > call.maxResponseBytes) {
-          const statusCode = response.statusCode ?? 0;
-          response.destroy(call.tooLargeError?.(statusCode) ?? new Error('response too large'));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.on('end', () =>
-        resolve({ statusCode: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-      );
-      response.on('error', reject);
-    });
-    outgoing.on('timeout', () => outgoing.destroy(call.timeoutError()));
-    outgoing.on('error', reject);
-    outgoing.end(call.body);
+        ? { ...call.headers }
+        : { ...call.headers, 'content-length': Buffer.byteLength(call.body) };
+    const request = requestUpstream(
+      upstream,
+      { ...call, headers },
+      {
+        onResponse: (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.body.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (call.maxResponseBytes !== undefined && size > call.maxResponseBytes) {
+              request.cancel();
+              reject(call.tooLargeError?.(response.statusCode) ?? new Error('response too large'));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.body.on('end', () =>
+            resolve({ statusCode: response.statusCode, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+        },
+        onError: reject,
+      },
+    );
   });
 }

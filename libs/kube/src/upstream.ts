@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { UpstreamHttp2Pool } from './upstream-http2';
 
 export type UpstreamSource =
   | { readonly mode: 'kubeconfig'; readonly path: string; readonly context?: string }
@@ -25,6 +26,11 @@ export interface UpstreamOptions {
   readonly tokenRecheckMs?: number;
   /** Connection pool size per upstream. Default 256. */
   readonly maxSockets?: number;
+  /**
+   * `auto` (default): HTTP/2 when the API server offers h2 by ALPN, HTTP/1.1 otherwise and for
+   * upgrades; `off`: HTTP/1.1 only.
+   */
+  readonly http2?: 'auto' | 'off';
 }
 
 export interface Upstream {
@@ -35,6 +41,8 @@ export interface Upstream {
   readonly basePath: string;
   /** Keep-alive pool; TLS verified against the configured CA (or system roots when none is set). */
   readonly agent: https.Agent;
+  /** HTTP/2 sessions to the same server with the same TLS material; undefined when turned off. */
+  readonly http2: UpstreamHttp2Pool | undefined;
   /** The name the server certificate is checked against, when it differs from the URL host. */
   readonly tlsServerName: string | undefined;
   /** True when the kubeconfig turned TLS verification off; the caller must log a warning. */
@@ -88,10 +96,7 @@ interface UpstreamParts {
 
 function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream {
   const { server, tls } = parts;
-  const agent = new UpstreamAgent({
-    keepAlive: true,
-    maxSockets: options.maxSockets ?? 256,
-    maxFreeSockets: Math.min(64, options.maxSockets ?? 256),
+  const tlsOptions = {
     ca: tls.ca,
     cert: tls.cert,
     key: tls.key,
@@ -102,7 +107,17 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     ...(tls.tlsServerName !== undefined
       ? { checkServerIdentity: serverIdentityCheckFor(tls.tlsServerName) }
       : {}),
+  };
+  const agent = new UpstreamAgent({
+    keepAlive: true,
+    maxSockets: options.maxSockets ?? 256,
+    maxFreeSockets: Math.min(64, options.maxSockets ?? 256),
+    ...tlsOptions,
   });
+  const http2 =
+    options.http2 === 'off'
+      ? undefined
+      : new UpstreamHttp2Pool({ origin: server.origin, tls: tlsOptions }, options.now);
   const basePath = server.pathname.replace(/\/+$/, '');
   const token = parts.token;
   return {
@@ -110,13 +125,17 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     url: server,
     basePath,
     agent,
+    http2,
     tlsServerName: tls.tlsServerName,
     insecureSkipTlsVerify: tls.insecureSkipTlsVerify,
     warnings: parts.warnings,
     namespace: parts.namespace,
     authorizationHeader: () => (token === undefined ? undefined : `Bearer ${token()}`),
     describe: () => parts.description,
-    close: () => agent.destroy(),
+    close: () => {
+      agent.destroy();
+      http2?.close();
+    },
   };
 }
 

@@ -90,12 +90,15 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
     await simulator.stop();
     throw new Error('the demo scenario has no kgw-system/kgw service account for the gateway');
   }
-  const upstream = loadUpstream({
-    mode: 'direct',
-    url: simulator.url,
-    caPem: simulator.caPem,
-    token: gatewayToken,
-  });
+  const upstream = loadUpstream(
+    {
+      mode: 'direct',
+      url: simulator.url,
+      caPem: simulator.caPem,
+      token: gatewayToken,
+    },
+    { http2: config.kube.http2 },
+  );
   const serviceAccountRules = DEMO_USERS.filter((u) => u.serviceAccount).map((u) => ({
     user: u.username,
     serviceAccount: u.serviceAccount!,
