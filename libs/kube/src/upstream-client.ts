@@ -218,7 +218,7 @@ class UpstreamExchange implements UpstreamRequest {
 
   overHttp2(session: http2.ClientHttp2Session): void {
     const { call } = this;
-    const headers = call.headers as http2.OutgoingHttpHeaders;
+    const headers = call.headers;
     headers[':method'] = call.method;
     headers[':path'] = this.upstream.basePath + call.path;
     let stream: http2.ClientHttp2Stream;
@@ -232,7 +232,7 @@ class UpstreamExchange implements UpstreamRequest {
     }
     this.stream = stream;
     this.upstream.http2?.track(session, stream);
-    stream.on('error', (error) => this.fail(error));
+    stream.on('error', (error: Error) => this.fail(error));
     stream.once('response', (head) => {
       // A stream the server resets mid-answer still ends its readable side (Node pushes the end
       // so buffered data can be read); the reset code tells a cut answer from a complete one.
