@@ -33,6 +33,9 @@ async function startGateway(): Promise<{ gateway: GatewayProcess; plainUrl: stri
     DATABASE_URL: pg.url,
     KGW_DEMO_DIR: demoDir,
     KGW_AUDIT_SPOOL_DIR: join(root, 'spool'),
+    // Steady load from one token as fast as the gateway answers: no rate limit here.
+    KGW_LIMITS_USER_RATE: '0',
+    KGW_LIMITS_TOKEN_RATE: '0',
     POD_NAME: 'gw-durability',
   });
   const credentials = JSON.parse(readFileSync(join(demoDir, 'credentials.json'), 'utf8'));

@@ -3,6 +3,7 @@
 // the primary drains every worker, flushes every audit record and stops the embedded Postgres.
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
@@ -10,6 +11,7 @@ import { EmbeddedPostgres } from '@kgw/db';
 import { startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import { processAlive, startGatewayProcess, type GatewayProcess } from '../support/gateway-process';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { sampleValue } from '../support/prometheus-text';
 
 const TOKEN = 'workers-test-token-alice';
 
@@ -22,15 +24,20 @@ interface LogLine {
 }
 
 /** GET on a fresh connection each time, so the primary hands it to the next worker. */
-function get(url: string, path: string): Promise<{ status: number; requestId: string }> {
+function get(url: string, path: string): Promise<{ status: number; requestId: string; body: string }> {
   return new Promise((done, fail) => {
     const req = request(
       `${url}${path}`,
       { agent: false, headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } },
       (res) => {
-        res.resume();
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () =>
-          done({ status: res.statusCode ?? 0, requestId: String(res.headers['x-request-id']) }),
+          done({
+            status: res.statusCode ?? 0,
+            requestId: String(res.headers['x-request-id']),
+            body: Buffer.concat(chunks).toString(),
+          }),
         );
       },
     );
@@ -104,7 +111,14 @@ describe('gateway workers (KGW_HTTP_WORKERS)', () => {
 
   it('spreads connections over the workers, replaces a killed one, and records every request in its chain', async () => {
     pg = await startTestPostgres();
-    gateway = await startGatewayProcess(env({ DATABASE_URL: pg.url }));
+    const metricsPort = await freePort();
+    gateway = await startGatewayProcess(
+      env({
+        DATABASE_URL: pg.url,
+        KGW_METRICS_PORT: String(metricsPort),
+        KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
+      }),
+    );
     await logged(allReady);
     const workers = (await logged(workerReady, 2)).map((l) => l.pid!);
     expect(new Set(workers).size).toBe(2);
@@ -113,6 +127,22 @@ describe('gateway workers (KGW_HTTP_WORKERS)', () => {
       Array.from({ length: 20 }, () => get(gateway!.url, '/api/v1/namespaces/default/pods')),
     );
     expect(first.map((r) => r.status)).toEqual(Array(20).fill(200));
+
+    // The metrics count every worker's requests, whichever worker a scrape reaches, and on the
+    // primary's scrape port too (a request is counted once its response closed on the worker).
+    const listPods = { verb: 'list', resource: 'pods', code: '200', decision: 'allow' };
+    const scrapes = async (): Promise<number[]> =>
+      Promise.all([
+        get(gateway!.url, '/kgw/metrics'),
+        get(gateway!.url, '/kgw/metrics'),
+        get(`http://127.0.0.1:${metricsPort}`, '/metrics'),
+      ]).then((all) => all.map((r) => sampleValue(r.body, 'kgw_requests_total', listPods)));
+    let counted = await scrapes();
+    for (let i = 0; i < 100 && counted.some((n) => n < 20); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      counted = await scrapes();
+    }
+    expect(counted).toEqual([20, 20, 20]);
 
     const db = new Pool({ connectionString: pg.url, max: 1 });
     try {
@@ -193,3 +223,15 @@ describe('gateway workers (KGW_HTTP_WORKERS)', () => {
     expect(gateway).toBeUndefined();
   });
 });
+
+/** A port nothing listens on right now (the gateway's primary opens the metrics listener on it). */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}

@@ -37,7 +37,11 @@ it('sends its request id as Audit-ID upstream, drops the client one, and returns
 
   const received = stack.sim.requestLog.find((e) => e.auditId === requestId);
   expect(received).toHaveLength(1);
-  expect(received[0]).toMatchObject({ path: '/api/v1/namespaces/team-a/pods', query: 'limit=1', status: 200 });
+  expect(received[0]).toMatchObject({
+    path: '/api/v1/namespaces/team-a/pods',
+    query: 'limit=1',
+    status: 200,
+  });
   expect(received[0].user?.username).toBe('bob');
   expect(stack.sim.requestLog.find((e) => e.auditId === 'forged-by-the-client')).toHaveLength(0);
 

@@ -30,6 +30,8 @@ import { startDemoCluster, type DemoCluster } from './demo/demo-cluster';
 import type { ReadinessCheckFn } from './health/readiness';
 import { IdentityMapper, parseMappingRules, type ServiceAccountRule } from './identity/identity-mapper';
 import { ServiceAccountTokens } from './identity/service-account-tokens';
+import { RequestLimits } from './limits/request-limits';
+import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 import { ForwardTunnels } from './tunnel/forward-tunnels';
@@ -57,6 +59,8 @@ export interface GatewayServices {
   authn?: AuthServices;
   /** `kgw forward` tunnels at /kgw/v1/forward (absent without an upstream). */
   forward?: ForwardTunnels;
+  /** Prometheus metrics of this process (/kgw/metrics). */
+  metrics: GatewayMetrics;
   /** Told the gateway's URL once it listens (redirect URIs need it). */
   listening?(url: string): void;
   close(): Promise<void>;
@@ -132,6 +136,8 @@ export async function gatewayServicesFromConfig(
   }
 
   const audit: AuditSink = await openAudit({ config, db, logger });
+  const metrics = new GatewayMetrics();
+  metrics.observeAuditTrail(() => audit.trailStats?.());
   const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
   const addressOf = (req: IncomingMessage): string => clientAddress.resolve(req);
   // Authentication: personal tokens and bearer JWTs first, then the static token file (which
@@ -165,6 +171,7 @@ export async function gatewayServicesFromConfig(
     policy: new ScopedTokenPolicy(),
     adminUsers: config.auth.adminUsers,
     adminGroups,
+    metrics,
   });
   authn.upstream = upstream;
 
@@ -179,6 +186,7 @@ export async function gatewayServicesFromConfig(
       deniedTtlMs: config.kube.sarDeniedTtlMs,
       maxEntries: config.kube.sarCacheSize,
     });
+    metrics.observeAccessReviews(() => accessReviews.stats);
     kube = {
       ...proxyChain({
         config,
@@ -189,6 +197,7 @@ export async function gatewayServicesFromConfig(
         clientAddress,
         openStreams: authn.openStreams,
         accessReviews,
+        metrics,
       }),
       ...demoExtras,
     };
@@ -202,6 +211,7 @@ export async function gatewayServicesFromConfig(
       openStreams: authn.openStreams,
       logger: logger.child({ component: 'forward' }),
       resumeGraceMs: config.forward.resumeGraceSeconds * 1000,
+      metrics,
     });
   }
   const pinnedUpstream = upstream;
@@ -212,6 +222,7 @@ export async function gatewayServicesFromConfig(
     kube,
     forward,
     authn,
+    metrics,
     listening: (url) => authn.listening(url),
     async close() {
       await forward?.close();
@@ -233,6 +244,7 @@ function proxyChain(deps: {
   clientAddress: ClientAddressResolver;
   openStreams: OpenStreams;
   accessReviews: AccessReviewCache;
+  metrics: GatewayMetrics;
 }): KubeTrafficHandler {
   const { config, logger, upstream, auth, accessReviews } = deps;
   const chain = new KubeProxyChain({
@@ -248,6 +260,9 @@ function proxyChain(deps: {
     openStreams: deps.openStreams,
     // For `serviceAccountMode: token-request` rules; asked with the gateway's own credential.
     serviceAccountTokens: new ServiceAccountTokens(upstreamReviewTransport(upstream)),
+    limits: new RequestLimits(config.limits),
+    maxBodyBytes: config.http.maxBodyBytes,
+    metrics: deps.metrics,
   });
   return {
     handleRequest: (req, res) => chain.handleRequest(req, res),

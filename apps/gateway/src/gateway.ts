@@ -35,6 +35,7 @@ import { bodyDeadline, closeWhenBodyUnread } from './lifecycle/slow-clients';
 import { openGatewayDatabase } from './lifecycle/gateway-database';
 import { isBrowserAtRoot, UI_PATH } from './ui/web-ui-files';
 import { createLogger } from './logging/logger';
+import { startMetricsListener } from './metrics/metrics-listener';
 import { gatewayServicesFromConfig, type GatewayServices } from './gateway-services';
 import { chooseUpstream, loginMethods, NO_LOGIN_METHOD } from './lifecycle/gateway-mode';
 
@@ -135,14 +136,16 @@ export async function startGateway(
     const httpServers: RequestServer[] = [];
     // Header timeouts are checked every second (Node's default: every 30 s).
     const timers = { connectionsCheckingInterval: 1000 };
-    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(timers, onRequest as RequestListener));
+    // KGW_HTTP_MAX_HEADER_BYTES for HTTP/1.1 (HTTP/2 has its own header list limit).
+    const http1Limits = { ...timers, maxHeaderSize: config.http.maxHeaderBytes };
+    if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(http1Limits, onRequest as RequestListener));
     // TLS: HTTP/2 and HTTP/1.1 by ALPN (http2-clients.ts), or HTTP/1.1 only when h2 is turned off.
     const http2 =
       tls && config.http2.enabled ? createHttp2Clients(tls, config.http2, onRequest, logger) : undefined;
     if (http2) httpServers.push(Object.assign(http2.http1, timers));
     else if (tls)
       httpServers.push(
-        createHttpsServer({ ...timers, cert: tls.cert, key: tls.key }, onRequest as RequestListener),
+        createHttpsServer({ ...http1Limits, cert: tls.cert, key: tls.key }, onRequest as RequestListener),
       );
     for (const s of httpServers) {
       s.on('upgrade', onUpgrade);
@@ -150,7 +153,7 @@ export async function startGateway(
       s.requestTimeout = 0;
       // A client gets this long for the request line and headers (slowloris).
       s.headersTimeout = config.http.headersTimeoutSeconds * 1000;
-      s.keepAliveTimeout = 65_000;
+      s.keepAliveTimeout = config.http.idleTimeoutSeconds * 1000;
     }
     tlsFiles?.watch(httpServers.filter((s): s is RequestServer & TlsServer => 'setSecureContext' in s));
     server = tls?.alsoPlainHttp ? dualProtocolListener(httpServers[0], httpServers[1]) : httpServers[0];
@@ -174,6 +177,12 @@ export async function startGateway(
     services.listening?.(url);
     kube?.banner?.(url);
 
+    // The scrape port; a worker leaves it to the primary, which sums the workers.
+    const metricsListener =
+      config.metrics.port !== undefined && !cluster.isWorker
+        ? await startMetricsListener(config.metrics.host, config.metrics.port, services.metrics.read)
+        : undefined;
+
     const listening = server;
     const runningServices = services;
     let closing: Promise<void> | undefined;
@@ -195,6 +204,7 @@ export async function startGateway(
                 `(cut after ${formatSeconds(graceMs)}) — Ctrl-C again to quit now`,
             ),
           );
+          await metricsListener?.close();
           await runningServices.close();
           await nest.close();
           await db.close();

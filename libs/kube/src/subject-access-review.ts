@@ -189,6 +189,8 @@ export class AccessReviewCache {
   private readonly deniedTtlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  /** Lookups answered without a new review (cached, or joined one in flight), and reviews sent. */
+  readonly stats = { hits: 0, misses: 0 };
 
   constructor(
     private readonly reviewer: AccessReviewer,
@@ -216,12 +218,17 @@ export class AccessReviewCache {
         // Re-insert to mark as most recently used (Map keeps insertion order).
         this.entries.delete(key);
         this.entries.set(key, cached);
+        this.stats.hits++;
         return Promise.resolve(cached.decision);
       }
       this.entries.delete(key);
     }
     const pending = this.inFlight.get(key);
-    if (pending !== undefined) return pending;
+    if (pending !== undefined) {
+      this.stats.hits++;
+      return pending;
+    }
+    this.stats.misses++;
 
     const review = this.reviewer.review(identity, attributes).then(
       (decision) => {

@@ -2,6 +2,16 @@
 // must never block or fail the response path.
 import type { AuditEvent } from './audit-event';
 
+/** What the audit trail reports about itself. */
+export interface AuditTrailStats {
+  /** Records in memory, not yet in Postgres or the spool. */
+  queueDepth: number;
+  /** Bytes of spooled records waiting for replay into Postgres. */
+  spoolBytes: number;
+  /** Age in seconds of the oldest spooled record not yet replayed (0 when the spool is empty). */
+  replayLagSeconds: number;
+}
+
 /** Nest injection token for the AuditSink. */
 export const AUDIT_SINK = Symbol('AUDIT_SINK');
 
@@ -11,6 +21,8 @@ export interface AuditSink {
   record(event: AuditEvent): void;
   /** False when records could not be kept (database and spool both failing): serve nothing. */
   accepting(): boolean;
+  /** Queue and spool figures for /kgw/metrics (absent for sinks without them). */
+  trailStats?(): AuditTrailStats;
   /** Flushes everything recorded so far. */
   close(): Promise<void>;
 }

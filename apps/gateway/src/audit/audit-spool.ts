@@ -8,7 +8,7 @@
 // One directory per gateway instance: two processes must never share one (the instance name
 // is the pod name in a cluster, unique by construction).
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChainedAuditRecord } from './audit-record';
 
@@ -35,6 +35,8 @@ export class AuditSpool {
   private replaying: ReplaySegment | undefined;
   /** Lines that could not be parsed when segments were read (torn writes). */
   skippedLines = 0;
+  /** Segments not yet replayed, oldest first: their size, and when their first record was kept. */
+  private readonly sizes = new Map<string, { bytes: number; since: number }>();
 
   constructor(
     readonly dir: string,
@@ -52,6 +54,11 @@ export class AuditSpool {
     }
     const segments = names.filter((n) => SEGMENT.test(n)).sort();
     this.closed = segments;
+    for (const name of segments) {
+      // A previous run's segment: its modification time stands in for its first record's.
+      const { size, mtimeMs } = await stat(join(this.dir, name));
+      this.sizes.set(name, { bytes: size, since: mtimeMs });
+    }
     const last = segments.at(-1);
     if (last) this.nextNumber = Number(SEGMENT.exec(last)![1]) + 1;
   }
@@ -59,6 +66,25 @@ export class AuditSpool {
   /** True while any record is spooled and not yet replayed: new records must queue behind them. */
   hasBacklog(): boolean {
     return this.closed.length > 0 || (this.current?.records ?? 0) > 0 || this.replaying !== undefined;
+  }
+
+  /** Bytes spooled and not yet replayed. */
+  get bytes(): number {
+    let total = 0;
+    for (const { bytes } of this.sizes.values()) total += bytes;
+    return total;
+  }
+
+  /** When the oldest record not yet replayed was spooled (ms since the epoch), if any is. */
+  get backlogSince(): number | undefined {
+    for (const { since } of this.sizes.values()) return since;
+    return undefined;
+  }
+
+  private counted(name: string, bytes: number): void {
+    const size = this.sizes.get(name);
+    if (size) size.bytes += bytes;
+    else this.sizes.set(name, { bytes, since: Date.now() });
   }
 
   /** Appends a batch and fsyncs it; resolves only once the records would survive a crash. */
@@ -69,6 +95,7 @@ export class AuditSpool {
     try {
       await segment.handle.write(data);
       await segment.handle.sync();
+      this.counted(segment.name, Buffer.byteLength(data));
     } catch (err) {
       // A failed write may have left a torn line: never append after it, start a new segment.
       await this.closeCurrent();
@@ -88,8 +115,10 @@ export class AuditSpool {
     const name = this.segmentName(this.nextNumber++);
     const fd = openSync(join(this.dir, name), 'a', 0o600);
     try {
-      writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      const data = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+      writeSync(fd, data);
       fsyncSync(fd);
+      this.counted(name, Buffer.byteLength(data));
     } finally {
       closeSync(fd);
     }
@@ -112,6 +141,7 @@ export class AuditSpool {
       if (err.code !== 'ENOENT') throw err;
     });
     this.closed = this.closed.filter((n) => n !== segment.name);
+    this.sizes.delete(segment.name);
     if (this.replaying === segment) this.replaying = undefined;
     await this.syncDir();
   }
@@ -144,7 +174,10 @@ export class AuditSpool {
     this.current = undefined;
     await segment.handle.close().catch(() => undefined);
     if (segment.records > 0) this.closed.push(segment.name);
-    else await unlink(join(this.dir, segment.name)).catch(() => undefined);
+    else {
+      this.sizes.delete(segment.name);
+      await unlink(join(this.dir, segment.name)).catch(() => undefined);
+    }
   }
 
   private segmentName(n: number): string {

@@ -8,7 +8,7 @@ import type { GatewayConfig } from '@kgw/config';
 import type { Database } from '@kgw/db';
 import type { ChainedAuditRecord } from './audit-record';
 import { AuditRetention } from './audit-retention';
-import type { AuditSink } from './audit-sink';
+import type { AuditSink, AuditTrailStats } from './audit-sink';
 import type { AuditEvent } from './audit-event';
 import { AuditStore } from './audit-store';
 import { AuditInstanceClaim } from './instance-claim';
@@ -33,6 +33,10 @@ export class AuditTrail implements AuditSink, AuditFeed {
 
   accepting(): boolean {
     return this.writer.accepting();
+  }
+
+  trailStats(): AuditTrailStats {
+    return this.writer.trailStats();
   }
 
   subscribe(listener: (record: ChainedAuditRecord) => void): () => void {

@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
 import { AuditChain, auditRecordOf, type ChainedAuditRecord } from './audit-record';
-import type { AuditSink } from './audit-sink';
+import type { AuditSink, AuditTrailStats } from './audit-sink';
 import type { AuditEvent } from './audit-event';
 import { AuditSpool } from './audit-spool';
 import type { AuditFeed } from './postgres-audit-writer';
@@ -39,7 +39,7 @@ export type ToWriterThread =
 export type FromWriterThread =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  | { type: 'status'; accepting: boolean; pending: number }
+  | { type: 'status'; accepting: boolean; pending: number; spoolBytes: number; replayLagSeconds: number }
   /** A JSON log record from the thread's logger, to be written by the gateway's. */
   | { type: 'log'; line: string }
   | { type: 'published'; records: ChainedAuditRecord[] }
@@ -86,7 +86,7 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
   private outbox: AuditEvent[] = [];
   private postScheduled = false;
   /** The thread's last report, plus what was sent since (so the bound holds between reports). */
-  private status = { accepting: true, pending: 0 };
+  private status = { accepting: true, pending: 0, spoolBytes: 0, replayLagSeconds: 0 };
   private sentSinceStatus = 0;
   private dead = false;
   private closing: Promise<void> | undefined;
@@ -154,6 +154,15 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
     this.postScheduled = true;
     // One message per turn of the event loop, however many requests ended in it.
     setImmediate(() => this.post());
+  }
+
+  /** The thread's last report, with what was queued here since. */
+  trailStats(): AuditTrailStats {
+    return {
+      queueDepth: this.status.pending + this.sentSinceStatus + this.outbox.length,
+      spoolBytes: this.status.spoolBytes,
+      replayLagSeconds: this.status.replayLagSeconds,
+    };
   }
 
   accepting(): boolean {
@@ -226,7 +235,12 @@ export class AuditWriterThread implements AuditSink, AuditFeed {
   private onMessage(message: FromWriterThread): void {
     switch (message.type) {
       case 'status':
-        this.status = { accepting: message.accepting, pending: message.pending };
+        this.status = {
+          accepting: message.accepting,
+          pending: message.pending,
+          spoolBytes: message.spoolBytes,
+          replayLagSeconds: message.replayLagSeconds,
+        };
         this.sentSinceStatus = 0;
         break;
       case 'published':

@@ -45,10 +45,21 @@ async function run(port: NonNullable<typeof parentPort>, options: AuditWriterThr
 
   // Status on change, every flush interval. Not after each batch of records: the gateway counts
   // what it sent since the last report itself, so the queue bound holds in between.
-  let reported = { accepting: true, pending: -1 };
+  let reported = { accepting: true, pending: -1, spoolBytes: 0, replayLagSeconds: 0 };
   const report = (): void => {
-    const now = { accepting: writer.accepting(), pending: writer.pending };
-    if (now.accepting === reported.accepting && now.pending === reported.pending) return;
+    const now = {
+      accepting: writer.accepting(),
+      pending: writer.pending,
+      spoolBytes: writer.spoolBytes,
+      replayLagSeconds: writer.replayLagSeconds,
+    };
+    if (
+      now.accepting === reported.accepting &&
+      now.pending === reported.pending &&
+      now.spoolBytes === reported.spoolBytes &&
+      now.replayLagSeconds === reported.replayLagSeconds
+    )
+      return;
     reported = now;
     post({ type: 'status', ...now });
   };

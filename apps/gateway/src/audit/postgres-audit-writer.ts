@@ -129,6 +129,17 @@ export class PostgresAuditWriter implements AuditSink, AuditFeed {
     return this.options.spool.hasBacklog();
   }
 
+  /** Bytes waiting in the spool for Postgres. */
+  get spoolBytes(): number {
+    return this.options.spool.bytes;
+  }
+
+  /** Whole seconds since the oldest record still in the spool was spooled (0 when none). */
+  get replayLagSeconds(): number {
+    const since = this.options.spool.backlogSince;
+    return since === undefined ? 0 : Math.max(0, Math.floor((Date.now() - since) / 1000));
+  }
+
   subscribe(listener: (record: ChainedAuditRecord) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

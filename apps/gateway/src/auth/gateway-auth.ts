@@ -7,6 +7,7 @@ import type { Authenticator } from './authenticator';
 
 import type { GatewayPolicy } from './gateway-policy';
 import type { IdentityMapper } from '../identity/identity-mapper';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
 
 export interface GatewayAuthOptions {
   authenticator: Authenticator;
@@ -14,6 +15,8 @@ export interface GatewayAuthOptions {
   policy: GatewayPolicy;
   adminUsers: readonly string[];
   adminGroups: readonly string[];
+  /** Counts every attempt by credential kind and result (kgw_authentication_attempts_total). */
+  metrics?: Pick<GatewayMetrics, 'authenticationAttempt'>;
 }
 
 /**
@@ -34,8 +37,10 @@ export class GatewayAuth {
   readonly policy: GatewayPolicy;
   private readonly adminUsers: ReadonlySet<string>;
   private readonly adminGroups: ReadonlySet<string>;
+  private readonly metrics: GatewayAuthOptions['metrics'];
 
   constructor(options: GatewayAuthOptions) {
+    this.metrics = options.metrics;
     this.authenticator = options.authenticator;
     this.identityMapper = options.identityMapper;
     this.policy = options.policy;
@@ -53,6 +58,16 @@ export class GatewayAuth {
    * it — the proxy chain (Kubernetes paths) and KgwAuthGuard (/kgw/v1 routes).
    */
   async authenticate(req: IncomingMessage): Promise<GatewayAuthResult> {
+    const result = await this.identify(req);
+    if (this.metrics)
+      this.metrics.authenticationAttempt(
+        result.ok || result.refusal === 'unmapped' ? result.caller.method : credentialKind(req),
+        result.ok ? 'success' : result.refusal,
+      );
+    return result;
+  }
+
+  private async identify(req: IncomingMessage): Promise<GatewayAuthResult> {
     const result = await this.authenticator.authenticate(req);
     if (result.outcome === 'no-credential')
       return { ok: false, refusal: 'no-credential', status: 401, message: 'Authentication required.' };
@@ -72,4 +87,19 @@ export class GatewayAuth {
       return { ok: false, refusal: 'unmapped', status: 403, message: mapped.message, caller: result.caller };
     return { ok: true, caller: result.caller, identity: mapped.identity, admin: this.isAdmin(result.caller) };
   }
+}
+
+/**
+ * The kind of credential a request that did not authenticate carried, as a bounded label: never
+ * the credential itself.
+ */
+function credentialKind(req: IncomingMessage): string {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined) {
+    const token = /^bearer\s+(\S+)/i.exec(authorization)?.[1];
+    if (token === undefined) return 'other';
+    if (token.startsWith('kgw_')) return 'pat';
+    return token.split('.').length === 3 ? 'jwt' : 'bearer';
+  }
+  return req.headers.cookie !== undefined ? 'session' : 'none';
 }

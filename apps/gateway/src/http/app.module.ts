@@ -8,6 +8,7 @@ import { AuditModule } from './audit.module';
 import { AuthModule } from './auth.module';
 import { CliDownloadModule } from './cli-download.module';
 import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
 import { RuntimeModule, type GatewayRuntime } from './runtime.module';
 import { UiModule } from './ui.module';
 
@@ -40,7 +41,7 @@ export class AppModule {
           },
         }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
     };
   }
 }

@@ -10,6 +10,7 @@ import { AuthServices } from '../auth/auth-services';
 import { GatewayAuth } from '../auth/gateway-auth';
 import type { GatewayServices } from '../gateway-services';
 import { READINESS_CHECKS, type ReadinessCheckFn } from '../health/readiness';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { ClientAddressResolver } from '../proxy/client-address';
 import { KgwAuthGuard } from './kgw-auth.guard';
 
@@ -35,6 +36,7 @@ export class RuntimeModule {
       { provide: GatewayAuth, useValue: runtime.services.auth },
       { provide: AUDIT_SINK, useValue: runtime.services.audit },
       { provide: ClientAddressResolver, useValue: runtime.services.clientAddress },
+      { provide: GatewayMetrics, useValue: runtime.services.metrics },
       // Absent when the gateway runs without a database for auth (then AuthModule has no routes).
       ...(runtime.services.authn ? [{ provide: AuthServices, useValue: runtime.services.authn }] : []),
       KgwAuthGuard,

@@ -17,6 +17,8 @@ import { loginMethods, NO_LOGIN_METHOD } from './gateway-mode';
 import { createLogger } from '../logging/logger';
 import { openGatewayDatabase } from './gateway-database';
 import { ensurePortFree } from './listen-port';
+import { servePrimaryMetrics } from '../metrics/cluster-metrics';
+import { startMetricsListener } from '../metrics/metrics-listener';
 import { onShutdownSignals } from './shutdown-signals';
 
 /** Set by the primary in each worker's environment: which slot (1..N) it fills. */
@@ -65,6 +67,11 @@ export async function runPrimary(config: GatewayConfig, workers: number): Promis
   if (loginMethods(config).length === 0) throw new ConfigError([NO_LOGIN_METHOD]);
   await ensurePortFree(config.http.host, config.http.port);
   const db = await openGatewayDatabase(config, logger);
+  const readMetrics = servePrimaryMetrics();
+  const metricsListener =
+    config.metrics.port !== undefined
+      ? await startMetricsListener(config.metrics.host, config.metrics.port, readMetrics)
+      : undefined;
   logger.info({ workers }, `starting ${workers} workers`);
   const slots = new Map<Worker, number>();
   const ready = new Set<number>();
@@ -146,6 +153,7 @@ export async function runPrimary(config: GatewayConfig, workers: number): Promis
 
   for (let slot = 1; slot <= workers; slot++) fork(slot);
   await finished;
+  await metricsListener?.close();
   await db.close();
   logger.info('stopped');
   logger.flush();

@@ -8,6 +8,7 @@ import {
   badRequest,
   forbiddenStatusFor,
   isRequestRejection,
+  requestEntityTooLarge,
   resolveRequestInfo,
   serviceUnavailable,
   streamingUpgradeOf,
@@ -26,6 +27,8 @@ import type { GatewayAuthResult } from '../auth/gateway-auth';
 import type { GatewayPolicy, RequestShape } from '../auth/gateway-policy';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
 import { impersonatedIdentity, impersonationChecks, requestedImpersonation } from './requested-impersonation';
+import type { LimitRefusal, RequestLimits } from '../limits/request-limits';
+import type { GatewayMetrics, LongRunningKind } from '../metrics/gateway-metrics';
 
 /** Why the chain stops: the answer, and what the audit record says about it. */
 export class Refusal {
@@ -220,4 +223,74 @@ export function gatewayForbidden(message: string): KubeStatus {
     details: {},
     code: 403,
   };
+}
+
+/** 1b. The caller's request rates (per token, per user): 429 with Retry-After beyond them. */
+export function checkRequestRate(
+  limits: RequestLimits | undefined,
+  caller: AuthenticatedCaller,
+  metrics: GatewayMetrics | undefined,
+): Refusal | undefined {
+  const refused = limits?.admitRequest(caller);
+  return refused && limitRefusal(refused, metrics);
+}
+
+/**
+ * 5d. A long-running request (watch, logs -f, exec, attach, port-forward, proxy upgrade): counted
+ * against the caller's concurrent maximum; the returned function releases it when it ends.
+ */
+export function openLongRunning(
+  limits: RequestLimits | undefined,
+  caller: AuthenticatedCaller,
+  metrics: GatewayMetrics | undefined,
+): (() => void) | Refusal {
+  const opened = limits?.openLongRunning(caller) ?? (() => undefined);
+  return typeof opened === 'function' ? opened : limitRefusal(opened, metrics);
+}
+
+function limitRefusal(refused: LimitRefusal, metrics: GatewayMetrics | undefined): Refusal {
+  metrics?.requestLimited(refused.limit);
+  return new Refusal(
+    tooManyRequests(refused.message, refused.retryAfterSeconds),
+    'deny',
+    `limit ${refused.limit}: ${refused.message}`,
+  );
+}
+
+/** Which long-running kind a request is (kgw_longrunning_requests{kind}), if it is one. */
+export function longRunningKindOf(
+  req: http.IncomingMessage,
+  info: RequestInfo,
+  upgrade: boolean,
+): LongRunningKind | undefined {
+  if (upgrade) {
+    const sub = info.subresource;
+    return sub === 'exec' || sub === 'attach' || sub === 'portforward' ? sub : 'proxy';
+  }
+  if (info.verb === 'watch') return 'watch';
+  if (info.subresource === 'log' && /[?&]follow=(?:true|1)(?:&|$)/.test(req.url ?? '')) return 'logs';
+  return undefined;
+}
+
+/**
+ * 4c. Bodies of API requests are held to the API server's own limit (3 MiB by default), checked
+ * on Content-Length here and counted while streaming (forward-request.ts); pod, service and
+ * node proxy bodies are not API objects and pass unlimited. Undefined when the body may pass.
+ */
+export function bodyLimitFor(info: RequestInfo, maxBytes: number): number | undefined {
+  return info.subresource === 'proxy' || info.verb === 'proxy' ? undefined : maxBytes;
+}
+
+export function checkBodySize(req: http.IncomingMessage, limit: number | undefined): Refusal | undefined {
+  if (limit === undefined) return undefined;
+  const length = Number(req.headers['content-length']);
+  return length > limit ? bodyTooLarge(limit) : undefined;
+}
+
+export function bodyTooLarge(limit: number): Refusal {
+  return new Refusal(
+    requestEntityTooLarge(`limit is ${limit}`),
+    'deny',
+    `request body over the limit of ${limit} bytes`,
+  );
 }

@@ -46,9 +46,11 @@ export function forwardRequest(
     onError: (err) => {
       if (res.headersSent) {
         // The answer broke off: cut the client too, so a partial body never looks complete.
+        chain.metrics?.upstreamError('broken');
         res.destroy();
         return;
       }
+      chain.metrics?.upstreamError('unreachable');
       chain.logger.warn({ err: err.message, requestId: exchange.requestId }, 'upstream request failed');
       chain.refuse(
         res,

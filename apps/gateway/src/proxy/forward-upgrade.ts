@@ -81,6 +81,7 @@ export function forwardUpgrade(
     });
   });
   upstreamReq.on('error', (err) => {
+    chain.metrics?.upstreamError('unreachable');
     chain.logger.warn({ err: err.message, requestId: exchange.requestId }, 'upstream upgrade failed');
     chain.refuseUpgrade(
       socket,

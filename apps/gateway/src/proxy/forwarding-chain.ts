@@ -4,6 +4,7 @@ import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Upstream } from '@kgw/kube';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { Refusal } from './chain-steps';
 import type { Exchange } from './proxy-exchange';
 
@@ -11,6 +12,8 @@ export interface ForwardingChain {
   readonly upstream: Upstream;
   readonly streamKeepaliveMs: number;
   readonly logger: Logger;
+  /** Upstream failures are counted here (kgw_upstream_errors_total). */
+  readonly metrics?: Pick<GatewayMetrics, 'upstreamError'>;
   /** Answers with the refusal's Status; the audit record is written when the response closes. */
   refuse(res: http.ServerResponse, exchange: Exchange, refusal: Refusal): void;
   /** Answers on the raw socket and closes it; the audit record is written at once. */

@@ -36,14 +36,21 @@ import type { GatewayPolicy } from '../auth/gateway-policy';
 import type { OpenStreams } from '../auth/open-streams';
 import type { AuthenticatedCaller, MappedIdentity } from '../identity/caller';
 import type { ServiceAccountTokenSource } from '../identity/service-account-tokens';
+import type { RequestLimits } from '../limits/request-limits';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { assignRequestId } from '../logging/request-id';
 import {
   actingIdentity,
   auditUnavailable,
+  bodyLimitFor,
+  checkBodySize,
   checkPolicy,
   checkRbac,
+  checkRequestRate,
   checkUpgrade,
   identifyCaller,
+  longRunningKindOf,
+  openLongRunning,
   Refusal,
   resolveTarget,
   serviceAccountCredential,
@@ -76,10 +83,16 @@ export interface KubeProxyChainDeps {
   logger: Logger;
   instance: string;
   streamKeepaliveMs: number;
+  /** Largest API request body forwarded (KGW_HTTP_MAX_BODY_BYTES); larger ones get a 413 Status. */
+  maxBodyBytes?: number;
   /** Open exchanges by credential, cut at its revocation, logout or expiry (auth/open-streams.ts). */
   openStreams?: OpenStreams;
   /** Tokens for `serviceAccountMode: token-request` identities; without it they are refused (503). */
   serviceAccountTokens?: ServiceAccountTokenSource;
+  /** Per-caller request rates and concurrent long-running requests (absent: unlimited). */
+  limits?: RequestLimits;
+  /** Counts and times every exchange (kgw_requests_total, kgw_request_duration_seconds...). */
+  metrics?: GatewayMetrics;
 }
 
 type Admitted = { caller: AuthenticatedCaller; identity: MappedIdentity; info: RequestInfo };
@@ -88,9 +101,11 @@ export class KubeProxyChain implements ForwardingChain {
   readonly upstream: Upstream;
   readonly streamKeepaliveMs: number;
   readonly logger: Logger;
+  readonly metrics: GatewayMetrics | undefined;
   private readonly finished = new WeakSet<Exchange>();
 
   constructor(private readonly deps: KubeProxyChainDeps) {
+    this.metrics = deps.metrics;
     this.upstream = deps.upstream;
     this.streamKeepaliveMs = deps.streamKeepaliveMs;
     this.logger = deps.logger;
@@ -158,6 +173,8 @@ export class KubeProxyChain implements ForwardingChain {
     if (who instanceof Refusal) return who;
     recordCaller(event, who.caller);
     recordIdentity(event, who.identity);
+    const throttled = checkRequestRate(deps.limits, who.caller, deps.metrics);
+    if (throttled) return throttled;
     const asked = await actingIdentity(deps.policy, deps.accessReviews, req, who, upgrade);
     if (asked instanceof Refusal) return asked;
     const acting = asked.identity;
@@ -168,6 +185,11 @@ export class KubeProxyChain implements ForwardingChain {
     const info = resolveTarget(req);
     if (info instanceof Refusal) return info;
     recordTarget(event, info);
+    if (deps.maxBodyBytes !== undefined) {
+      exchange.maxBodyBytes = bodyLimitFor(info, deps.maxBodyBytes);
+      const tooLarge = checkBodySize(req, exchange.maxBodyBytes);
+      if (tooLarge) return tooLarge;
+    }
     const notStreaming = upgrade ? checkUpgrade(req, info) : undefined;
     if (notStreaming) return notStreaming;
     // exec/attach/portforward are authorized as `create` whether they arrive as GET or POST, and
@@ -178,6 +200,16 @@ export class KubeProxyChain implements ForwardingChain {
     if (narrowed) return narrowed;
     const allowed = await checkRbac(deps.accessReviews, acting, attributes);
     if (allowed instanceof Refusal) return allowed;
+    const kind = longRunningKindOf(req, info, upgrade);
+    if (kind) {
+      const end = openLongRunning(deps.limits, who.caller, deps.metrics);
+      if (end instanceof Refusal) return end;
+      const unmeter = deps.metrics?.longRunningStarted(kind);
+      exchange.endLongRunning = () => {
+        end();
+        unmeter?.();
+      };
+    }
     const credential = await serviceAccountCredential(
       deps.serviceAccountTokens,
       acting,
@@ -212,8 +244,11 @@ export class KubeProxyChain implements ForwardingChain {
   finish(exchange: Exchange): void {
     if (this.finished.has(exchange)) return;
     this.finished.add(exchange);
+    if (exchange.endLongRunning) exchange.endLongRunning();
+    const event = stampEnd(exchange);
+    this.deps.metrics?.requestFinished(event, exchange.endLongRunning !== undefined);
     try {
-      this.deps.audit.record(stampEnd(exchange));
+      this.deps.audit.record(event);
     } catch (err) {
       this.logger.error({ err, requestId: exchange.requestId }, 'audit sink failed');
     }

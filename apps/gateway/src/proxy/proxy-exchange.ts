@@ -20,6 +20,10 @@ export interface Exchange {
   serviceAccountAuthorization?: string;
   /** Set when the caller asked to act as someone else and may: who, and on whose behalf. */
   impersonation?: string;
+  /** The most body bytes this request may send upstream (undefined: unlimited, proxied content). */
+  maxBodyBytes?: number;
+  /** A long-running request: ends its count (the user's limit, the kgw_longrunning_requests gauge). */
+  endLongRunning?: () => void;
 }
 
 /** The exchange of a request that just arrived: nothing decided yet (decision `error` until then). */

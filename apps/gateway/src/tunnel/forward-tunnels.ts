@@ -50,6 +50,7 @@ import type { AuthenticatedRequest } from '../identity/caller';
 import type { OpenStreams } from '../auth/open-streams';
 import type { ClientAddressResolver } from '../proxy/client-address';
 import { assignRequestId } from '../logging/request-id';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
 
 export interface ForwardTunnelsDeps {
@@ -70,6 +71,8 @@ export interface ForwardTunnelsDeps {
   /** Keepalive (libs/tunnel defaults: 25 s ping, 60 s dead peer). */
   pingIntervalMs?: number;
   deadPeerMs?: number;
+  /** Open tunnels show in kgw_longrunning_requests{kind="tunnel"}. */
+  metrics?: Pick<GatewayMetrics, 'longRunningStarted'>;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -276,6 +279,7 @@ class Tunnel {
   private readonly session: TunnelSession;
   private readonly targets: TargetState[];
   private readonly started = performance.now();
+  private readonly unmeter: (() => void) | undefined;
   private readonly event: AuditEvent;
   private ws: WebSocket | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -297,6 +301,7 @@ class Tunnel {
     hello: Hello,
     private readonly forget: (t: Tunnel) => void,
   ) {
+    this.unmeter = deps.metrics?.longRunningStarted('tunnel');
     const read: KubeRead = (path) => deps.kubeAs(who.identity, path);
     this.targets = hello.targets.map((request) => ({ target: new ForwardTarget(request, read), ok: false }));
     this.event = {
@@ -533,6 +538,7 @@ class Tunnel {
     this.session.close(code, reason);
     this.ws?.close(code === ResetCode.GoingAway ? 1001 : 1008, reason.slice(0, 120));
     this.forget(this);
+    this.unmeter?.();
     this.handle.emit('close');
     const ms = Math.round((performance.now() - this.started) * 1000) / 1000;
     this.deps.audit.record({

@@ -1,0 +1,182 @@
+// Limits against one caller starving the others, table-driven: each row names the attack it
+// stops. Request rates per user and per personal token (429 Status with Retry-After, other
+// callers unaffected), long-running requests per user, header and body sizes. The limits are set
+// low here so a handful of requests reaches them.
+import type { ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import {
+  startGatewayStack,
+  type CallerName,
+  type GatewayStack,
+  type HttpResult,
+} from '../support/gateway-stack';
+
+let stack: GatewayStack;
+
+beforeAll(async () => {
+  stack = await startGatewayStack({
+    env: {
+      KGW_LIMITS_USER_RATE: '1',
+      KGW_LIMITS_USER_BURST: '10',
+      KGW_LIMITS_TOKEN_RATE: '1',
+      KGW_LIMITS_TOKEN_BURST: '3',
+      KGW_LIMITS_USER_LONGRUNNING: '2',
+      KGW_HTTP_MAX_BODY_BYTES: '65536',
+      KGW_HTTP_MAX_HEADER_BYTES: '16384',
+    },
+  });
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** Sends until the gateway answers 429 (at most `max` requests); returns every answer. */
+async function untilRefused(send: () => Promise<HttpResult>, max = 60): Promise<HttpResult[]> {
+  const answers: HttpResult[] = [];
+  while (answers.length < max) {
+    const res = await send();
+    answers.push(res);
+    if (res.status === 429) break;
+  }
+  return answers;
+}
+
+function expectTooManyRequests(res: HttpResult, message: RegExp): void {
+  expect(res.status).toBe(429);
+  const retryAfter = Number(res.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThanOrEqual(1);
+  const status = JSON.parse(res.body);
+  expect(status).toMatchObject({
+    kind: 'Status',
+    status: 'Failure',
+    reason: 'TooManyRequests',
+    code: 429,
+    details: { retryAfterSeconds: retryAfter },
+  });
+  expect(status.message).toMatch(message);
+}
+
+async function auditReason(requestId: string): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    const { rows } = await stack.gateway.db.pool.query<{ reason: string }>(
+      'SELECT reason FROM audit_event WHERE request_id = $1',
+      [requestId],
+    );
+    if (rows.length > 0) return rows[0].reason;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no audit row for ${requestId}`);
+}
+
+describe('request rates', () => {
+  it('stops: one user flooding the gateway (429 after the burst; other users unaffected)', async () => {
+    const answers = await untilRefused(() => stack.request('bob', '/api/v1/namespaces/team-a/pods'));
+    // The burst is served, then the user is held to the rate.
+    expect(answers.length).toBeGreaterThan(10);
+    expect(answers.slice(0, 10).every((r) => r.status === 200)).toBe(true);
+    const refused = answers.at(-1)!;
+    expectTooManyRequests(refused, /too many requests from user "bob"/);
+    expect(await auditReason(String(refused.headers['x-request-id']))).toMatch(/^limit user-rate/);
+    // Carol is not bob: her requests pass while bob is throttled.
+    expect((await stack.request('carol', '/api/v1/namespaces/default/pods')).status).toBe(200);
+  });
+
+  it('stops: a runaway script with a personal token (the token is throttled, its owner is not)', async () => {
+    const created = await stack.request('alice', '/kgw/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'runaway-script' }),
+    });
+    expect(created.status).toBe(201);
+    const { token } = JSON.parse(created.body) as { token: string };
+    const answers = await untilRefused(() =>
+      stack.request(undefined, '/api/v1/namespaces/default/pods', {
+        headers: { authorization: `Bearer ${token}` },
+      }),
+    );
+    expect(answers.slice(0, 3).every((r) => r.status === 200)).toBe(true);
+    expectTooManyRequests(answers.at(-1)!, /too many requests with this token/);
+    // Alice's other credential still works: the token's limit is the token's.
+    expect((await stack.request('alice', '/api/v1/namespaces/default/pods')).status).toBe(200);
+  });
+});
+
+describe('long-running requests', () => {
+  const open: ClientRequest[] = [];
+  afterEach(() => {
+    for (const req of open.splice(0)) req.destroy();
+  });
+
+  /** Starts a watch as `caller`; resolves with its status once the answer's headers arrived. */
+  function watch(caller: CallerName): Promise<{ status: number; req: ClientRequest; body: () => string }> {
+    const url = new URL(stack.url);
+    return new Promise((done, fail) => {
+      const chunks: Buffer[] = [];
+      const req = httpsRequest(
+        {
+          hostname: url.hostname,
+          port: url.port,
+          path: '/api/v1/namespaces/default/pods?watch=1',
+          ca: stack.caPem,
+          agent: false,
+          headers: { authorization: `Bearer tok-${caller}-0123456789` },
+        },
+        (res) => {
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', () => undefined);
+          done({ status: res.statusCode ?? 0, req, body: () => Buffer.concat(chunks).toString() });
+        },
+      );
+      req.on('error', (err) => (req.destroyed ? undefined : fail(err)));
+      open.push(req);
+      req.end();
+    });
+  }
+
+  it('stops: one user holding ever more watches open (429 beyond the maximum, until one closes)', async () => {
+    const first = await watch('carol');
+    const second = await watch('carol');
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const third = await watch('carol');
+    expect(third.status).toBe(429);
+    await new Promise((r) => third.req.once('close', r));
+    expect(JSON.parse(third.body())).toMatchObject({ reason: 'TooManyRequests', code: 429 });
+    expect(JSON.parse(third.body()).message).toMatch(/long-running requests open/);
+    // Another user is not counted against carol.
+    expect((await watch('alice')).status).toBe(200);
+    // One of carol's closes: the gateway counts it down when the connection ends.
+    first.req.destroy();
+    let next = await watch('carol');
+    for (let i = 0; i < 100 && next.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      next = await watch('carol');
+    }
+    expect(next.status).toBe(200);
+  });
+});
+
+describe('sizes', () => {
+  it('stops: a body too large for the API server to take (413 Status before anything is forwarded)', async () => {
+    const mark = stack.sim.requestLog.entries.at(-1)?.seq ?? 0;
+    const res = await stack.request('alice', '/api/v1/namespaces/default/configmaps', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { big: 'x'.repeat(70_000) } }),
+    });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({
+      kind: 'Status',
+      reason: 'RequestEntityTooLarge',
+      message: 'Request entity too large: limit is 65536',
+    });
+    expect(stack.sim.requestLog.find((e) => e.seq > mark && e.method === 'POST')).toEqual([]);
+  });
+
+  it('stops: oversized headers (431, the connection closed)', async () => {
+    const res = await stack.request('alice', '/api/v1/namespaces/default/pods', {
+      headers: { 'x-padding': 'x'.repeat(20_000) },
+    });
+    expect(res.status).toBe(431);
+  });
+  // Slowloris (headers trickled forever) is the hardening suite's row 11c.
+});
