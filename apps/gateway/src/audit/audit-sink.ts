@@ -1,16 +1,7 @@
 // Where audit events go (audit-event.ts): the sink receives each after the response ends; it
 // must never block or fail the response path.
+import type { AuditTrailStats } from '../metrics/gateway-metrics';
 import type { AuditEvent } from './audit-event';
-
-/** What the audit trail reports about itself. */
-export interface AuditTrailStats {
-  /** Records in memory, not yet in Postgres or the spool. */
-  queueDepth: number;
-  /** Bytes of spooled records waiting for replay into Postgres. */
-  spoolBytes: number;
-  /** Age in seconds of the oldest spooled record not yet replayed (0 when the spool is empty). */
-  replayLagSeconds: number;
-}
 
 /** Nest injection token for the AuditSink. */
 export const AUDIT_SINK = Symbol('AUDIT_SINK');

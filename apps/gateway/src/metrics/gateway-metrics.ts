@@ -6,10 +6,18 @@
 // The request path pays for one counter increment and one histogram observation per exchange,
 // at its end; everything else (SAR cache, audit queue, spool) is read when Prometheus scrapes.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
-import type { AuditEvent } from '../audit/audit-event';
-import type { AuditTrailStats } from '../audit/audit-sink';
 import { metricsReader } from './cluster-metrics';
-import { REQUEST_LABELS, RequestLabeller, type RequestLabel } from './request-labels';
+import { REQUEST_LABELS, RequestLabeller, type FinishedRequest, type RequestLabel } from './request-labels';
+
+/** What the audit trail reports about itself (read at scrape time). */
+export interface AuditTrailStats {
+  /** Records in memory, not yet in Postgres or the spool. */
+  queueDepth: number;
+  /** Bytes of spooled records waiting for replay into Postgres. */
+  spoolBytes: number;
+  /** Age in seconds of the oldest spooled record not yet replayed (0 when the spool is empty). */
+  replayLagSeconds: number;
+}
 
 /** Long-running requests, as the kind label of kgw_longrunning_requests names them. */
 export const LONG_RUNNING_KINDS = [
@@ -138,7 +146,7 @@ export class GatewayMetrics {
   }
 
   /** Step 7 of the proxy chain: one exchange ended (long-running ones are not timed). */
-  requestFinished(event: AuditEvent, longRunning: boolean): void {
+  requestFinished(event: FinishedRequest, longRunning: boolean): void {
     const labels = this.labeller.labels(event);
     this.requests.inc(labels);
     if (longRunning) return;

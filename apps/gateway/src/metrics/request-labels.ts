@@ -7,7 +7,20 @@
 // subresource are kept only for the built-in Kubernetes resources below, or for a resource the
 // API server answered with success (a CRD that exists), up to LEARNED_MAX of those; anything else
 // is counted under resource="(other)". No user, token, namespace or name is ever a label.
-import type { AuditEvent } from '../audit/audit-event';
+
+/** What the labels are read from: the exchange's audit event has these fields. */
+export interface FinishedRequest {
+  verb?: string;
+  apiGroup?: string;
+  apiVersion?: string;
+  resource?: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  code: number;
+  decision: string;
+  latencyMs: number;
+}
 
 export const REQUEST_LABELS = [
   'verb',
@@ -133,7 +146,7 @@ export class RequestLabeller {
       for (const resource of resources) this.builtIn.add(`${group}/${resource}`);
   }
 
-  labels(event: AuditEvent): RequestLabels {
+  labels(event: FinishedRequest): RequestLabels {
     const group = event.apiGroup ?? '';
     const version = event.apiVersion ?? '';
     const resource = event.resource ?? '';
