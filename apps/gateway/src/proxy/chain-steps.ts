@@ -274,7 +274,7 @@ export function longRunningKindOf(
 
 /**
  * 4c. Bodies of API requests are held to the API server's own limit (3 MiB by default), checked
- * on Content-Length here and counted while streaming (forward-request.ts); pod, service and
+ * on Content-Length here (a chunked body without one is not counted yet); pod, service and
  * node proxy bodies are not API objects and pass unlimited. Undefined when the body may pass.
  */
 export function bodyLimitFor(info: RequestInfo, maxBytes: number): number | undefined {
