@@ -1,12 +1,14 @@
 // The single-file kgw CLI as a user without the repository gets it: GET /kgw/cli/ (version,
 // SHA-256, install lines), the file and its checksum with real curl and sha256sum, then the
-// downloaded file run by plain node — `kgw token create|list|revoke`, and a `kgw forward` under
-// the new token that revocation cuts with a clear message.
+// downloaded file run by plain node — `kgw token create|list|revoke`, `kgw kubeconfig` whose
+// credential plugin is that file (kubectl through it), and a `kgw forward` under the new token
+// that revocation cuts with a clear message.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { ExitCode } from '../../apps/kgw/src/commands/command';
 import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 
@@ -125,6 +127,26 @@ describe('the downloaded CLI', () => {
     );
   });
 
+  it('kgw kubeconfig names the downloaded file itself as the credential plugin; kubectl works through it', async () => {
+    const file = join(home, 'kubeconfig-downloaded');
+    const written = await run(cli, ['kubeconfig', '--kubeconfig', file, '-n', 'default'], {
+      env: env(CALLERS.alice.token),
+    });
+    expect(written.stdout).toMatch(/Context "kgw-127\.0\.0\.1-\d+" written/);
+    const config = parseYaml(readFileSync(file, 'utf8')) as {
+      users: Array<{ user: { exec: { command: string; args: string[] } } }>;
+    };
+    const exec = config.users[0].user.exec;
+    // The file that ran, by its real path (there is no main.js next to a downloaded CLI), and node.
+    expect(exec.command).toBe(process.execPath);
+    expect(exec.args[0]).toBe(realpathSync(cli));
+    expect(readFileSync(file, 'utf8')).not.toContain(CALLERS.alice.token);
+    const pods = await run('kubectl', ['--kubeconfig', file, 'get', 'pods', '-o', 'name'], {
+      env: { ...env(CALLERS.alice.token), HOME: mkdtempSync(join(home, 'kubectl-home-')) },
+    });
+    expect(pods.stdout).toContain('pod/nginx');
+  });
+
   it('kgw forward under a PAT: revoking the token cuts the tunnel at once with a clear message', async () => {
     const created = await run(cli, ['token', 'create', '--name', 'e2e-forward', '--scope', 'forward'], {
       env: env(CALLERS.alice.token),
@@ -152,7 +174,7 @@ describe('the downloaded CLI', () => {
       expect(page.stdout).toContain('Welcome to nginx!');
       await run(cli, ['token', 'revoke', id], { env: env(CALLERS.alice.token) });
       expect(await exited).toBe(ExitCode.NotLoggedIn);
-      expect(err).toContain('the gateway closed the tunnel: the token was revoked');
+      expect(err).toContain('the gateway closed the tunnel: the credential was revoked or has expired');
     } finally {
       child.kill('SIGKILL');
     }

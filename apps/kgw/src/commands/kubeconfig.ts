@@ -2,7 +2,7 @@
 // the gateway and whose credential is `kgw credential`, an exec credential plugin: kubectl then
 // works through the gateway with the CLI's login, and no token is ever written to the file.
 // `kgw credential`: that plugin — prints an ExecCredential with the saved login's token.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -28,6 +28,17 @@ interface KubeconfigFile {
 function upsert(list: NamedEntry[] | undefined, entry: NamedEntry): NamedEntry[] {
   const rest = (list ?? []).filter((e) => e.name !== entry.name);
   return [...rest, entry];
+}
+
+/** The script node is running (process.argv[1]), symlinks resolved (npm's .bin/kgw is one). */
+function runningCli(): string {
+  const script = process.argv[1];
+  if (!script) throw new CliError('cannot tell which file this kgw runs from (no script path)');
+  try {
+    return realpathSync(script);
+  } catch {
+    return resolve(script);
+  }
 }
 
 function defaultKubeconfigPath(env: Record<string, string | undefined>): string {
@@ -70,9 +81,11 @@ export const addKubeconfigCommand: AddCommand = (program, { io, act }) => {
             throw new CliError(`${file}: not a kubeconfig: ${(err as Error).message}`, ExitCode.Usage);
           }
         }
-        // kubectl runs the plugin itself: name this very CLI by absolute path, with node, so it
-        // needs nothing on the PATH.
-        const main = join(__dirname, '..', 'main.js');
+        // kubectl runs the plugin itself: name the file this CLI runs from (the downloaded single
+        // file, bin/kgw.js or dist's main.js), by its real path and with this node, so it needs
+        // nothing on the PATH. Not a path relative to this module: in the single file there is
+        // no other file next to it.
+        const self = runningCli();
         const cluster: Record<string, unknown> = { server: connection.server.origin };
         if (connection.caPem)
           cluster['certificate-authority-data'] = Buffer.from(connection.caPem).toString('base64');
@@ -83,7 +96,7 @@ export const addKubeconfigCommand: AddCommand = (program, { io, act }) => {
             exec: {
               apiVersion: 'client.authentication.k8s.io/v1',
               command: process.execPath,
-              args: [main, 'credential', '--server', connection.server.origin],
+              args: [self, 'credential', '--server', connection.server.origin],
               interactiveMode: 'Never',
               provideClusterInfo: false,
             },
