@@ -114,6 +114,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     const pki = await createPki(['localhost'], ['127.0.0.1']);
     writeFileSync(join(dir, 'tls.crt'), pki.serving.certPem);
     writeFileSync(join(dir, 'tls.key'), pki.serving.keyPem);
+    writeFileSync(join(dir, 'ca.crt'), pki.ca.certPem);
     writeFileSync(
       join(dir, 'tokens.csv'),
       Object.values(CALLERS)
@@ -136,6 +137,8 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       KGW_AUTH_TOKEN_FILE: join(dir, 'tokens.csv'),
       KGW_HTTP_TLS_CERT_FILE: join(dir, 'tls.crt'),
       KGW_HTTP_TLS_KEY_FILE: join(dir, 'tls.key'),
+      // Users need the test CA: kubeconfigs from /kgw/v1/kubeconfig carry it.
+      KGW_HTTP_TLS_CA_FILE: join(dir, 'ca.crt'),
       KGW_HTTP_SHUTDOWN_GRACE_MS: '2000',
       KGW_LOG_LEVEL: 'debug',
       // Each stack spools into its own directory: a spool belongs to one database.

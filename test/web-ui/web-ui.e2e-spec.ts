@@ -4,15 +4,24 @@
 // test-artifacts/web-ui/; axe-core must find no serious violation on any page; no page may
 // cause a Content-Security-Policy violation.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
+import { parse as parseYaml } from 'yaml';
 import { SECURE_SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
 import { browserLogin } from '../support/browser-login';
 import { CALLERS, OIDC_USERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
-import { launchBrowser, newSession, PHONE, screenshots, seriousA11yViolations, signIn, type UiSession } from './browser';
+import {
+  launchBrowser,
+  newSession,
+  PHONE,
+  screenshots,
+  seriousA11yViolations,
+  signIn,
+  type UiSession,
+} from './browser';
 
 const run = promisify(execFile);
 let stack: GatewayStack;
@@ -23,7 +32,9 @@ beforeAll(async () => {
   stack = await startGatewayStack({
     oidc: true,
     env: {
-      KGW_IDENTITY_RULES: JSON.stringify([{ match: { group: 'deployers' }, serviceAccount: 'team-b/deployer' }]),
+      KGW_IDENTITY_RULES: JSON.stringify([
+        { match: { group: 'deployers' }, serviceAccount: 'team-b/deployer' },
+      ]),
       KGW_AUTH_ADMIN_GROUPS: 'kgw:admins',
     },
   });
@@ -65,7 +76,9 @@ async function goto(page: Page, path: string): Promise<void> {
 
 describe('serving the UI', () => {
   it('sends a browser at / to /kgw/ui/ and leaves API clients at / with the Kubernetes answer', async () => {
-    const html = await stack.request(undefined, '/', { headers: { accept: 'text/html,application/xhtml+xml' } });
+    const html = await stack.request(undefined, '/', {
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
     expect(html.status).toBe(302);
     expect(html.headers.location).toBe('/kgw/ui/');
     const api = await stack.request('alice', '/', { headers: { accept: 'application/json' } });
@@ -107,15 +120,21 @@ describe("the terminal's WebSocket with the session cookie", () => {
   beforeAll(async () => {
     const login = await browserLogin(stack, 'alice');
     cookie = `${SECURE_SESSION_COOKIE}=${login.session}`;
-    const me = await login.browser.fetch(`${stack.url}/kgw/v1/me`, { headers: { accept: 'application/json' } });
+    const me = await login.browser.fetch(`${stack.url}/kgw/v1/me`, {
+      headers: { accept: 'application/json' },
+    });
     csrf = (JSON.parse(me.body) as { csrfToken: string }).csrfToken;
   });
 
-  const EXEC = '/api/v1/namespaces/default/pods/nginx/exec?container=nginx&command=echo&command=ws-ok&stdout=true';
+  const EXEC =
+    '/api/v1/namespaces/default/pods/nginx/exec?container=nginx&command=echo&command=ws-ok&stdout=true';
   const self = (): string => new URL(stack.url).origin;
 
   /** Opens the exec WebSocket as a browser would; resolves with the answer to the upgrade. */
-  function openExec(origin: string | undefined, token: string | undefined): Promise<{ status: number; ws?: WebSocket }> {
+  function openExec(
+    origin: string | undefined,
+    token: string | undefined,
+  ): Promise<{ status: number; ws?: WebSocket }> {
     const protocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io', ...(token ? [`csrf.kgw.io.${token}`] : [])];
     const ws = new WebSocket(stack.url.replace(/^http/, 'ws') + EXEC, protocols, {
       headers: { cookie },
@@ -134,9 +153,21 @@ describe("the terminal's WebSocket with the session cookie", () => {
   }
 
   it.each([
-    { attack: "a cross-site page opens a shell with the user's cookie (foreign Origin, no token)", origin: 'https://evil.example', token: undefined },
-    { attack: 'a same-origin claim without the CSRF token (a page that cannot read it)', origin: 'self', token: undefined },
-    { attack: 'no Origin and no token (a non-browser client holding a stolen cookie alone)', origin: undefined, token: undefined },
+    {
+      attack: "a cross-site page opens a shell with the user's cookie (foreign Origin, no token)",
+      origin: 'https://evil.example',
+      token: undefined,
+    },
+    {
+      attack: 'a same-origin claim without the CSRF token (a page that cannot read it)',
+      origin: 'self',
+      token: undefined,
+    },
+    {
+      attack: 'no Origin and no token (a non-browser client holding a stolen cookie alone)',
+      origin: undefined,
+      token: undefined,
+    },
     { attack: 'a guessed CSRF token', origin: 'self', token: 'guessed-token' },
     { attack: 'the right token from a foreign Origin', origin: 'https://evil.example', token: 'right' },
   ])('refuses $attack → 401 before any upgrade', async ({ origin, token }) => {
@@ -159,6 +190,137 @@ describe("the terminal's WebSocket with the session cookie", () => {
   });
 });
 
+describe('/kgw/v1/kubeconfig', () => {
+  const yamlOf = (body: string): Record<string, unknown> => parseYaml(body) as Record<string, unknown>;
+
+  it('GET: the exec-plugin kubeconfig for the caller, with the gateway URL and CA, no secret', async () => {
+    const res = await stack.request('bob', '/kgw/v1/kubeconfig?namespace=team-a');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/yaml/);
+    expect(res.headers['content-disposition']).toMatch(
+      /^attachment; filename="kubeconfig-kgw-127\.0\.0\.1-\d+"$/,
+    );
+    const config = yamlOf(res.body) as {
+      clusters: Array<{ cluster: Record<string, string> }>;
+      users: Array<{ user: { exec: { command: string; args: string[] } } }>;
+      contexts: Array<{ context: { namespace: string } }>;
+    };
+    expect(config.clusters[0].cluster.server).toBe(stack.url);
+    expect(Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString()).toBe(
+      stack.caPem,
+    );
+    expect(config.users[0].user.exec).toMatchObject({
+      command: 'kgw',
+      args: ['credential', '--server', stack.url],
+    });
+    expect(config.contexts[0].context.namespace).toBe('team-a');
+    expect(res.body).not.toContain(CALLERS.bob.token);
+  });
+
+  it('POST with a token: a new personal token in the file, listed and working, and the CA', async () => {
+    const res = await stack.request('bob', '/kgw/v1/kubeconfig', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ credential: 'token', expiresInDays: 2, scopes: ['read-only'] }),
+    });
+    expect(res.status).toBe(200);
+    const answer = JSON.parse(res.body) as {
+      context: string;
+      kubeconfig: string;
+      token: { id: string; name: string };
+    };
+    expect(answer.token.name).toMatch(/^kubeconfig \d{4}-\d{2}-\d{2}$/);
+    const token = (yamlOf(answer.kubeconfig) as { users: Array<{ user: { token: string } }> }).users[0].user
+      .token;
+    expect(token).toMatch(/^kgw_/);
+    const path = join(stack.dir, 'kubeconfig-posted');
+    writeFileSync(path, answer.kubeconfig);
+    const { stdout } = await run('kubectl', [
+      '--kubeconfig',
+      path,
+      'get',
+      'pods',
+      '-n',
+      'team-a',
+      '-o',
+      'name',
+    ]);
+    expect(stdout).toMatch(/^pod\//m);
+    const refused = await run('kubectl', ['--kubeconfig', path, 'delete', 'pod', 'x', '-n', 'team-a']).catch(
+      (e: { stderr: string }) => e,
+    );
+    expect(refused.stderr).toMatch(/read-only/i);
+  });
+
+  it.each([
+    {
+      attack: 'no credential',
+      caller: undefined,
+      method: 'GET',
+      path: '/kgw/v1/kubeconfig',
+      body: undefined,
+      status: 401,
+    },
+    {
+      attack: 'YAML injection through the namespace (a second users: list)',
+      caller: 'bob' as const,
+      method: 'GET',
+      path: `/kgw/v1/kubeconfig?namespace=${encodeURIComponent('x\nusers: []')}`,
+      body: undefined,
+      status: 400,
+    },
+    {
+      attack: 'a context name that is not a name (quotes into the file name header)',
+      caller: 'bob' as const,
+      method: 'POST',
+      path: '/kgw/v1/kubeconfig',
+      body: { credential: 'token', context: 'a"; filename="evil' },
+      status: 400,
+    },
+    {
+      attack: 'a token minted by GET (a link or <img> could make one)',
+      caller: 'bob' as const,
+      method: 'GET',
+      path: '/kgw/v1/kubeconfig?credential=token',
+      body: undefined,
+      status: 400,
+    },
+    {
+      attack: 'a POST without naming the credential',
+      caller: 'bob' as const,
+      method: 'POST',
+      path: '/kgw/v1/kubeconfig',
+      body: {},
+      status: 400,
+    },
+  ])('refuses $attack → $status', async ({ caller, method, path, body, status }) => {
+    const res = await stack.request(caller, path, {
+      method,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.body)).toMatchObject({ error: expect.any(String), requestId: expect.any(String) });
+  });
+
+  it("refuses a session's token kubeconfig without its CSRF token (a cross-site form minting a token)", async () => {
+    const login = await browserLogin(stack, 'carol');
+    const before = await login.browser.fetch(`${stack.url}/kgw/v1/tokens`, {
+      headers: { accept: 'application/json' },
+    });
+    const res = await login.browser.fetch(`${stack.url}/kgw/v1/kubeconfig`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ credential: 'token' }),
+    });
+    expect(res.status).toBe(401);
+    const after = await login.browser.fetch(`${stack.url}/kgw/v1/tokens`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(JSON.parse(after.body)).toEqual(JSON.parse(before.body));
+  });
+});
+
 describe('in Chromium', () => {
   it('signs in each demo user through the provider form; Who am I shows their groups and rules', async () => {
     const carol = await session('carol');
@@ -173,7 +335,9 @@ describe('in Chromium', () => {
     const erin = await session('erin');
     await erin.page.waitForSelector('[data-testid="kube-sa"] code');
     expect(await erin.page.textContent('[data-testid="kube-sa"]')).toContain('team-b');
-    expect(await erin.page.textContent('[data-testid="kube-user"]')).toBe('system:serviceaccount:team-b:deployer');
+    expect(await erin.page.textContent('[data-testid="kube-user"]')).toBe(
+      'system:serviceaccount:team-b:deployer',
+    );
 
     const bob = await session('bob');
     expect(await bob.page.textContent('[data-testid="oidc-groups"]')).toContain('team-a');
@@ -188,10 +352,15 @@ describe('in Chromium', () => {
   });
 
   it("Why can't I explains a viewer's denied delete, with the closest rules she has", async () => {
-    const carol = await session('carol', '/kgw/ui/can-i?verb=delete&resource=pods&namespace=default&name=nginx');
+    const carol = await session(
+      'carol',
+      '/kgw/ui/can-i?verb=delete&resource=pods&namespace=default&name=nginx',
+    );
     const answer = carol.page.locator('[data-testid="can-i-answer"]');
     await answer.waitFor();
-    expect(await answer.locator('h2').textContent()).toMatch(/^No — you may not delete pods "nginx" in namespace default/);
+    expect(await answer.locator('h2').textContent()).toMatch(
+      /^No — you may not delete pods "nginx" in namespace default/,
+    );
     expect(await carol.page.textContent('[data-testid="can-i-reason"]')).toMatch(/Reason:/);
     expect(await answer.locator('table').textContent()).toContain('get, list, watch');
     await checkPage(carol, 'can-i-carol-denied');
@@ -219,13 +388,15 @@ describe('in Chromium', () => {
       .run(['run', 'web-ui-live', '--image=nginx:1.27', '--port=80', '-n', 'default']);
     expect(created.stderr).toBe('');
     await carol.page.waitForSelector('tr[data-pod="web-ui-live"]', { timeout: 30_000 });
-    const deleted = await stack.kubectl('alice').run(['delete', 'pod', 'web-ui-live', '-n', 'default', '--wait=false']);
+    const deleted = await stack
+      .kubectl('alice')
+      .run(['delete', 'pod', 'web-ui-live', '-n', 'default', '--wait=false']);
     expect(deleted.code).toBe(0);
     await carol.page.waitForSelector('tr[data-pod="web-ui-live"]', { state: 'detached', timeout: 30_000 });
 
     // A namespace the viewer may list but where nothing runs, and one where a list is refused.
     const bob = await session('bob', '/kgw/ui/cluster/default');
-    await bob.page.waitForSelector('text=Why can\'t I?', { timeout: 30_000 });
+    await bob.page.waitForSelector("text=Why can't I?", { timeout: 30_000 });
     expect(await bob.page.textContent('main')).toContain('list pods in namespace default');
     await checkPage(bob, 'cluster-forbidden-bob');
   });
@@ -243,7 +414,9 @@ describe('in Chromium', () => {
     await tab.waitForLoadState();
     expect(tab.url()).toBe(`${stack.url}/api/v1/namespaces/default/pods/nginx/proxy/`);
     expect(await tab.textContent('body')).toContain('Welcome to nginx');
-    await tab.screenshot({ path: join(__dirname, '..', '..', 'test-artifacts', 'web-ui', 'pod-proxy-tab.png') });
+    await tab.screenshot({
+      path: join(__dirname, '..', '..', 'test-artifacts', 'web-ui', 'pod-proxy-tab.png'),
+    });
     await tab.close();
 
     await goto(alice.page, '/kgw/ui/cluster/default/pods/nginx/logs?container=nginx');
@@ -267,7 +440,9 @@ describe('in Chromium', () => {
 
     const carol = await session('carol', '/kgw/ui/cluster/default/pods/nginx/terminal');
     await carol.page.waitForSelector('.notice.forbidden');
-    expect(await carol.page.textContent('.notice.forbidden')).toContain('create pods/exec "nginx" in namespace default');
+    expect(await carol.page.textContent('.notice.forbidden')).toContain(
+      'create pods/exec "nginx" in namespace default',
+    );
     await checkPage(carol, 'pod-terminal-forbidden');
   });
 
@@ -337,26 +512,69 @@ describe('in Chromium', () => {
     await checkPage(bob, 'audit-user');
   });
 
-  it('connect page fills in this gateway; the downloaded kubeconfig works with kubectl', async () => {
-    const carol = await session('carol', '/kgw/ui/connect');
-    expect(await carol.page.textContent('main')).toContain(`kgw login ${stack.url}`);
+  it('Connect: the exec-plugin kubeconfig works with the CLI installed by the lines on the page', async () => {
+    const carol = await session('carol', '/kgw/ui/connect?namespace=default&pod=nginx');
+    await carol.page.waitForSelector('[data-testid="cmd-install"]');
+    await carol.page.waitForSelector('[data-testid="ca-link"]');
+    expect(await carol.page.textContent('[data-testid="cmd-login"] pre')).toBe(
+      `kgw login ${stack.url} --ca kgw-ca.crt`,
+    );
+    expect(await carol.page.textContent('[data-testid="cmd-forward"] pre')).toBe(
+      'kgw forward -n default pod/nginx 8080:80',
+    );
     await checkPage(carol, 'connect');
+
+    // A user's fresh machine: an empty HOME and working directory; the CA and the kubeconfig
+    // from the page, the CLI from the lines the page shows, run as they are.
+    const home = mkdtempSync(join(stack.dir, 'home-'));
+    const [ca] = await Promise.all([
+      carol.page.waitForEvent('download'),
+      carol.page.click('[data-testid="ca-link"]'),
+    ]);
+    await ca.saveAs(join(home, 'kgw-ca.crt'));
+    const [kc] = await Promise.all([
+      carol.page.waitForEvent('download'),
+      carol.page.click('button:has-text("Download the kubeconfig")'),
+    ]);
+    const kubeconfig = join(home, kc.suggestedFilename());
+    await kc.saveAs(kubeconfig);
+    await carol.page.waitForSelector('[data-testid="cmd-login-first"]');
+    const file = readFileSync(kubeconfig, 'utf8');
+    expect(file).not.toMatch(/token:/);
+    expect(file).toContain('certificate-authority-data');
+    const install = (await carol.page.textContent('[data-testid="cmd-install"] pre')) ?? '';
+    expect(install).toContain('sha256sum -c');
+    const shell = await run('bash', ['-euo', 'pipefail', '-c', `mkdir -p ~/.local/bin\n${install}`], {
+      cwd: home,
+      env: { PATH: process.env.PATH, HOME: home },
+    });
+    expect(shell.stdout).toContain('kgw: OK');
+    // kubectl runs `kgw credential` from the PATH (kubectl hands the plugin its environment: the
+    // token stands in for a `kgw login`, which needs a person at the browser).
+    const env = {
+      PATH: `${join(home, '.local', 'bin')}:${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: home,
+      KGW_TOKEN: CALLERS.carol.token,
+    };
+    const { stdout } = await run('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-o', 'name'], {
+      env,
+    });
+    expect(stdout).toContain('pod/nginx');
+  });
+
+  it('Connect: a token kubeconfig downloaded from the page works with kubectl as it is', async () => {
+    const carol = await session('carol', '/kgw/ui/connect?credential=token');
+    expect(await carol.page.isChecked('input[name="kc-credential"][value="token"]')).toBe(true);
     const [download] = await Promise.all([
       carol.page.waitForEvent('download'),
-      carol.page.click('button:has-text("download a kubeconfig")'),
+      carol.page.click('button:has-text("Create a token and download the kubeconfig")'),
     ]);
     const path = join(stack.dir, 'kubeconfig-from-ui');
     await download.saveAs(path);
-    const { stdout } = await run('kubectl', [
-      '--kubeconfig',
-      path,
-      '--certificate-authority',
-      caFile(),
-      'get',
-      'pods',
-      '-o',
-      'name',
-    ]);
+    await carol.page.waitForSelector('.notice.success:has-text("with the new token")');
+    await checkPage(carol, 'connect-token-made');
+    // No --certificate-authority: the file carries the gateway's CA.
+    const { stdout } = await run('kubectl', ['--kubeconfig', path, 'get', 'pods', '-o', 'name']);
     expect(stdout).toContain('pod/nginx');
   });
 

@@ -35,6 +35,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ClientAddressResolver } from './proxy/client-address';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 import { ForwardTunnels } from './tunnel/forward-tunnels';
+import { GatewayEndpoint } from './connect/gateway-endpoint';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
 export interface KubeTrafficHandler {
@@ -61,6 +62,8 @@ export interface GatewayServices {
   forward?: ForwardTunnels;
   /** Prometheus metrics of this process (/kgw/metrics). */
   metrics: GatewayMetrics;
+  /** The URL and CA users reach the gateway with (kubeconfigs, the CLI download, Connect). */
+  endpoint: GatewayEndpoint;
   /** Told the gateway's URL once it listens (redirect URIs need it). */
   listening?(url: string): void;
   close(): Promise<void>;
@@ -135,6 +138,11 @@ export async function gatewayServicesFromConfig(
     }
   }
 
+  const endpoint = new GatewayEndpoint({
+    publicUrl: config.http.publicUrl,
+    caFile: config.http.tlsCaFile,
+    caPem: demoCluster?.caPem,
+  });
   const audit: AuditSink = await openAudit({ config, db, logger });
   const metrics = new GatewayMetrics();
   metrics.observeAuditTrail(() => audit.trailStats?.());
@@ -223,7 +231,11 @@ export async function gatewayServicesFromConfig(
     forward,
     authn,
     metrics,
-    listening: (url) => authn.listening(url),
+    endpoint,
+    listening: (url) => {
+      authn.listening(url);
+      endpoint.listening(url);
+    },
     async close() {
       await forward?.close();
       await authn.close();

@@ -57,6 +57,12 @@ export const SETTINGS = [
     doc: 'PEM private key for KGW_HTTP_TLS_CERT_FILE.',
   },
   {
+    env: 'KGW_HTTP_TLS_CA_FILE',
+    path: 'http.tlsCaFile',
+    type: 'string',
+    doc: "PEM certificate of the CA that signed the gateway's certificate, when users' systems do not trust it (a private CA): written into kubeconfigs from /kgw/v1/kubeconfig and offered on the web UI's Connect page. Not used for serving; read on each use, so a renewed file is picked up. Demo mode uses its generated CA.",
+  },
+  {
     env: 'KGW_HTTP_WORKERS',
     path: 'http.workers',
     type: 'int',

@@ -98,3 +98,13 @@ export {
   type ReviewHttpResponse,
   type ReviewTransport,
 } from './subject-access-review';
+export {
+  gatewayKubeconfigEntries,
+  kubeconfigContextName,
+  mergeGatewayKubeconfig,
+  type GatewayKubeconfig,
+  type KgwCredentialExec,
+  type KubeconfigCredential,
+  type KubeconfigEntry,
+  type KubeconfigFile,
+} from './kubeconfig';

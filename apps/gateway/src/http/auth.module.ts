@@ -1,11 +1,12 @@
 // Authentication's Nest side: login/logout and CLI login (/kgw/auth), personal tokens
-// (/kgw/v1/tokens) and /kgw/v1/me. Absent AuthServices (a gateway built without a database
+// (/kgw/v1/tokens), /kgw/v1/me and /kgw/v1/kubeconfig. Absent AuthServices (a gateway built without a database
 // for auth), none of these routes exist. Their dependencies come from RuntimeModule.
 import { type DynamicModule, Module } from '@nestjs/common';
 import { BrowserLoginController } from './browser-login.controller';
 import { DeviceLoginController } from './cli-device-login.controller';
 import { LoopbackLoginController } from './cli-loopback-login.controller';
 import { LoginChecks } from './login-checks';
+import { KubeconfigController } from './kubeconfig.controller';
 import { MeController } from './me.controller';
 import { TokensController } from './tokens.controller';
 
@@ -21,6 +22,7 @@ export class AuthModule {
         LoopbackLoginController,
         TokensController,
         MeController,
+        KubeconfigController,
       ],
       providers: [LoginChecks],
     };

@@ -2,13 +2,11 @@
 // (cli-download.ts). No authentication: the file holds nothing secret, and it is what a new user
 // needs before they can log in. GET /kgw/cli/ describes it (version, SHA-256, install lines),
 // /kgw/cli/kgw is the file, /kgw/cli/kgw.sha256 its checksum in `sha256sum -c` format.
-import { Controller, Get, Head, Inject, Optional, Req, Res } from '@nestjs/common';
+import { Controller, Get, Head, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { GatewayConfig } from '@kgw/config';
-import { AuthServices } from '../auth/auth-services';
 import { CLI_FILE_NAME, CLI_PATH, CliDownload } from '../cli/cli-download';
+import { GatewayEndpoint } from '../connect/gateway-endpoint';
 import { GatewayError } from '../errors/gateway-error';
-import { GATEWAY_CONFIG } from './runtime.module';
 
 const NOT_BUILT = 'The kgw CLI download is not built: run `npm run build` (scripts/build.mjs).';
 
@@ -16,8 +14,7 @@ const NOT_BUILT = 'The kgw CLI download is not built: run `npm run build` (scrip
 export class CliDownloadController {
   constructor(
     @Inject(CliDownload) private readonly download: CliDownload,
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
-    @Optional() private readonly authn?: AuthServices,
+    private readonly endpoint: GatewayEndpoint,
   ) {}
 
   // Express matches `cli` with or without the trailing slash: only the bare one is redirected.
@@ -38,7 +35,7 @@ export class CliDownloadController {
     if (!bundle) throw new GatewayError('not_ready', NOT_BUILT);
     res.setHeader('ETag', `"${bundle.sha256}"`);
     if (name === '') {
-      res.status(200).json(this.download.manifest(this.origin()));
+      res.status(200).json(this.download.manifest(this.endpoint.url()));
       return;
     }
     if (name.endsWith('.sha256')) {
@@ -52,11 +49,5 @@ export class CliDownloadController {
     res.setHeader('X-Checksum-Sha256', bundle.sha256);
     res.setHeader('X-Kgw-Version', bundle.version);
     res.end(req.method === 'HEAD' ? undefined : bundle.body);
-  }
-
-  /** The gateway's own URL (configured or listened on), never the request's Host header. */
-  private origin(): string {
-    const url = this.config.http.publicUrl ?? this.authn?.url() ?? '';
-    return url.replace(/\/$/, '');
   }
 }

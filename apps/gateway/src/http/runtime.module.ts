@@ -11,6 +11,7 @@ import { GatewayAuth } from '../auth/gateway-auth';
 import type { GatewayServices } from '../gateway-services';
 import { READINESS_CHECKS, type ReadinessCheckFn } from '../health/readiness';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { GatewayEndpoint } from '../connect/gateway-endpoint';
 import { ClientAddressResolver } from '../proxy/client-address';
 import { KgwAuthGuard } from './kgw-auth.guard';
 
@@ -37,6 +38,7 @@ export class RuntimeModule {
       { provide: AUDIT_SINK, useValue: runtime.services.audit },
       { provide: ClientAddressResolver, useValue: runtime.services.clientAddress },
       { provide: GatewayMetrics, useValue: runtime.services.metrics },
+      { provide: GatewayEndpoint, useValue: runtime.services.endpoint },
       // Absent when the gateway runs without a database for auth (then AuthModule has no routes).
       ...(runtime.services.authn ? [{ provide: AuthServices, useValue: runtime.services.authn }] : []),
       KgwAuthGuard,

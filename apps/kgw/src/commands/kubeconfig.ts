@@ -6,29 +6,10 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFil
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { kubeconfigContextName, mergeGatewayKubeconfig, type KubeconfigFile } from '@kgw/kube';
 import { CliError, ExitCode, type AddCommand } from './command';
 import { resolveGatewayConnection, withConnectionOptions, type ConnectionFlags } from '../gateway-connection';
 import { readSavedLogin } from '../saved-login';
-
-interface NamedEntry {
-  name: string;
-  [key: string]: unknown;
-}
-
-interface KubeconfigFile {
-  apiVersion?: string;
-  kind?: string;
-  clusters?: NamedEntry[];
-  users?: NamedEntry[];
-  contexts?: NamedEntry[];
-  'current-context'?: string;
-  [key: string]: unknown;
-}
-
-function upsert(list: NamedEntry[] | undefined, entry: NamedEntry): NamedEntry[] {
-  const rest = (list ?? []).filter((e) => e.name !== entry.name);
-  return [...rest, entry];
-}
 
 /** The script node is running (process.argv[1]), symlinks resolved (npm's .bin/kgw is one). */
 function runningCli(): string {
@@ -70,13 +51,11 @@ export const addKubeconfigCommand: AddCommand = (program, { io, act }) => {
       ) => {
         const connection = resolveGatewayConnection(options, io.env);
         const file = resolve(options.kubeconfig ?? defaultKubeconfigPath(io.env));
-        const name =
-          options.context ??
-          `kgw-${connection.server.hostname}${connection.server.port ? `-${connection.server.port}` : ''}`;
-        let config: KubeconfigFile = { apiVersion: 'v1', kind: 'Config' };
+        const name = options.context ?? kubeconfigContextName(connection.server);
+        let existing: KubeconfigFile | undefined;
         if (existsSync(file)) {
           try {
-            config = (parseYaml(readFileSync(file, 'utf8')) as KubeconfigFile | null) ?? config;
+            existing = (parseYaml(readFileSync(file, 'utf8')) as KubeconfigFile | null) ?? undefined;
           } catch (err) {
             throw new CliError(`${file}: not a kubeconfig: ${(err as Error).message}`, ExitCode.Usage);
           }
@@ -85,34 +64,17 @@ export const addKubeconfigCommand: AddCommand = (program, { io, act }) => {
         // file, bin/kgw.js or dist's main.js), by its real path and with this node, so it needs
         // nothing on the PATH. Not a path relative to this module: in the single file there is
         // no other file next to it.
-        const self = runningCli();
-        const cluster: Record<string, unknown> = { server: connection.server.origin };
-        if (connection.caPem)
-          cluster['certificate-authority-data'] = Buffer.from(connection.caPem).toString('base64');
-        config.clusters = upsert(config.clusters, { name, cluster });
-        config.users = upsert(config.users, {
-          name,
-          user: {
-            exec: {
-              apiVersion: 'client.authentication.k8s.io/v1',
-              command: process.execPath,
-              args: [self, 'credential', '--server', connection.server.origin],
-              interactiveMode: 'Never',
-              provideClusterInfo: false,
-            },
+        const config = mergeGatewayKubeconfig(
+          existing,
+          {
+            server: connection.server.origin,
+            caPem: connection.caPem,
+            name,
+            namespace: options.namespace,
+            credential: { exec: { command: process.execPath, leadingArgs: [runningCli()] } },
           },
-        });
-        config.contexts = upsert(config.contexts, {
-          name,
-          context: {
-            cluster: name,
-            user: name,
-            ...(options.namespace ? { namespace: options.namespace } : {}),
-          },
-        });
-        if (options.use) config['current-context'] = name;
-        config.apiVersion ??= 'v1';
-        config.kind ??= 'Config';
+          options.use,
+        );
         mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
         const temporary = `${file}.${process.pid}.tmp`;
         writeFileSync(temporary, toYaml(config), { mode: 0o600 });
