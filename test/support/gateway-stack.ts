@@ -2,11 +2,11 @@
 // simulator (with pod streams), and the gateway configured the production way — a kubeconfig
 // holding the gateway's service-account token, a static token file for callers, HTTPS with a
 // certificate signed by a test CA — plus kubeconfigs for kubectl pointing at the gateway.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { stringify as toYaml } from 'yaml';
+import { parse as fromYaml, stringify as toYaml } from 'yaml';
 import { loadConfig } from '@kgw/config';
 import { createPki, PodStreams, startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import { startGateway, type RunningGateway } from '../../apps/gateway/src/gateway';
@@ -14,6 +14,7 @@ import {
   startDevOidcProvider,
   type RunningDevOidcProvider,
 } from '../../apps/gateway/src/dev-oidc/dev-oidc-provider';
+import { FaultProxy } from './fault-proxy';
 import { KubectlRunner } from './kubectl';
 import { startTestPostgres, type TestPostgres } from './postgres';
 
@@ -51,6 +52,8 @@ export interface GatewayStack {
   /** The stack's Postgres: tests may stop and restart it (it keeps its port). */
   pg: TestPostgres;
   gateway: RunningGateway;
+  /** Between the gateway and the simulator, when asked for (`upstreamFaults: true`). */
+  upstreamFaults?: FaultProxy;
   /** https://127.0.0.1:<port> */
   url: string;
   caPem: string;
@@ -84,6 +87,8 @@ export interface GatewayStackOptions {
   oidc?: boolean;
   /** false: the simulator offers only HTTP/1.1 by ALPN (default: h2 and http/1.1, as kube-apiserver). */
   simHttp2?: boolean;
+  /** Put a FaultProxy between the gateway and the simulator (stack.upstreamFaults). */
+  upstreamFaults?: boolean;
 }
 
 export async function startGatewayStack(options: GatewayStackOptions = {}): Promise<GatewayStack> {
@@ -92,6 +97,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
   let pg: TestPostgres | undefined;
   let sim: RunningSimulator | undefined;
   let oidc: RunningDevOidcProvider | undefined;
+  let upstreamFaults: FaultProxy | undefined;
   try {
     if (options.oidc) {
       oidc = await startDevOidcProvider({
@@ -110,6 +116,17 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       http2: options.simHttp2,
     });
     const simKubeconfigs = await sim.writeKubeconfigs(join(dir, 'sim'));
+    let gatewayKubeconfig = simKubeconfigs.kgw;
+    if (options.upstreamFaults) {
+      upstreamFaults = await FaultProxy.start({ host: sim.host, port: sim.port });
+      // The same kubeconfig, its server the proxy (the simulator's certificate is for 127.0.0.1).
+      const kubeconfig = fromYaml(readFileSync(gatewayKubeconfig, 'utf8')) as {
+        clusters: Array<{ cluster: { server: string } }>;
+      };
+      for (const { cluster } of kubeconfig.clusters) cluster.server = `https://${upstreamFaults.hostPort}`;
+      gatewayKubeconfig = join(dir, 'kubeconfig-gateway-via-faults');
+      writeFileSync(gatewayKubeconfig, toYaml(kubeconfig));
+    }
 
     const pki = await createPki(['localhost'], ['127.0.0.1']);
     writeFileSync(join(dir, 'tls.crt'), pki.serving.certPem);
@@ -133,7 +150,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       KGW_HTTP_PORT: '0',
       DATABASE_URL: pg.url,
       KGW_KUBE_MODE: 'kubeconfig',
-      KGW_KUBECONFIG: simKubeconfigs.kgw,
+      KGW_KUBECONFIG: gatewayKubeconfig,
       KGW_AUTH_TOKEN_FILE: join(dir, 'tokens.csv'),
       KGW_HTTP_TLS_CERT_FILE: join(dir, 'tls.crt'),
       KGW_HTTP_TLS_KEY_FILE: join(dir, 'tls.key'),
@@ -187,9 +204,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       return path;
     };
     const kubeconfigs = {} as Record<CallerName, string>;
-    for (const [name, caller] of Object.entries(CALLERS) as Array<
-      [CallerName, (typeof CALLERS)[CallerName]]
-    >)
+    for (const [name, caller] of Object.entries(CALLERS) as Array<[CallerName, (typeof CALLERS)[CallerName]]>)
       kubeconfigs[name] = writeKubeconfig(name, caller.token);
     const tokenRunners: KubectlRunner[] = [];
     const runners = new Map<CallerName, KubectlRunner>();
@@ -197,8 +212,10 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     const runningPg = pg;
 
     const runningOidc = oidc;
+    const runningFaults = upstreamFaults;
     return {
       sim: runningSim,
+      upstreamFaults: runningFaults,
       oidc: runningOidc,
       env,
       pg: runningPg,
@@ -223,6 +240,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       async stop() {
         for (const runner of [...runners.values(), ...tokenRunners]) await runner.cleanup();
         await gateway.close();
+        await runningFaults?.stop();
         await runningSim.stop();
         await runningOidc?.stop();
         await runningPg.stop();
@@ -230,6 +248,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
       },
     };
   } catch (err) {
+    await upstreamFaults?.stop();
     await sim?.stop();
     await oidc?.stop();
     await pg?.stop();

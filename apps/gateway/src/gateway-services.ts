@@ -269,6 +269,7 @@ function proxyChain(deps: {
     logger: logger.child({ component: 'proxy' }),
     instance: deps.audit.instance,
     streamKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
+    responseTimeoutMs: config.kube.responseTimeoutSeconds * 1000,
     openStreams: deps.openStreams,
     // For `serviceAccountMode: token-request` rules; asked with the gateway's own credential.
     serviceAccountTokens: new ServiceAccountTokens(upstreamReviewTransport(upstream)),

@@ -328,6 +328,14 @@ export const SETTINGS = [
     doc: 'HTTP/2 to the API server: auto = when it offers h2 by ALPN (as kube-apiserver does), a small pool of multiplexed sessions, HTTP/1.1 otherwise and always for exec/attach/port-forward upgrades; off = HTTP/1.1 only.',
   },
   {
+    env: 'KGW_KUBE_RESPONSE_TIMEOUT_SECONDS',
+    path: 'kube.responseTimeoutSeconds',
+    type: 'int',
+    default: '60',
+    min: 1,
+    doc: "How long a proxied request may wait for the API server's answer to start (connecting included) before it gets a 504 Status, as kube-apiserver's own --request-timeout (1m). Never applies to long-running requests (watch, logs, exec, attach, port-forward, proxy).",
+  },
+  {
     env: 'KGW_KUBE_SAR_ALLOWED_TTL_MS',
     path: 'kube.sarAllowedTtlMs',
     type: 'int',

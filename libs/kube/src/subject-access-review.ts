@@ -36,6 +36,11 @@ export class AccessReviewError extends Error {
     message: string,
     /** The API server's HTTP status, or 0 when none was received. */
     readonly statusCode: number,
+    /**
+     * No answer at all: the API server could not be reached, or did not answer in time. The
+     * proxy answers those with 503/504 like any request it cannot forward; others are errors.
+     */
+    readonly noAnswer?: 'unreachable' | 'timeout',
   ) {
     super(message);
   }
@@ -54,7 +59,8 @@ export function upstreamReviewTransport(upstream: Upstream, timeoutMs = 5000): R
       headers: withGatewayCredential(upstream, { ...request.headers }),
       body: request.body,
       timeoutMs,
-      timeoutError: () => new AccessReviewError(`SubjectAccessReview timed out after ${timeoutMs} ms`, 0),
+      timeoutError: () =>
+        new AccessReviewError(`SubjectAccessReview timed out after ${timeoutMs} ms`, 0, 'timeout'),
       maxResponseBytes: MAX_REVIEW_RESPONSE_BYTES,
       tooLargeError: (statusCode) =>
         new AccessReviewError('SubjectAccessReview response too large', statusCode),
@@ -78,7 +84,11 @@ export class SubjectAccessReviewClient {
       });
     } catch (error) {
       if (error instanceof AccessReviewError) throw error;
-      throw new AccessReviewError(`SubjectAccessReview failed: ${(error as Error).message}`, 0);
+      throw new AccessReviewError(
+        `SubjectAccessReview failed: ${(error as Error).message}`,
+        0,
+        'unreachable',
+      );
     }
     if (response.statusCode !== 201 && response.statusCode !== 200) {
       throw new AccessReviewError(

@@ -96,6 +96,14 @@ export interface UpstreamSend extends UpstreamCall {
   readonly body?: Readable | string;
   /** With timeoutMs: the error a timeout fails the request with (it is cancelled upstream too). */
   readonly timeoutError?: () => Error;
+  /**
+   * The head of the answer must arrive within this long from now — connecting included — or the
+   * request fails with `headTimeoutError()` and is cancelled upstream. For requests that answer
+   * at once (get, list, create…), never for long-running ones: a watch or logs -f may wait
+   * minutes for its first byte, but its head comes at once anyway.
+   */
+  readonly headTimeoutMs?: number;
+  readonly headTimeoutError?: () => Error;
 }
 
 /** The head of the API server's answer and its body, streamed. */
@@ -140,6 +148,7 @@ export function requestUpstream(
   handlers: UpstreamHandlers,
 ): UpstreamRequest {
   const exchange = new UpstreamExchange(upstream, call, handlers);
+  if (call.headTimeoutMs !== undefined) exchange.startHeadTimer(call.headTimeoutMs);
   dispatch(exchange);
   return exchange;
 }
@@ -168,6 +177,8 @@ class UpstreamExchange implements UpstreamRequest {
   settled = false;
   private http1: http.ClientRequest | undefined;
   private stream: http2.ClientHttp2Stream | undefined;
+  private session: http2.ClientHttp2Session | undefined;
+  private headTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly upstream: Upstream,
@@ -178,6 +189,7 @@ class UpstreamExchange implements UpstreamRequest {
   cancel(): void {
     if (this.settled) return;
     this.settled = true;
+    this.stopHeadTimer();
     this.http1?.destroy();
     if (this.stream !== undefined && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
   }
@@ -185,7 +197,31 @@ class UpstreamExchange implements UpstreamRequest {
   fail(error: Error): void {
     if (this.settled) return;
     this.settled = true;
+    this.stopHeadTimer();
     this.handlers.onError(error);
+  }
+
+  startHeadTimer(timeoutMs: number): void {
+    this.headTimer = setTimeout(() => {
+      this.headTimer = undefined;
+      if (this.settled) return;
+      this.fail(this.call.headTimeoutError?.() ?? new Error('the API server did not answer in time'));
+      this.http1?.destroy();
+      if (this.stream !== undefined && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+      // A session that answers nothing may be dead under us (a half-open connection): if it does
+      // not answer a PING either, it leaves the pool, so the next request connects afresh.
+      if (this.session !== undefined) this.upstream.http2?.probe(this.session);
+    }, timeoutMs);
+  }
+
+  private stopHeadTimer(): void {
+    if (this.headTimer !== undefined) clearTimeout(this.headTimer);
+    this.headTimer = undefined;
+  }
+
+  private answered(response: UpstreamResponse): void {
+    this.stopHeadTimer();
+    this.handlers.onResponse(response);
   }
 
   overHttp1(): void {
@@ -195,7 +231,7 @@ class UpstreamExchange implements UpstreamRequest {
       // not end as if complete (the caller cuts its client), so it is an error here.
       response.once('error', (error) => this.fail(error));
       response.once('aborted', () => this.fail(new Error('the API server connection closed mid-answer')));
-      this.handlers.onResponse({
+      this.answered({
         protocol: 'http/1.1',
         statusCode: response.statusCode ?? 502,
         statusMessage: response.statusMessage ?? '',
@@ -231,6 +267,7 @@ class UpstreamExchange implements UpstreamRequest {
       return;
     }
     this.stream = stream;
+    this.session = session;
     this.upstream.http2?.track(session, stream);
     stream.on('error', (error: Error) => this.fail(error));
     stream.once('response', (head) => {
@@ -243,7 +280,7 @@ class UpstreamExchange implements UpstreamRequest {
           this.fail(new Error(`the API server reset the stream (HTTP/2 error code ${code})`));
       });
       const statusCode = Number(head[':status']);
-      this.handlers.onResponse({
+      this.answered({
         protocol: 'h2',
         statusCode,
         statusMessage: http.STATUS_CODES[statusCode] ?? '',

@@ -27,6 +27,13 @@ const HTTP1_RECHECK_MS = 5 * 60_000;
 const IDLE_SESSION_MS = 5 * 60_000;
 /** TCP keepalive on every session, so a dead peer under a quiet watch is found. */
 const SOCKET_KEEPALIVE_MS = 30_000;
+/**
+ * A new session must be up (TLS, then the server's SETTINGS) within this long: an API server
+ * that accepts connections and then says nothing must not hold every request waiting on it.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A session suspected dead (a request got no answer in time) must answer a PING within this. */
+const PING_TIMEOUT_MS = 5_000;
 
 export interface Http2Destination {
   /** `https://host:port` — the :authority and :scheme of every request. */
@@ -44,6 +51,7 @@ interface PooledSession {
 
 export class UpstreamHttp2Pool {
   private readonly sessions: PooledSession[] = [];
+  private readonly probing = new WeakSet<http2.ClientHttp2Session>();
   private connecting: Promise<void> | undefined;
   private http1Until = 0;
   private closed = false;
@@ -89,6 +97,36 @@ export class UpstreamHttp2Pool {
     });
   }
 
+  /**
+   * A request on `session` got no answer in time: the API server may be slow, or the connection
+   * half-open (the peer gone without a FIN, a network that drops everything). A PING tells them
+   * apart, as client-go's HTTP/2 health check does: no PING ack within PING_TIMEOUT_MS and the
+   * session is retired and destroyed (its streams, watches included, fail; their clients retry
+   * on a fresh connection); an ack keeps it.
+   */
+  probe(session: http2.ClientHttp2Session): void {
+    if (this.probing.has(session) || session.destroyed) return;
+    const pooled = this.sessions.find((candidate) => candidate.session === session);
+    this.probing.add(session);
+    const dead = (): void => {
+      if (pooled) this.retire(pooled);
+      session.destroy(new Error('the API server did not answer a PING'));
+    };
+    const timer = setTimeout(dead, PING_TIMEOUT_MS);
+    timer.unref();
+    try {
+      session.ping((error) => {
+        clearTimeout(timer);
+        this.probing.delete(session);
+        if (error) dead();
+      });
+    } catch {
+      // Too many PINGs in flight, or the session closed meanwhile.
+      clearTimeout(timer);
+      this.probing.delete(session);
+    }
+  }
+
   /** Open sessions and their streams (for tests, metrics and the watch bench). */
   stats(): { sessions: number; streams: number } {
     let streams = 0;
@@ -119,14 +157,21 @@ export class UpstreamHttp2Pool {
         ALPNProtocols: ['h2', 'http/1.1'],
       });
       const fail = (error: Error): void => {
+        clearTimeout(timer);
         socket.destroy();
         reject(error);
       };
+      const timer = setTimeout(
+        () => fail(new Error(`the API server did not complete a connection within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
+      timer.unref();
       socket.once('error', fail);
       socket.once('secureConnect', () => {
         socket.off('error', fail);
         if (socket.alpnProtocol !== 'h2') {
           // An API server without HTTP/2 (--disable-http2-serving, or a proxy in front of it).
+          clearTimeout(timer);
           socket.destroy();
           this.http1Until = this.now() + HTTP1_RECHECK_MS;
           resolve();
@@ -142,9 +187,12 @@ export class UpstreamHttp2Pool {
         this.adopt(session);
         session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
         // Ready once the server's SETTINGS are in: before, its stream limit is not known.
-        session.once('remoteSettings', () => resolve());
-        session.once('error', reject);
-        session.once('close', () => reject(new Error('the API server closed the HTTP/2 connection')));
+        session.once('remoteSettings', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        session.once('error', fail);
+        session.once('close', () => fail(new Error('the API server closed the HTTP/2 connection')));
       });
     });
   }

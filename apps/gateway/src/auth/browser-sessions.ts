@@ -7,7 +7,11 @@
 // or fetch cannot read it); an upgrade (WebSocket: a terminal, a tunnel) without that token —
 // in the header, or, since a browser cannot set headers on a WebSocket, offered as the
 // subprotocol `csrf.kgw.io.<token>` — or whose Origin is not the gateway's own (cross-site
-// WebSocket hijacking); a session whose refresh the provider refuses (deleted).
+// WebSocket hijacking); a session whose refresh the provider refuses (deleted). A provider that
+// cannot be reached (down, 5xx, timing out) refuses nothing: the session goes on as the identity
+// last verified, retrying the refresh every REFRESH_RETRY_MS, for at most REFRESH_GRACE_MS past
+// its due time — an outage of the identity provider must not log everyone out, and must not
+// keep a session alive on stale groups for long either.
 //
 // The cookie holds 256 random bits; the row is keyed by their SHA-256, so a database read
 // gives no usable cookie. The cookie is HttpOnly, SameSite=Lax, Path=/ and, wherever a browser
@@ -22,6 +26,7 @@ import type { Logger } from 'pino';
 import type { Prisma, PrismaClient } from '@kgw/db';
 import type { AuthenticationResult, Authenticator } from './authenticator';
 import type { AuthenticatedCaller } from '../identity/caller';
+import { oidcClient } from './esm-packages';
 import { callerFromClaims, type ClaimMapping } from './oidc-claims';
 import type { OidcLogin, OidcTokens } from './oidc-login';
 
@@ -241,8 +246,20 @@ export interface SessionAuthenticatorOptions extends ClaimMapping {
   endSession?(session: SessionRecord): Promise<void>;
 }
 
+/** While the provider cannot be reached: how often a session's refresh is tried again. */
+const REFRESH_RETRY_MS = 30_000;
+/** ...and for how long past its due time a session is served on the identity last verified. */
+const REFRESH_GRACE_MS = 60 * 60_000;
+
+/** The provider answered and refused the refresh (invalid_grant…), as opposed to not answering. */
+function refusedByProvider(err: unknown): boolean {
+  return err instanceof oidcClient.ResponseBodyError && err.status < 500;
+}
+
 export class SessionAuthenticator implements Authenticator {
   private readonly refreshing = new Map<string, Promise<AuthenticatedCaller | undefined>>();
+  /** Sessions whose provider could not be reached: no new refresh attempt before this time. */
+  private readonly retryAt = new Map<string, number>();
 
   constructor(private readonly options: SessionAuthenticatorOptions) {}
 
@@ -270,6 +287,8 @@ export class SessionAuthenticator implements Authenticator {
       }
     }
     if (session.refreshAt.getTime() <= Date.now()) {
+      if ((this.retryAt.get(session.idHash) ?? 0) > Date.now())
+        return { outcome: 'authenticated', caller: session.caller };
       const caller = await this.refresh(session);
       if (!caller) return { outcome: 'rejected', message: 'The session has expired; log in again.' };
       return { outcome: 'authenticated', caller };
@@ -281,6 +300,13 @@ export class SessionAuthenticator implements Authenticator {
   async csrfTokenOf(req: IncomingMessage): Promise<string | undefined> {
     const cookie = cookieValue(req, this.options.cookieName(req));
     return cookie ? (await this.options.sessions.find(cookie))?.csrfToken : undefined;
+  }
+
+  /** Bounded memory during a long outage: entries whose time has come are dropped. */
+  private forgetStaleRetries(): void {
+    if (this.retryAt.size < 10_000) return;
+    const now = Date.now();
+    for (const [idHash, at] of this.retryAt) if (at <= now) this.retryAt.delete(idHash);
   }
 
   /** One refresh per session at a time; a refused refresh ends the session. */
@@ -312,11 +338,28 @@ export class SessionAuthenticator implements Authenticator {
       }
       const caller = { ...mapped.caller, sessionId: session.idHash, expiresAt: session.expiresAt };
       await this.options.sessions.refreshed(session.idHash, caller, tokens);
+      this.retryAt.delete(session.idHash);
       return caller;
     } catch (err) {
-      logger.info({ err: (err as Error).message }, 'session refresh refused; session ended');
-      await end();
-      return undefined;
+      const message = (err as Error).message;
+      if (refusedByProvider(err)) {
+        logger.info({ err: message }, 'session refresh refused; session ended');
+        this.retryAt.delete(session.idHash);
+        await end();
+        return undefined;
+      }
+      // Not an answer: the provider is down or failing. The session goes on as last verified.
+      if (Date.now() - session.refreshAt.getTime() > REFRESH_GRACE_MS) {
+        logger.warn({ err: message }, 'identity provider unreachable past the grace period; session refused');
+        return undefined;
+      }
+      logger.warn(
+        { err: message },
+        'identity provider unreachable; session kept on its last verified identity',
+      );
+      this.forgetStaleRetries();
+      this.retryAt.set(session.idHash, Date.now() + REFRESH_RETRY_MS);
+      return session.caller;
     }
   }
 }

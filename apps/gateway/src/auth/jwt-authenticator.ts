@@ -3,7 +3,9 @@
 // Guards: the Kubernetes paths and /kgw/v1 for callers holding a provider's ID token.
 // Trusts: only the configured issuers, and only keys from each issuer's own JWKS (found by
 // discovery, cached by jose, refetched when a token names an unknown `kid`, at most once per
-// cooldown so a stream of made-up kids cannot hammer the provider).
+// cooldown so a stream of made-up kids cannot hammer the provider). When the provider cannot be
+// reached to refresh its keys, the keys last fetched go on verifying (for STALE_KEYS_RETRY_MS
+// without asking again): an outage of the provider does not end the tokens it already issued.
 // Refuses (401): an issuer not configured (the `iss` claim is read unverified only to pick the
 // issuer, and then verified), a bad signature, an algorithm outside the allow-list (never
 // `none`, never HMAC: a public JWKS key must not double as an HMAC secret), a wrong audience,
@@ -35,8 +37,13 @@ export function safeAlgorithms(algorithms: string[]): string[] {
   return algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg));
 }
 
+type KeySet = Jose.JWTVerifyGetKey;
+
+/** After the provider failed to serve its keys: how long the last ones are used without asking. */
+const STALE_KEYS_RETRY_MS = 30_000;
+
 export class JwtAuthenticator implements Authenticator {
-  private readonly keySets = new Map<string, Promise<ReturnType<typeof jose.createRemoteJWKSet>>>();
+  private readonly keySets = new Map<string, Promise<KeySet>>();
   private readonly algorithms: string[];
 
   constructor(private readonly options: JwtAuthenticatorOptions) {
@@ -51,7 +58,7 @@ export class JwtAuthenticator implements Authenticator {
     if (!unverified) return { outcome: 'no-credential' };
     const issuer = typeof unverified.iss === 'string' ? unverified.iss : undefined;
     if (!issuer || !this.options.issuers.includes(issuer)) return reject('token from an unknown issuer');
-    let keys: ReturnType<typeof jose.createRemoteJWKSet>;
+    let keys: KeySet;
     try {
       keys = await this.keySetOf(issuer);
     } catch (err) {
@@ -82,11 +89,15 @@ export class JwtAuthenticator implements Authenticator {
     return { outcome: 'authenticated', caller: { ...mapped.caller, expiresAt, idTokenHash } };
   }
 
-  private keySetOf(issuer: string): Promise<ReturnType<typeof jose.createRemoteJWKSet>> {
+  private keySetOf(issuer: string): Promise<KeySet> {
     let keys = this.keySets.get(issuer);
     if (!keys) {
       keys = (this.options.jwksUriOf ?? discoverJwksUri)(issuer).then((uri) =>
-        jose.createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
+        lastKeysWhenUnreachable(
+          jose.createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
+          (err) =>
+            this.options.logger.warn({ issuer, err }, 'cannot refresh the issuer keys; using the last ones'),
+        ),
       );
       this.keySets.set(issuer, keys);
       // A failed discovery is retried on the next token, not remembered.
@@ -94,6 +105,37 @@ export class JwtAuthenticator implements Authenticator {
     }
     return keys;
   }
+}
+
+/**
+ * The remote key set, falling back to the keys it last fetched when fetching fails (the provider
+ * is down): a token signed by a key we knew still verifies; one naming a key we never saw does
+ * not. A key the provider removed stays usable only for as long as it cannot be asked.
+ */
+export function lastKeysWhenUnreachable(
+  remote: ReturnType<typeof jose.createRemoteJWKSet>,
+  warn: (message: string) => void,
+  now: () => number = Date.now,
+): KeySet {
+  let askAgainAt = 0;
+  return async (header, token) => {
+    const last = remote.jwks();
+    if (last !== undefined && now() < askAgainAt) return jose.createLocalJWKSet(last)(header, token);
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (
+        last === undefined ||
+        code === 'ERR_JWKS_NO_MATCHING_KEY' ||
+        code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS'
+      )
+        throw err;
+      warn((err as Error).message);
+      askAgainAt = now() + STALE_KEYS_RETRY_MS;
+      return jose.createLocalJWKSet(last)(header, token);
+    }
+  };
 }
 
 function reject(message: string): AuthenticationResult {

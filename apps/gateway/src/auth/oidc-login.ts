@@ -107,6 +107,25 @@ export class OidcLogin {
     });
   }
 
+  /**
+   * Whether the provider answers now (its discovery document, fetched afresh within
+   * `timeoutMs`): undefined when it does, else why not. A login is only started when it does,
+   * so a browser is never sent to a provider that is down.
+   */
+  async unreachable(timeoutMs = 3000): Promise<string | undefined> {
+    const url = `${this.options.issuerUrl.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+      await res.body?.cancel();
+      return res.ok ? undefined : `its discovery document answered ${res.status}`;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      return (err as Error).name === 'TimeoutError'
+        ? `no answer within ${timeoutMs / 1000}s`
+        : (cause ?? (err as Error).message);
+    }
+  }
+
   async refresh(refreshToken: string): Promise<OidcTokens> {
     const tokens = await oidcClient.refreshTokenGrant(await this.config(), refreshToken);
     return toOidcTokens(tokens, refreshToken);

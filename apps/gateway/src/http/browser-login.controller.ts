@@ -36,10 +36,19 @@ export class BrowserLoginController {
   ): Promise<void> {
     const login = this.checks.requireLogin();
     this.checks.limitStart(req, res);
+    const down = await login.unreachable();
+    if (down) return this.providerDown(req, res, login.issuer, down);
     const state: Record<string, unknown> = {};
-    const outcome = await login.run(req, res, state, this.authn.url() + CALLBACK_PATH);
+    const outcome = await login
+      .run(req, res, state, this.authn.url() + CALLBACK_PATH)
+      .catch((err: Error) => ({ kind: 'error' as const, error: err }));
     if (outcome.kind !== 'redirect')
-      throw new GatewayError('not_ready', 'the OpenID provider cannot be reached');
+      return this.providerDown(
+        req,
+        res,
+        login.issuer,
+        outcome.kind === 'error' ? outcome.error.message : 'no authorization URL',
+      );
     const transaction = await this.authn.sessions.beginLogin(state, safeReturnTo(returnTo));
     res.setHeader(
       'Set-Cookie',
@@ -171,6 +180,28 @@ export class BrowserLoginController {
       200,
       'Logged out',
       `<p>You are logged out of kgw.</p><p><a href="/kgw/auth/login">Log in again</a></p>`,
+    );
+  }
+
+  /**
+   * The OpenID provider is down: say so plainly (no redirect into a browser error page), and
+   * that sessions already open are not affected (browser-sessions.ts keeps them).
+   */
+  private providerDown(req: Request, res: Response, issuer: string, why: string): void {
+    this.authn.authAudit.record(req, {
+      kind: 'login',
+      decision: 'error',
+      code: 503,
+      reason: `login unavailable: the identity provider cannot be reached (${why})`,
+      authMethod: 'session',
+    });
+    res.setHeader('Retry-After', '30');
+    page(
+      res,
+      503,
+      'Login unavailable',
+      `<p>The identity provider (${escapeHtml(issuer)}) cannot be reached, so new logins cannot complete right now (${escapeHtml(why)}).</p>
+<p>Sessions and tokens already issued keep working. Try again in a moment.</p><p><a href="/kgw/auth/login">Try again</a></p>`,
     );
   }
 

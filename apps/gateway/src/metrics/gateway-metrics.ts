@@ -84,7 +84,7 @@ export class GatewayMetrics {
     });
     this.upstreamErrors = new Counter({
       name: 'kgw_upstream_errors_total',
-      help: 'Requests the API server could not be reached for (unreachable: before an answer; broken: after the answer started).',
+      help: 'Requests the API server could not be reached for (unreachable: before an answer; timeout: no answer within the response timeout; broken: after the answer started).',
       labelNames: ['kind'],
       registers,
     });
@@ -96,7 +96,7 @@ export class GatewayMetrics {
     });
     // Every known series starts at 0, so a rate() or an alert sees the first event as a change.
     for (const kind of LONG_RUNNING_KINDS) this.longRunning.set({ kind }, 0);
-    for (const kind of ['unreachable', 'broken']) this.upstreamErrors.inc({ kind }, 0);
+    for (const kind of ['unreachable', 'timeout', 'broken']) this.upstreamErrors.inc({ kind }, 0);
     for (const limit of ['user-rate', 'token-rate', 'user-longrunning']) this.limited.inc({ limit }, 0);
     // prom-client calls collect() with the metric as `this`: read our sources through closures.
     const accessReviews = (): { hits: number; misses: number } | undefined => this.accessReviews?.();
@@ -170,7 +170,7 @@ export class GatewayMetrics {
     this.authAttempts.inc({ method, result });
   }
 
-  upstreamError(kind: 'unreachable' | 'broken'): void {
+  upstreamError(kind: 'unreachable' | 'timeout' | 'broken'): void {
     this.upstreamErrors.inc({ kind });
   }
 

@@ -5,8 +5,10 @@
 import type * as http from 'node:http';
 import type { Logger } from 'pino';
 import {
+  AccessReviewError,
   badRequest,
   forbiddenStatusFor,
+  gatewayTimeout,
   isRequestRejection,
   requestEntityTooLarge,
   resolveRequestInfo,
@@ -161,7 +163,19 @@ export async function checkRbac(
   identity: MappedIdentity,
   attributes: AccessAttributes,
 ): Promise<AccessDecision | Refusal> {
-  const decision = await reviews.check(asSeenByApiServer(identity), attributes);
+  let decision: AccessDecision;
+  try {
+    decision = await reviews.check(asSeenByApiServer(identity), attributes);
+  } catch (err) {
+    // The API server is down or hung: the same 503/504 as a request that cannot be forwarded
+    // (any other failure stays an exception for the chain's last guard: a 500).
+    if (!(err instanceof AccessReviewError) || err.noAnswer === undefined) throw err;
+    const status =
+      err.noAnswer === 'timeout'
+        ? gatewayTimeout('the Kubernetes API server did not answer the authorization check in time', 1)
+        : serviceUnavailable('the Kubernetes API server could not be reached', 1);
+    return new Refusal(status, 'error', err.message);
+  }
   if (decision.allowed) return decision;
   return new Refusal(
     forbiddenStatusFor(attributes, identity.username, decision.reason),
@@ -256,6 +270,24 @@ function limitRefusal(refused: LimitRefusal, metrics: GatewayMetrics | undefined
     `limit ${refused.limit}: ${refused.message}`,
   );
 }
+
+/**
+ * kube-apiserver's rule for long-running requests, which its request timeout never cuts:
+ * verbs watch and proxy, subresources attach, exec, proxy, log and portforward
+ * (BasicLongRunningRequestCheck as pkg/controlplane/apiserver/config.go configures it). Every
+ * log request counts, with or without follow, as it does there.
+ */
+export function isLongRunning(info: RequestInfo): boolean {
+  return info.verb === 'watch' || info.verb === 'proxy' || LONG_RUNNING_SUBRESOURCES.has(info.subresource);
+}
+
+const LONG_RUNNING_SUBRESOURCES: ReadonlySet<string> = new Set([
+  'attach',
+  'exec',
+  'proxy',
+  'log',
+  'portforward',
+]);
 
 /** Which long-running kind a request is (kgw_longrunning_requests{kind}), if it is one. */
 export function longRunningKindOf(

@@ -1,8 +1,19 @@
 // Step 6 for plain requests: forward to the API server (HTTP/2 when it offers h2, else HTTP/1.1)
-// and stream the answer back unbuffered (watch and logs -f reach the client as they happen). An upstream that cannot be reached before
-// the answer started is a 503 Status; after, the client connection is cut.
+// and stream the answer back unbuffered (watch and logs -f reach the client as they happen). An
+// upstream that cannot be reached before the answer started is a 503 Status; one that does not
+// start its answer within the response timeout a 504 (never for long-running requests, whose
+// head comes at once but whose body may wait for hours); after the answer started, a failure
+// cuts the client connection, so a partial body never looks complete.
 import type * as http from 'node:http';
-import { requestUpstream, serviceUnavailable } from '@kgw/kube';
+import {
+  gatewayTimeout,
+  internal,
+  requestUpstream,
+  serviceUnavailable,
+  writeStatus,
+  type KubeStatus,
+  type UpstreamResponse,
+} from '@kgw/kube';
 import type { AuditEvent } from '../audit/audit-event';
 import type { MappedIdentity } from '../identity/caller';
 import { hasBody } from '../lifecycle/slow-clients';
@@ -24,24 +35,27 @@ export function forwardRequest(
   // Nearly every request (get, list, watch, delete) has no body: none is sent (HTTP/2: the
   // HEADERS frame ends the stream) instead of piping an empty stream, which costs a stream setup
   // and a tick (seen in the bench profile). Node's server discards the unread empty body.
-  const upstreamRequest = requestUpstream(chain.upstream, !hasBody(req) ? call : { ...call, body: req }, {
+  const headTimeoutMs = exchange.longRunning ? undefined : chain.responseTimeoutMs;
+  const send =
+    headTimeoutMs === undefined
+      ? call
+      : { ...call, headTimeoutMs, headTimeoutError: () => new UpstreamTimeout(headTimeoutMs) };
+  const upstreamRequest = requestUpstream(chain.upstream, !hasBody(req) ? send : { ...send, body: req }, {
     onResponse: (upstreamRes) => {
-      const streaming = isStreamingResponse(event, upstreamRes.headers);
-      if (streaming) {
-        req.socket.setKeepAlive(true, chain.streamKeepaliveMs);
-        upstreamRes.keepAlive(chain.streamKeepaliveMs);
+      try {
+        relayAnswer(chain, req, res, event, upstreamRes);
+      } catch (err) {
+        // The chain's last guard does not reach event handlers: one more here, so nothing in
+        // relaying an answer (a header the client's protocol refuses, a client session gone)
+        // escapes as an uncaught exception. 500 Status if nothing was sent yet, else a cut.
+        chain.logger.error({ err, requestId: exchange.requestId }, 'relaying the answer failed');
+        upstreamRequest.cancel();
+        event.decision = 'error';
+        event.reason = `internal error: ${(err as Error).message}`.slice(0, 500);
+        event.code = 500;
+        if (res.headersSent) res.destroy();
+        else writeStatus(res, internal(exchange.requestId));
       }
-      event.code = upstreamRes.statusCode;
-      res.writeHead(
-        upstreamRes.statusCode,
-        sanitizeResponseHeaders(upstreamRes.headers, { proxiedContent: isProxiedContent(event) }),
-      );
-      // Watches must reach the client at once: the first event may be minutes away.
-      if (streaming) res.flushHeaders();
-      upstreamRes.body.on('data', (chunk: Buffer) => {
-        event.bytesOut += chunk.length;
-      });
-      upstreamRes.body.pipe(res);
     },
     onError: (err) => {
       if (res.headersSent) {
@@ -50,17 +64,13 @@ export function forwardRequest(
         res.destroy();
         return;
       }
-      chain.metrics?.upstreamError('unreachable');
+      const timedOut = err instanceof UpstreamTimeout;
+      chain.metrics?.upstreamError(timedOut ? 'timeout' : 'unreachable');
       chain.logger.warn({ err: err.message, requestId: exchange.requestId }, 'upstream request failed');
-      chain.refuse(
-        res,
-        exchange,
-        new Refusal(
-          serviceUnavailable('the Kubernetes API server could not be reached'),
-          'error',
-          `upstream: ${err.message}`,
-        ),
-      );
+      const status: KubeStatus = timedOut
+        ? gatewayTimeout(err.message, 1)
+        : serviceUnavailable('the Kubernetes API server could not be reached', 1);
+      chain.refuse(res, exchange, new Refusal(status, 'error', `upstream: ${err.message}`));
     },
   });
   // A client that goes away cancels the upstream request (and with it a watch or logs -f).
@@ -69,6 +79,34 @@ export function forwardRequest(
     event.bytesIn = upstreamRequest.bodyBytes;
     chain.finish(exchange);
   });
+}
+
+function relayAnswer(
+  chain: ForwardingChain,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  event: AuditEvent,
+  upstreamRes: UpstreamResponse,
+): void {
+  const streaming = isStreamingResponse(event, upstreamRes.headers);
+  if (streaming) {
+    // Over HTTP/2 req.socket is a proxy of the session's socket, with no setKeepAlive once the
+    // client's session is gone (it can be, by the time the answer comes).
+    const socket = req.socket as Partial<Pick<typeof req.socket, 'setKeepAlive'>> | undefined;
+    if (typeof socket?.setKeepAlive === 'function') socket.setKeepAlive(true, chain.streamKeepaliveMs);
+    upstreamRes.keepAlive(chain.streamKeepaliveMs);
+  }
+  event.code = upstreamRes.statusCode;
+  res.writeHead(
+    upstreamRes.statusCode,
+    sanitizeResponseHeaders(upstreamRes.headers, { proxiedContent: isProxiedContent(event) }),
+  );
+  // Watches must reach the client at once: the first event may be minutes away.
+  if (streaming) res.flushHeaders();
+  upstreamRes.body.on('data', (chunk: Buffer) => {
+    event.bytesOut += chunk.length;
+  });
+  upstreamRes.body.pipe(res);
 }
 
 function isStreamingResponse(event: AuditEvent, headers: http.IncomingHttpHeaders): boolean {
@@ -80,4 +118,10 @@ function isStreamingResponse(event: AuditEvent, headers: http.IncomingHttpHeader
       (headers['transfer-encoding'] === 'chunked' || headers['transfer-encoding'] === undefined) &&
       event.verb !== 'list')
   );
+}
+
+class UpstreamTimeout extends Error {
+  constructor(timeoutMs: number) {
+    super(`the Kubernetes API server did not answer within ${timeoutMs / 1000}s`);
+  }
 }

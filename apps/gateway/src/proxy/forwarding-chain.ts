@@ -11,6 +11,11 @@ import type { Exchange } from './proxy-exchange';
 export interface ForwardingChain {
   readonly upstream: Upstream;
   readonly streamKeepaliveMs: number;
+  /**
+   * How long a request that is not long-running may wait for the head of the API server's
+   * answer (KGW_KUBE_RESPONSE_TIMEOUT_SECONDS): then a 504 Status. Undefined: no limit.
+   */
+  readonly responseTimeoutMs?: number;
   readonly logger: Logger;
   /** Upstream failures are counted here (kgw_upstream_errors_total). */
   readonly metrics?: Pick<GatewayMetrics, 'upstreamError'>;

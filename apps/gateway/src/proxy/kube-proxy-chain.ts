@@ -49,6 +49,7 @@ import {
   checkRequestRate,
   checkUpgrade,
   identifyCaller,
+  isLongRunning,
   longRunningKindOf,
   openLongRunning,
   Refusal,
@@ -83,6 +84,8 @@ export interface KubeProxyChainDeps {
   logger: Logger;
   instance: string;
   streamKeepaliveMs: number;
+  /** KGW_KUBE_RESPONSE_TIMEOUT_SECONDS in ms (ForwardingChain.responseTimeoutMs); absent: none. */
+  responseTimeoutMs?: number;
   /** Largest API request body forwarded (KGW_HTTP_MAX_BODY_BYTES); larger ones get a 413 Status. */
   maxBodyBytes?: number;
   /** Open exchanges by credential, cut at its revocation, logout or expiry (auth/open-streams.ts). */
@@ -100,6 +103,7 @@ type Admitted = { caller: AuthenticatedCaller; identity: MappedIdentity; info: R
 export class KubeProxyChain implements ForwardingChain {
   readonly upstream: Upstream;
   readonly streamKeepaliveMs: number;
+  readonly responseTimeoutMs: number | undefined;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics | undefined;
   private readonly finished = new WeakSet<Exchange>();
@@ -108,6 +112,7 @@ export class KubeProxyChain implements ForwardingChain {
     this.metrics = deps.metrics;
     this.upstream = deps.upstream;
     this.streamKeepaliveMs = deps.streamKeepaliveMs;
+    this.responseTimeoutMs = deps.responseTimeoutMs;
     this.logger = deps.logger;
   }
 
@@ -185,6 +190,7 @@ export class KubeProxyChain implements ForwardingChain {
     const info = resolveTarget(req);
     if (info instanceof Refusal) return info;
     recordTarget(event, info);
+    exchange.longRunning = upgrade || isLongRunning(info);
     if (deps.maxBodyBytes !== undefined) {
       exchange.maxBodyBytes = bodyLimitFor(info, deps.maxBodyBytes);
       const tooLarge = checkBodySize(req, exchange.maxBodyBytes);

@@ -22,6 +22,11 @@ export interface Exchange {
   impersonation?: string;
   /** The most body bytes this request may send upstream (undefined: unlimited, proxied content). */
   maxBodyBytes?: number;
+  /**
+   * Long-running as the API server counts it (watch, proxy, exec, attach, log, portforward): no
+   * response timeout applies.
+   */
+  longRunning?: boolean;
   /** A long-running request: ends its count (the user's limit, the kgw_longrunning_requests gauge). */
   endLongRunning?: () => void;
 }
