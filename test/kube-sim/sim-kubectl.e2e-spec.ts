@@ -69,8 +69,8 @@ describe('kube-sim with real kubectl', () => {
     expect(out).toMatch(/^Name:\s+nginx$/m);
     expect(out).toMatch(/^Status:\s+Running$/m);
     expect(out).toMatch(/^Node:\s+kube-sim-node\/172\.18\.0\.2$/m);
-    // The demo pod also declares the simulator's echo (7) and sink (9) ports.
-    expect(out).toMatch(/Ports:\s+80\/TCP, 7\/TCP, 9\/TCP\n/);
+    // The demo pod also declares the simulator's echo (7), sink (9) and UDP echo (7/UDP) ports.
+    expect(out).toMatch(/Ports:\s+80\/TCP, 7\/TCP, 9\/TCP, 7\/UDP\n/);
     expect(out).toMatch(
       /Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned default\/nginx to kube-sim-node/,
     );
