@@ -20,7 +20,6 @@ export interface Exit {
   code: number | null;
   stdout: string;
   stderr: string;
-  ms: number;
 }
 
 export interface SpawnOptions {
@@ -61,12 +60,11 @@ function spawnGateway(
 
 /** Runs the gateway expecting it to exit by itself (bad input). */
 export async function runGatewayToExit(env: Record<string, string>, timeoutMs = 30_000): Promise<Exit> {
-  const started = Date.now();
   const { child, out, err, exited } = spawnGateway(env);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await exited;
   clearTimeout(timer);
-  return { code, stdout: out.join(''), stderr: err.join(''), ms: Date.now() - started };
+  return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
 export async function startGatewayProcess(
