@@ -197,7 +197,7 @@ function forwardedRequestHeaders(req: http.IncomingMessage, keepUpgrade: boolean
   headers['x-forwarded-for'] = prior
     ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`
     : client;
-  headers['x-forwarded-host'] = req.headers.host ?? (req.headers[':authority']) ?? '';
+  headers['x-forwarded-host'] = req.headers.host ?? req.headers[':authority'] ?? '';
   headers['x-forwarded-proto'] = 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
   headers['x-forwarded-uri'] = req.url ?? '/';
   return headers;

@@ -27,6 +27,10 @@ const environment: ShellEnvironment = {
   hostname: 'nginx',
   env: { HOSTNAME: 'nginx', KUBERNETES_SERVICE_HOST: '10.96.0.1' },
   files: { '/etc/hostname': 'nginx\n', '/var/run/secrets/kubernetes.io/serviceaccount/token': () => 'tok' },
+  processes: [
+    ['root', 'nginx: master process nginx -g daemon off;'],
+    ['nginx', 'nginx: worker process'],
+  ],
 };
 
 describe('PodShell', () => {
@@ -68,6 +72,44 @@ describe('PodShell', () => {
     const sh = harness({ stdin: 'echo one\nexit 5\necho never\n' });
     expect(await new PodShell(environment, sh.io).exec(['sh'])).toEqual({ exitCode: 5 });
     expect(sh.out()).toBe('one\n');
+  });
+
+  it.each([
+    ['printf "b\\na\\nc\\n" | sort | head -n 2', 'a\nb\n', 0],
+    ['printf "x1\\ny2\\nx3\\n" | grep x | wc -l', '2\n', 0],
+    ['printf "x1\\ny2\\n" | grep -v x', 'y2\n', 0],
+    ['echo hi | grep -q nope || echo none', 'none\n', 0],
+    ['printf "1\\n2\\n3\\n" | tail -1', '3\n', 0],
+    ['echo one two | wc', '      1       2       8\n', 0],
+    ['cat /etc/hostname | cat', 'nginx\n', 0],
+    ['echo out; echo err >&2 | wc -l', 'out\n0\n', 0],
+    ['sh -c "echo err >&2" 2>&1 | wc -l', '1\n', 0],
+    ['echo a | grep b', '', 1],
+  ])('pipes: %s', async (script, expected, code) => {
+    const { io, out } = harness();
+    expect(await new PodShell(environment, io).exec(['sh', '-c', script])).toEqual({ exitCode: code });
+    expect(out()).toBe(expected);
+  });
+
+  it('ps aux | grep nginx lists the master, the workers and the grep itself', async () => {
+    const { io, out } = harness();
+    expect(await new PodShell(environment, io).exec(['sh', '-c', 'ps aux | grep nginx'])).toEqual({
+      exitCode: 0,
+    });
+    const lines = out().trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^root\s+1\s.*nginx: master process nginx -g daemon off;$/);
+    expect(lines[1]).toMatch(/^nginx\s+\d+\s.*nginx: worker process$/);
+    expect(lines[2]).toMatch(/^root\s+\d+\s.*grep nginx$/);
+    const ps = harness();
+    await new PodShell(environment, ps.io).exec(['ps', '-ef']);
+    expect(ps.out()).toMatch(/^UID\s+PID\s+PPID\s+C STIME TTY\s+TIME CMD\n/);
+  });
+
+  it('a pipe with a missing stage is a syntax error; & stays refused', async () => {
+    const { io, err } = harness();
+    expect(await new PodShell(environment, io).exec(['sh', '-c', 'echo a |'])).toEqual({ exitCode: 2 });
+    expect(err()).toBe('sh: 1: Syntax error: "|" unexpected\n');
   });
 
   it('knows the terminal size in a TTY', async () => {

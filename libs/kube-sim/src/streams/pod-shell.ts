@@ -2,7 +2,10 @@
 // nginx-like pods. Input is whatever the exec client sends; it is only ever interpreted here,
 // never passed to a real process. Supported: words with '…', "…" and \ quoting, $VAR/${VAR}/$?
 // expansion, `;` `&&` `||` lists, newlines, `>&2` / `2>&1` / `>/dev/null` redirections, VAR=value,
-// and the builtins in BUILTINS below. Pipes and real files are not supported (a clear error says so).
+// pipes, and the builtins below (text filters such as grep/head/wc and `ps` included, because
+// `ps aux | grep nginx` is what people type first). A pipeline's stages run one after another,
+// each reading the previous one's whole output: enough for filters, not for `sleep 9 | …`
+// streaming. Background jobs and real files are not supported (a clear error says so).
 import { KubeStatus } from './kube-status';
 import { LineReader, StdinQueue } from './stdin-queue';
 
@@ -29,6 +32,8 @@ export interface ShellEnvironment {
   env: Record<string, string>;
   /** Absolute path → contents (a function for files that change, such as the rotating token). */
   files: Record<string, string | (() => string)>;
+  /** The container's processes as `ps` shows them, PID 1 first: `[user, command line]`. */
+  processes?: ReadonlyArray<readonly [user: string, command: string]>;
 }
 
 export type CommandResult = { exitCode: number } | { failure: KubeStatus };
@@ -82,6 +87,23 @@ interface Redirects {
   stdoutTo: 'stdout' | 'stderr' | 'null';
   stderrTo: 'stdout' | 'stderr' | 'null';
 }
+
+/** One stage of a pipeline: what it reads instead of the exec's stdin, where its stdout goes. */
+interface PipeStage {
+  /** The previous stage's whole output (undefined for the first stage). */
+  input: string | undefined;
+  /** Collects this stage's stdout for the next stage (undefined for the last stage). */
+  capture: string[] | undefined;
+  /** Every stage's command line: `ps` in a pipeline sees its neighbours, as in a real shell. */
+  commands: string[];
+}
+
+type Builtin = (
+  args: string[],
+  out: (text: string | Buffer) => void,
+  err: (text: string) => void,
+  input: string | undefined,
+) => number | Promise<number>;
 
 /** Splits a command line into words and operators, expanding variables as sh would. */
 export function tokenize(line: string, lookup: (name: string) => string): Token[] {
@@ -163,11 +185,15 @@ export function tokenize(line: string, lookup: (name: string) => string): Token[
         tokens.push({ kind: 'op', value: char, at: i, end: i + 1 });
         i += 1;
       }
-    } else if (char === '>' && !inWord) {
-      // Redirections glue into one word so the command runner can recognize them: '>&2', '>/dev/null'.
+    } else if (char === '>' && (!inWord || (!quoted && (word === '1' || word === '2')))) {
+      // Redirections glue into one word so the command runner can recognize them: '>&2',
+      // '>/dev/null', and with a descriptor written right before the '>': '2>&1'.
+      const descriptor = inWord ? word : '';
+      word = '';
+      inWord = false;
       flush();
       const match = /^>&?\s*[^\s;&|]*/.exec(line.slice(i))!;
-      tokens.push({ kind: 'word', value: match[0].replace(/\s+/g, ''), quoted: false });
+      tokens.push({ kind: 'word', value: descriptor + match[0].replace(/\s+/g, ''), quoted: false });
       i += match[0].length;
     } else if (/\s/.test(char)) {
       flush();
@@ -205,6 +231,8 @@ export class PodShell {
   private lastStatus = 0;
   private cwd = '/';
   private lineReader: LineReader | undefined;
+  /** The command lines of the pipeline running now, for `ps`. */
+  private pipeline: string[] | undefined;
 
   constructor(
     private readonly environment: ShellEnvironment,
@@ -265,19 +293,21 @@ export class PodShell {
       const text = script.slice(segmentStart, end);
       if (skip === '&&' && status !== 0) return;
       if (skip === '||' && status === 0) return;
-      const words = tokenize(text, (name) => this.lookup(name)).flatMap((token) =>
-        token.kind === 'word' ? [token.value] : [],
-      );
-      if (words.length === 0) return;
-      status = await this.runSimple(words);
+      const stages: string[][] = [[]];
+      for (const token of tokenize(text, (name) => this.lookup(name))) {
+        if (token.kind === 'word') stages[stages.length - 1].push(token.value);
+        else stages.push([]);
+      }
+      if (stages.length === 1 && stages[0].length === 0) return;
+      if (stages.some((stage) => stage.length === 0)) {
+        this.io.writeStderr(`${this.shellName}: 1: Syntax error: "|" unexpected\n`);
+        status = 2;
+      } else status = await this.runPipeline(stages);
       this.lastStatus = status;
     };
     for (const token of structure) {
-      if (token.kind === 'word') continue;
-      if (token.value === '|') {
-        this.io.writeStderr(`${this.shellName}: pipes are not supported by the kube-sim shell\n`);
-        return 2;
-      }
+      // A pipe joins stages within one list element; only the list operators end it.
+      if (token.kind === 'word' || token.value === '|') continue;
       if (token.value === '&') {
         this.io.writeStderr(`${this.shellName}: background jobs are not supported by the kube-sim shell\n`);
         return 2;
@@ -291,7 +321,21 @@ export class PodShell {
     return status;
   }
 
-  private async runSimple(words: string[]): Promise<number> {
+  /** Runs `a | b | c`: each stage gets the previous one's output; the last one's status counts. */
+  private async runPipeline(stages: string[][]): Promise<number> {
+    if (stages.length === 1) return this.runSimple(stages[0]);
+    const commands = stages.map((words) => words.join(' '));
+    let input: string | undefined;
+    let status = 0;
+    for (const [index, words] of stages.entries()) {
+      const capture = index < stages.length - 1 ? [] : undefined;
+      status = await this.runSimple(words, { input, capture, commands });
+      input = capture?.join('');
+    }
+    return status;
+  }
+
+  private async runSimple(words: string[], pipe?: PipeStage): Promise<number> {
     const redirects: Redirects = { stdoutTo: 'stdout', stderrTo: 'stderr' };
     const argv: string[] = [];
     const assignments: Array<[string, string]> = [];
@@ -320,7 +364,7 @@ export class PodShell {
     const saved = assignments.map(([name]) => [name, this.vars[name]] as const);
     for (const [name, value] of assignments) this.vars[name] = value;
     try {
-      return await this.runArgv(argv, redirects);
+      return await this.runArgv(argv, redirects, pipe);
     } finally {
       for (const [name, value] of saved) {
         if (value === undefined) delete this.vars[name];
@@ -329,11 +373,16 @@ export class PodShell {
     }
   }
 
-  private async runArgv(argv: string[], redirects: Redirects): Promise<number> {
+  private async runArgv(argv: string[], redirects: Redirects, pipe?: PipeStage): Promise<number> {
     const name = argv[0].replace(/^\/(usr\/)?s?bin\//, '');
-    const out = (text: string | Buffer): void => this.emit(redirects.stdoutTo, text);
-    const err = (text: string | Buffer): void => this.emit(redirects.stderrTo, text);
-    if (SHELL_NAMES.has(argv[0]) || SHELL_NAMES.has(name)) return this.runShell(name, argv.slice(1));
+    const send = (target: Redirects['stdoutTo'], text: string | Buffer): void => {
+      if (target === 'stdout' && pipe?.capture) pipe.capture.push(text.toString());
+      else this.emit(target, text);
+    };
+    const out = (text: string | Buffer): void => send(redirects.stdoutTo, text);
+    const err = (text: string | Buffer): void => send(redirects.stderrTo, text);
+    if (SHELL_NAMES.has(argv[0]) || SHELL_NAMES.has(name))
+      return this.runShell(name, argv.slice(1), out, err);
     const builtin = this.builtins[name];
     if (!builtin) {
       err(
@@ -343,7 +392,12 @@ export class PodShell {
       );
       return 127;
     }
-    return builtin(argv.slice(1), out, err);
+    this.pipeline = pipe?.commands;
+    try {
+      return await builtin(argv.slice(1), out, err, pipe?.input);
+    } finally {
+      this.pipeline = undefined;
+    }
   }
 
   private emit(target: 'stdout' | 'stderr' | 'null', text: string | Buffer): void {
@@ -351,8 +405,23 @@ export class PodShell {
     else if (target === 'stderr') this.io.writeStderr(text);
   }
 
-  private async runShell(name: string, args: string[]): Promise<number> {
-    const nested = new PodShell({ ...this.environment, env: { ...this.vars } }, this.io, name);
+  private async runShell(
+    name: string,
+    args: string[],
+    out: (text: string | Buffer) => void,
+    err: (text: string | Buffer) => void,
+  ): Promise<number> {
+    // The nested shell writes where this command's output goes (a pipe, /dev/null, 2>&1).
+    const io: ShellIO = {
+      tty: this.io.tty,
+      stdin: this.io.stdin,
+      writeStdout: out,
+      writeStderr: err,
+      terminalSize: () => this.io.terminalSize(),
+      onInterrupt: (listener) => this.io.onInterrupt(listener),
+      closed: this.io.closed,
+    };
+    const nested = new PodShell({ ...this.environment, env: { ...this.vars } }, io, name);
     nested.lineReader = this.lineReader;
     nested.cwd = this.cwd;
     const dashC = args.indexOf('-c');
@@ -444,10 +513,50 @@ export class PodShell {
     return [...entries].sort();
   }
 
-  private readonly builtins: Record<
-    string,
-    (args: string[], out: (t: string | Buffer) => void, err: (t: string) => void) => number | Promise<number>
-  > = {
+  /**
+   * What a filter reads: its files, else the previous stage's output, else the exec's stdin to
+   * EOF. Undefined (after an error on stderr) when a file is missing.
+   */
+  private async filterInput(
+    command: string,
+    files: string[],
+    input: string | undefined,
+    err: (text: string) => void,
+  ): Promise<string | undefined> {
+    if (files.length > 0) {
+      let text = '';
+      for (const raw of files) {
+        const contents = this.readFile(this.resolvePath(raw));
+        if (contents === undefined) {
+          err(`${command}: ${raw}: No such file or directory\n`);
+          return undefined;
+        }
+        text += contents;
+      }
+      return text;
+    }
+    if (input !== undefined) return input;
+    const chunks: string[] = [];
+    await this.copyStdin((chunk) => chunks.push(chunk.toString()));
+    return chunks.join('');
+  }
+
+  /** `-n N`, `-nN` or `-N` (head/tail); the rest of the arguments are files. */
+  private static lineCount(args: string[]): { count: number; files: string[] } | undefined {
+    let count = 10;
+    const files: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i];
+      const value = arg === '-n' ? args[++i] : (/^-n(.+)$/.exec(arg)?.[1] ?? /^-(\d+)$/.exec(arg)?.[1]);
+      if (value !== undefined) {
+        count = Number(value);
+        if (!Number.isInteger(count) || count < 0) return undefined;
+      } else files.push(arg);
+    }
+    return { count, files };
+  }
+
+  private readonly builtins: Record<string, Builtin> = {
     echo: (args, out) => {
       const noNewline = args[0] === '-n';
       out(`${(noNewline ? args.slice(1) : args).join(' ')}${noNewline ? '' : '\n'}`);
@@ -570,9 +679,13 @@ export class PodShell {
       }
       return status;
     },
-    cat: async (args, out, err) => {
+    cat: async (args, out, err, input) => {
       const files = args.filter((arg) => arg !== '-u');
-      if (files.length === 0 || files.includes('-')) return this.copyStdin(out);
+      if (files.length === 0 || files.includes('-')) {
+        if (input === undefined) return this.copyStdin(out);
+        out(input);
+        return 0;
+      }
       let status = 0;
       for (const raw of files) {
         const path = this.resolvePath(raw);
@@ -604,6 +717,152 @@ export class PodShell {
         return 1;
       }
       if (args[0] === 'size') out(`${size.height} ${size.width}\n`);
+      return 0;
+    },
+    grep: async (args, out, err, input) => {
+      const flags = new Set<string>();
+      const rest: string[] = [];
+      for (const arg of args) {
+        if (/^-[a-zA-Z]+$/.test(arg)) for (const flag of arg.slice(1)) flags.add(flag);
+        else rest.push(arg);
+      }
+      const [pattern, ...files] = rest;
+      if (pattern === undefined) {
+        err('Usage: grep [OPTION]... PATTERNS [FILE]...\n');
+        return 2;
+      }
+      const text = await this.filterInput('grep', files, input, err);
+      if (text === undefined) return 2;
+      // JavaScript regular expressions stand in for POSIX ones; a pattern that is not one is
+      // matched literally rather than failing.
+      const literal = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      let matcher: RegExp;
+      try {
+        matcher = new RegExp(flags.has('F') ? literal : pattern, flags.has('i') ? 'i' : '');
+      } catch {
+        matcher = new RegExp(literal, flags.has('i') ? 'i' : '');
+      }
+      const lines = text.split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      const matched = lines
+        .map((line, index) => ({ line, number: index + 1 }))
+        .filter(({ line }) => matcher.test(line) !== flags.has('v'));
+      if (flags.has('q')) return matched.length > 0 ? 0 : 1;
+      if (flags.has('c')) out(`${matched.length}\n`);
+      else
+        out(
+          matched.map(({ line, number }) => (flags.has('n') ? `${number}:${line}\n` : `${line}\n`)).join(''),
+        );
+      return matched.length > 0 ? 0 : 1;
+    },
+    head: async (args, out, err, input) => {
+      const parsed = PodShell.lineCount(args);
+      if (!parsed) {
+        err(`head: invalid number of lines\n`);
+        return 1;
+      }
+      const text = await this.filterInput('head', parsed.files, input, err);
+      if (text === undefined) return 1;
+      out(
+        text
+          .split(/(?<=\n)/)
+          .slice(0, parsed.count)
+          .join(''),
+      );
+      return 0;
+    },
+    tail: async (args, out, err, input) => {
+      const parsed = PodShell.lineCount(args);
+      if (!parsed) {
+        err(`tail: invalid number of lines\n`);
+        return 1;
+      }
+      const text = await this.filterInput('tail', parsed.files, input, err);
+      if (text === undefined) return 1;
+      out(
+        parsed.count === 0
+          ? ''
+          : text
+              .split(/(?<=\n)/)
+              .slice(-parsed.count)
+              .join(''),
+      );
+      return 0;
+    },
+    wc: async (args, out, err, input) => {
+      const flags = args.filter((arg) => arg.startsWith('-')).join('');
+      const text = await this.filterInput(
+        'wc',
+        args.filter((arg) => !arg.startsWith('-')),
+        input,
+        err,
+      );
+      if (text === undefined) return 1;
+      const counts = {
+        l: (text.match(/\n/g) ?? []).length,
+        w: text.split(/\s+/).filter(Boolean).length,
+        c: Buffer.byteLength(text),
+      };
+      const chosen = (['l', 'w', 'c'] as const).filter((flag) => flags.includes(flag));
+      // GNU wc: a lone count from stdin unpadded, several in columns of 7.
+      if (chosen.length === 1) out(`${counts[chosen[0]]}\n`);
+      else
+        out(
+          `${(chosen.length ? chosen : (['l', 'w', 'c'] as const)).map((f) => String(counts[f]).padStart(7)).join(' ')}\n`,
+        );
+      return 0;
+    },
+    sort: async (args, out, err, input) => {
+      const flags = args.filter((arg) => arg.startsWith('-')).join('');
+      const text = await this.filterInput(
+        'sort',
+        args.filter((arg) => !arg.startsWith('-')),
+        input,
+        err,
+      );
+      if (text === undefined) return 2;
+      const lines = text.split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      lines.sort(
+        flags.includes('n') ? (a, b) => parseFloat(a) - parseFloat(b) || a.localeCompare(b) : undefined,
+      );
+      if (flags.includes('r')) lines.reverse();
+      out(lines.map((line) => `${line}\n`).join(''));
+      return 0;
+    },
+    ps: (args, out) => {
+      // procps' formats for `ps`, `ps aux` and `ps -ef`: the container's processes, then this shell
+      // and the commands of the pipeline running now (so `ps aux | grep nginx` lists the grep too).
+      const tty = this.io.tty ? 'pts/0' : '?';
+      const own: Array<[string, string]> = [
+        ['root', this.shellName],
+        ...(this.pipeline ?? [`ps ${args.join(' ')}`.trim()]).map((c): [string, string] => ['root', c]),
+      ];
+      const rows = [...(this.environment.processes ?? []), ...own].map(([user, command], index) => ({
+        user,
+        pid: index === 0 ? 1 : 7 * index + 22,
+        ppid: index === 0 ? 0 : 1,
+        tty: index < (this.environment.processes?.length ?? 0) ? '?' : tty,
+        command,
+      }));
+      const style = args.join(' ');
+      if (/^-?[a-z]*a[a-z]*u|^-?[a-z]*u[a-z]*a/.test(style) || style.includes('aux')) {
+        out('USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n');
+        for (const row of rows)
+          out(
+            `${row.user.padEnd(8)} ${String(row.pid).padStart(6)}  0.0  0.1  11404  7432 ${row.tty.padEnd(8)} ${row.pid === 1 ? 'Ss  ' : 'S   '} 00:00   0:00 ${row.command}\n`,
+          );
+      } else if (/-[a-z]*e/.test(style) || style.includes('-A')) {
+        out('UID          PID    PPID  C STIME TTY          TIME CMD\n');
+        for (const row of rows)
+          out(
+            `${row.user.padEnd(8)} ${String(row.pid).padStart(6)} ${String(row.ppid).padStart(7)}  0 00:00 ${row.tty.padEnd(8)} 00:00:00 ${row.command}\n`,
+          );
+      } else {
+        out('    PID TTY          TIME CMD\n');
+        for (const row of rows.filter((r) => r.tty !== '?' || !this.io.tty))
+          out(`${String(row.pid).padStart(7)} ${row.tty.padEnd(8)} 00:00:00 ${row.command.split(' ')[0]}\n`);
+      }
       return 0;
     },
     tput: (args, out, err) => {

@@ -143,7 +143,16 @@ export function buildShellEnvironment(
     files['/etc/nginx/nginx.conf'] =
       'user  nginx;\nworker_processes  auto;\nerror_log  /var/log/nginx/error.log notice;\npid        /var/run/nginx.pid;\nevents {\n    worker_connections  1024;\n}\nhttp {\n    include       /etc/nginx/conf.d/*.conf;\n}\n';
   }
-  return { hostname: pod.name, env, files };
+  // nginx's master and workers, like the image's `nginx -g 'daemon off;'`; other images show their
+  // container name as PID 1 (the simulator does not model commands).
+  const processes: ShellEnvironment['processes'] = container.image.includes('nginx')
+    ? [
+        ['root', 'nginx: master process nginx -g daemon off;'],
+        ['nginx', 'nginx: worker process'],
+        ['nginx', 'nginx: worker process'],
+      ]
+    : [['root', container.name]];
+  return { hostname: pod.name, env, files, processes };
 }
 
 /** The terminal side shared by exec and attach: TTY line discipline, \n → \r\n, resizes, ^C. */
