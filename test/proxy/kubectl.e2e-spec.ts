@@ -75,6 +75,19 @@ describe('REST', () => {
     expect(info.groups).toEqual(['team-a', 'system:authenticated']);
     expect(info.extra['kgw.io/auth-method']).toEqual(['static-token']);
   });
+
+  it("get --raw /api names the gateway's address in serverAddressByClientCIDRs, not the API server's", async () => {
+    const raw = await stack.kubectl('carol').run(['get', '--raw', '/api']);
+    expect(raw.code).toBe(0);
+    const versions = JSON.parse(raw.stdout);
+    expect(versions.kind).toBe('APIVersions');
+    expect(versions.versions).toEqual(['v1']);
+    expect(versions.serverAddressByClientCIDRs).toEqual([
+      { clientCIDR: '0.0.0.0/0', serverAddress: new URL(stack.url).host },
+    ]);
+    // The simulator, like kube-apiserver, names itself: the rewrite is the gateway's.
+    expect(new URL(stack.url).host).not.toBe(new URL(stack.sim.url).host);
+  });
 });
 
 describe('streams', () => {

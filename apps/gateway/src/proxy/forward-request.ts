@@ -5,6 +5,7 @@
 // head comes at once but whose body may wait for hours); after the answer started, a failure
 // cuts the client connection, so a partial body never looks complete.
 import type * as http from 'node:http';
+import type { Readable } from 'node:stream';
 import {
   gatewayTimeout,
   internal,
@@ -17,6 +18,12 @@ import {
 import type { AuditEvent } from '../audit/audit-event';
 import type { MappedIdentity } from '../identity/caller';
 import { hasBody } from '../lifecycle/slow-clients';
+import {
+  gatewayAddress,
+  isApiVersionsRequest,
+  MAX_API_VERSIONS_BYTES,
+  rewriteApiVersions,
+} from './api-versions';
 import { Refusal } from './chain-steps';
 import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';
@@ -97,16 +104,59 @@ function relayAnswer(
     upstreamRes.keepAlive(chain.streamKeepaliveMs);
   }
   event.code = upstreamRes.statusCode;
-  res.writeHead(
-    upstreamRes.statusCode,
-    sanitizeResponseHeaders(upstreamRes.headers, { proxiedContent: isProxiedContent(event) }),
-  );
+  const responseHeaders = sanitizeResponseHeaders(upstreamRes.headers, {
+    proxiedContent: isProxiedContent(event),
+  });
+  if (
+    upstreamRes.statusCode === 200 &&
+    isApiVersionsRequest(req) &&
+    !upstreamRes.headers['content-encoding']
+  ) {
+    answerApiVersions(req, res, upstreamRes.body, responseHeaders, event);
+    return;
+  }
+  res.writeHead(upstreamRes.statusCode, responseHeaders);
   // Watches must reach the client at once: the first event may be minutes away.
   if (streaming) res.flushHeaders();
   upstreamRes.body.on('data', (chunk: Buffer) => {
     event.bytesOut += chunk.length;
   });
   upstreamRes.body.pipe(res);
+}
+
+/** `/api`'s small answer, read whole and sent with the gateway's address (api-versions.ts). */
+function answerApiVersions(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Readable,
+  headers: http.OutgoingHttpHeaders,
+  event: AuditEvent,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const collect = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size <= MAX_API_VERSIONS_BYTES) return;
+    // Too large to be an APIVersions: pass it on as it is.
+    body.off('data', collect);
+    body.off('end', rewrite);
+    res.writeHead(200, headers);
+    res.write(Buffer.concat(chunks));
+    event.bytesOut = size;
+    body.on('data', (more: Buffer) => (event.bytesOut += more.length));
+    body.pipe(res);
+  };
+  const rewrite = (): void => {
+    const original = Buffer.concat(chunks);
+    const answer = rewriteApiVersions(original, gatewayAddress(req)) ?? original;
+    event.bytesOut = answer.length;
+    res.writeHead(200, { ...headers, 'content-length': answer.length });
+    res.end(answer);
+  };
+  body.on('data', collect);
+  body.on('end', rewrite);
+  body.on('error', () => res.destroy());
 }
 
 function isStreamingResponse(event: AuditEvent, headers: http.IncomingHttpHeaders): boolean {
