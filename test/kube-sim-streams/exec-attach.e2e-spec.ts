@@ -46,13 +46,10 @@ describe('kubectl exec, attach and logs through the simulator', () => {
     const { host, port } = runtime!.backendFor(80)!;
     await new Promise<void>((resolve, reject) =>
       http
-        .get(
-          { host, port, path, agent: false, headers: { 'user-agent': 'streams-e2e' } },
-          (res) => {
-            res.resume();
-            res.on('end', resolve);
-          },
-        )
+        .get({ host, port, path, agent: false, headers: { 'user-agent': 'streams-e2e' } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        })
         .on('error', reject),
     );
   }
@@ -101,6 +98,19 @@ describe('kubectl exec, attach and logs through the simulator', () => {
       expect(result.stdout).toBe('out\n');
       expect(result.stderr).toContain('err\n');
       expect(result.stderr).toContain('command terminated with exit code 3');
+    });
+
+    it("exec nginx -- sh -c 'ps aux | grep nginx' and stdin through a pipe: what people type first", async () => {
+      const ps = await kubectl.run(['exec', 'nginx', '--', 'sh', '-c', 'ps aux | grep nginx'], { env });
+      expect(ps.code).toBe(0);
+      expect(ps.stdout).toMatch(/^root\s+1\s.*nginx: master process nginx -g daemon off;$/m);
+      expect(ps.stdout).toMatch(/nginx: worker process$/m);
+      expect(ps.stdout).toMatch(/grep nginx$/m);
+      const counted = await kubectl.run(['exec', '-i', 'nginx', '--', 'sh', '-c', 'cat | grep -c keep'], {
+        env,
+        stdin: 'keep 1\ndrop\nkeep 2\n',
+      });
+      expect(counted.stdout).toBe('2\n');
     });
 
     it('exec reads the service account files', async () => {
