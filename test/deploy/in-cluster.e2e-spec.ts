@@ -57,11 +57,7 @@ describe('in-cluster mode (the production overlay, as a pod runs it)', () => {
   let firstToken: string;
 
   /** As a caller of the token file (by name) or with any bearer token (a personal token). */
-  const call = async (
-    caller: string,
-    path: string,
-    init: RequestInit = {},
-  ): Promise<Response> =>
+  const call = async (caller: string, path: string, init: RequestInit = {}): Promise<Response> =>
     fetch(`${gateway.url}${path}`, {
       ...init,
       headers: {
@@ -238,15 +234,18 @@ describe('in-cluster mode (the production overlay, as a pod runs it)', () => {
 
     // The gateway checks the file at most once a second: a bounded number of tries, each a
     // complete request, until one goes through with the new token.
+    const before = sim.requestLog.entries.at(-1)?.seq ?? 0;
     let status = 0;
     for (let i = 0; i < 100 && status !== 200; i++) {
       status = (await call('alice', '/api/v1/namespaces/default/pods')).status;
       if (status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(status).toBe(200);
-    const seen = sim.requestLog
-      .find((e) => e.path === '/api/v1/namespaces/default/pods' && e.status === 200)
-      .at(-1);
+    // The simulator completes its log entry after the answer is on its way: wait for the entry of
+    // the first request that went through, rather than reading a log that may not have it yet.
+    const seen = await sim.requestLog.waitFor(
+      (e) => e.seq > before && e.path === '/api/v1/namespaces/default/pods' && e.status === 200,
+    );
     expect(seen?.authenticatedUser?.extra?.['authentication.kubernetes.io/credential-id']).toEqual([
       `JTI=${jti(secondToken)}`,
     ]);
