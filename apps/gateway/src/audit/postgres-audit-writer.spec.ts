@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -146,20 +146,27 @@ describe('PostgresAuditWriter', () => {
   });
 
   it('replays a spool a crashed run left behind at startup, and continues its chain', async () => {
-    const first = await open();
-    store.down = true;
+    // The run that crashes writes to a database that never comes back for it: a dead process
+    // does not replay its own spool behind the next run's back.
+    const database = store;
+    store = Object.assign(new FakeStore(), { down: true });
+    const first = await open(join(dir, 'crashed'));
+    store = database;
     for (let n = 1; n <= 30; n++) first.record(event(n));
     await until(() => first.stats.spooled === 30);
-    // A crash: no close(). Even a torn last line must not stop the replay.
+    // A crash: no close(); what it left on disk is what the next run finds (a copy, so the
+    // stand-in for the dead process can be stopped afterwards without touching it). Even a torn
+    // last line must not stop the replay.
+    cpSync(join(dir, 'crashed'), join(dir, 'spool'), { recursive: true });
     const segment = readdirSync(join(dir, 'spool')).sort().at(-1)!;
     writeFileSync(join(dir, 'spool', segment), '{"torn', { flag: 'a' });
-    store.down = false;
     const second = await open();
     expect(store.rows).toHaveLength(30);
     second.record(event(31));
     await second.close();
     expect(store.rows.map((r) => r.seq)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
     expect(store.rows[30].prevHash).toBe(store.rows[29].hash);
+    await first.close();
   });
 
   it('replaying records Postgres already has skips them (unique request id)', async () => {
