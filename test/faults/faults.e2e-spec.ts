@@ -3,7 +3,7 @@
 // refuses, resets or stalls its connections; the OpenID provider is stopped outright. Then many
 // real kubectl clients at once, mixing get, watch, logs -f and exec.
 //
-// Rows are named F-<n> in docs/security.md.
+// Rows are named R<n> in docs/security.md.
 import { createHash } from 'node:crypto';
 import { browserLogin } from '../support/browser-login';
 import { CALLERS, startGatewayStack, type GatewayStack, type HttpResult } from '../support/gateway-stack';
@@ -52,7 +52,7 @@ describe('faults: the API server down, resetting or slow', () => {
     await faults.setMode('pass');
   });
 
-  it('F-1 fault: the API server is down (connections refused) → 503 Status at once, audited; served again when it is back, no restart', async () => {
+  it('R1 fault: the API server is down (connections refused) → 503 Status at once, audited; served again when it is back, no restart', async () => {
     expect((await stack.request('alice', PODS)).status).toBe(200);
     await faults.setMode('down');
     for (const caller of ['alice', 'bob'] as const) {
@@ -73,7 +73,7 @@ describe('faults: the API server down, resetting or slow', () => {
     expect(kubectl.code).toBe(0);
   });
 
-  it('F-2 fault: the API server resets every connection → 503 Status, an open watch is cut (not left hanging); recovery', async () => {
+  it('R2 fault: the API server resets every connection → 503 Status, an open watch is cut (not left hanging); recovery', async () => {
     const watch = stack.kubectl('alice').start(['get', 'pods', '-w', '--request-timeout=0']);
     await watch.waitFor(/nginx/);
     await faults.setMode('reset');
@@ -86,7 +86,7 @@ describe('faults: the API server down, resetting or slow', () => {
     expect((await stack.request('alice', PODS)).status).toBe(200);
   });
 
-  it(`F-3 fault: the API server stalls (accepts, never answers) → 504 Timeout Status after KGW_KUBE_RESPONSE_TIMEOUT_SECONDS, not a hang; recovery`, async () => {
+  it(`R3 fault: the API server stalls (accepts, never answers) → 504 Timeout Status after KGW_KUBE_RESPONSE_TIMEOUT_SECONDS, not a hang; recovery`, async () => {
     expect((await stack.request('alice', PODS)).status).toBe(200);
     await faults.setMode('stall');
     const res = await stack.request('alice', PODS);
@@ -103,7 +103,7 @@ describe('faults: the API server down, resetting or slow', () => {
     expect(kubectl.code).toBe(0);
   });
 
-  it('F-4 (allowed) the response timeout never cuts long-running requests: a watch, logs -f and exec idle past it go on', async () => {
+  it('R4 (allowed) the response timeout never cuts long-running requests: a watch, logs -f and exec idle past it go on', async () => {
     const alice = stack.kubectl('alice');
     const watch = alice.start(['get', 'configmaps', '-n', 'team-b', '-w', '--request-timeout=0']);
     const logs = alice.start(['logs', '-f', 'nginx', '--tail=0']);
@@ -140,7 +140,7 @@ describe('load: 40 kubectl clients at once', () => {
   const CLIENTS = 40;
   const GETS_PER_CLIENT = 3;
 
-  it('F-5 load: 40 parallel kubectl clients mixing get, watch, logs -f and exec → no error', async () => {
+  it('R5 load: 40 parallel kubectl clients mixing get, watch, logs -f and exec → no error', async () => {
     const started = new Date();
     const runners: KubectlRunner[] = [];
     for (let i = 0; i < 4; i++) runners.push(stack.kubectlWithToken(`load-${i}`, CALLERS.alice.token));
@@ -195,7 +195,7 @@ describe('load: 40 kubectl clients at once', () => {
 });
 
 describe('faults: the OpenID provider down', () => {
-  it('F-6 fault: the provider is down → sessions (also when due for refresh), personal tokens and known JWTs keep working; a new login gets a clear 503 page', async () => {
+  it('R6 fault: the provider is down → sessions (also when due for refresh), personal tokens and known JWTs keep working; a new login gets a clear 503 page', async () => {
     const { browser, session } = await browserLogin(stack, 'alice');
     expect(session).toBeDefined();
     const me = JSON.parse((await browser.fetch(`${stack.url}/kgw/v1/me`)).body) as { csrfToken: string };

@@ -355,6 +355,63 @@ describe('finding 1: proxied content cannot act as the user', () => {
     expect(res.body).toContain('Welcome to nginx!');
   });
 
+  describe('cookie-authenticated unsafe requests on Kubernetes paths need the CSRF token', () => {
+    let session: string;
+    let csrfToken: string;
+    beforeAll(async () => {
+      const login = await browserLogin(stack, 'carol');
+      session = login.session!;
+      csrfToken = (
+        JSON.parse((await login.browser.fetch(`${stack.url}/kgw/v1/me`)).body) as { csrfToken: string }
+      ).csrfToken;
+    });
+    let marker = 0;
+    const rows = [
+      { method: 'POST', path: '/api/v1/namespaces/default/configmaps' },
+      { method: 'PUT', path: '/api/v1/namespaces/default/configmaps/csrf' },
+      { method: 'PATCH', path: '/api/v1/namespaces/default/configmaps/csrf' },
+      { method: 'DELETE', path: '/api/v1/namespaces/default/configmaps/csrf' },
+      { method: 'POST', path: '/api/v1/namespaces/default/pods/nginx/proxy/echo' },
+      { method: 'DELETE', path: '/api/v1/namespaces/default/services/my-nginx:80/proxy/echo' },
+    ];
+    const send = (method: string, path: string, headers: Record<string, string>) => {
+      const query = `csrf-row=${++marker}`;
+      const res = stack.request(undefined, `${path}?${query}`, {
+        method,
+        headers: {
+          cookie: `__Host-kgw_session=${session}`,
+          'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+          'x-forwarded-for': freshAddress(),
+          ...headers,
+        },
+        body: method === 'DELETE' ? undefined : '{}',
+      });
+      return { res, query };
+    };
+
+    it.each(rows)(
+      "1 attack: a cross-site $method $path with the victim's cookie and no (or a guessed) X-CSRF-Token → 401 Status, nothing forwarded",
+      async ({ method, path }) => {
+        for (const headers of [{}, { 'x-csrf-token': 'guessed' }, { 'x-csrf-token': '' }]) {
+          const { res, query } = send(method, path, headers);
+          const answer = await res;
+          expect(answer.status).toBe(401);
+          expect(JSON.parse(answer.body)).toMatchObject({ kind: 'Status', code: 401 });
+          expect(stack.sim.requestLog.find((e) => e.query === query)).toEqual([]);
+        }
+      },
+    );
+
+    it.each(rows)(
+      "(allowed) $method $path with the session's X-CSRF-Token → past the check (RBAC or the pod decides)",
+      async ({ method, path }) => {
+        const { res } = send(method, path, { 'x-csrf-token': csrfToken });
+        const answer = await res;
+        expect(answer.status).not.toBe(401);
+      },
+    );
+  });
+
   it("the API server's own answers are not sandboxed", async () => {
     const res = await stack.request('alice', '/api/v1/namespaces/default/pods');
     expect(res.headers['content-security-policy']).toBeUndefined();
@@ -421,12 +478,17 @@ describe("finding 5: a credential's end ends everything of it", () => {
 
   async function statusWith(token: string): Promise<number> {
     return (
-      await stack.request(undefined, '/api/v1/namespaces/default/pods', { headers: bearer(token, freshAddress()) })
+      await stack.request(undefined, '/api/v1/namespaces/default/pods', {
+        headers: bearer(token, freshAddress()),
+      })
     ).status;
   }
 
   /** `curl -N` on a watch of pods in default, with the given headers; resolves when curl exits. */
-  function curlWatch(headers: Record<string, string>): { seen: Promise<void>; exited: Promise<number | null> } {
+  function curlWatch(headers: Record<string, string>): {
+    seen: Promise<void>;
+    exited: Promise<number | null>;
+  } {
     const ca = join(stack.dir, 'ca-for-curl.pem');
     writeFileSync(ca, stack.caPem);
     const child = spawn(
@@ -483,7 +545,7 @@ describe("finding 5: a credential's end ends everything of it", () => {
     for (const child of curls) child.kill('SIGKILL');
   });
 
-  it("5a attack: tokens minted with a PAT outlive its revocation → children and grandchildren revoked with it, their open kubectl watches cut", async () => {
+  it('5a attack: tokens minted with a PAT outlive its revocation → children and grandchildren revoked with it, their open kubectl watches cut', async () => {
     const parent = await mint(CALLERS.alice.token, { name: 'parent' });
     const child = await mint(parent.token, { name: 'child' });
     const grandchild = await mint(child.token, { name: 'grandchild' });
@@ -504,11 +566,13 @@ describe("finding 5: a credential's end ends everything of it", () => {
     const exec = stack.kubectlWithToken('5b-exec', token.token).start(['exec', '-i', 'nginx', '--', 'cat']);
     exec.child.stdin!.write('still here\n');
     await exec.waitFor(/still here/);
-    expect((await stack.request('alice', `/kgw/v1/tokens/${token.id}`, { method: 'DELETE' })).status).toBe(200);
+    expect((await stack.request('alice', `/kgw/v1/tokens/${token.id}`, { method: 'DELETE' })).status).toBe(
+      200,
+    );
     await exec.exited;
   });
 
-  it('5c attack: an open watch outlives its PAT\'s expiry → cut when the token expires, not before', async () => {
+  it("5c attack: an open watch outlives its PAT's expiry → cut when the token expires, not before", async () => {
     const expiresAt = new Date(Date.now() + 4000);
     const token = await mint(CALLERS.alice.token, { name: 'short', expiresAt: expiresAt.toISOString() });
     const watch = stack.kubectlWithToken('5c-expiring', token.token).start(['get', 'pods', '-w']);

@@ -108,3 +108,4 @@ export {
   type KubeconfigEntry,
   type KubeconfigFile,
 } from './kubeconfig';
+export { queryFlag } from './list-options';

@@ -14,6 +14,7 @@ import {
   checkPolicy,
   checkRbac,
   checkUpgrade,
+  followRequested,
   identifyCaller,
   Refusal,
   resolveTarget,
@@ -345,5 +346,24 @@ describe('5c. serviceAccountCredential', () => {
     expect(refusal.status.code).toBe(503);
     expect(refusal.decision).toBe('error');
     expect(refusal.status.message).toContain('ns/sa');
+  });
+});
+
+describe('fidelity: PodLogOptions.follow as the API server converts it (Convert_Slice_string_To_bool)', () => {
+  it.each([
+    { query: 'follow=true', follow: true },
+    { query: 'follow=1', follow: true },
+    // Spellings a `follow=(true|1)` pattern missed: each held a stream outside the long-running limit.
+    { query: 'follow=TRUE', follow: true },
+    { query: 'follow=yes', follow: true },
+    { query: 'follow=%74rue', follow: true },
+    { query: 'follow=', follow: true },
+    { query: 'follow', follow: true },
+    { query: 'follow=false', follow: false },
+    { query: 'follow=FaLsE', follow: false },
+    { query: 'follow=0', follow: false },
+    { query: 'tailLines=1', follow: false },
+  ])('F4 $query → follow $follow', ({ query, follow }) => {
+    expect(followRequested(`/api/v1/namespaces/default/pods/nginx/log?${query}`)).toBe(follow);
   });
 });

@@ -7,9 +7,11 @@ import type { Logger } from 'pino';
 import {
   AccessReviewError,
   badRequest,
+  canonicalizeRequestTarget,
   forbiddenStatusFor,
   gatewayTimeout,
   isRequestRejection,
+  queryFlag,
   requestEntityTooLarge,
   resolveRequestInfo,
   serviceUnavailable,
@@ -300,8 +302,18 @@ export function longRunningKindOf(
     return sub === 'exec' || sub === 'attach' || sub === 'portforward' ? sub : 'proxy';
   }
   if (info.verb === 'watch') return 'watch';
-  if (info.subresource === 'log' && /[?&]follow=(?:true|1)(?:&|$)/.test(req.url ?? '')) return 'logs';
+  if (info.subresource === 'log' && followRequested(req.url ?? '/')) return 'logs';
   return undefined;
+}
+
+/**
+ * PodLogOptions.follow as the API server converts it: the first `follow` value through
+ * Convert_Slice_string_To_bool (queryFlag: `yes`, `TRUE`, `%74rue`, even `` are true), so a
+ * spelling of "follow" we did not count cannot hold a stream outside the long-running limit.
+ */
+export function followRequested(target: string): boolean {
+  const canonical = canonicalizeRequestTarget(target);
+  return !isRequestRejection(canonical) && queryFlag(canonical.query.get('follow'));
 }
 
 /**

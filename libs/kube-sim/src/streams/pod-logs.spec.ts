@@ -39,19 +39,29 @@ describe('parsePodLogOptions', () => {
   });
 
   it.each([
+    // ValidatePodLogOptions (pkg/apis/core/validation): 422, every invalid field in its order.
     [
       'sinceSeconds=5&sinceTime=2024-01-02T03:04:05Z',
-      400,
-      'at most one of `sinceTime` or `sinceSeconds` may be specified',
+      422,
+      'PodLogOptions "nginx" is invalid: : Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified',
     ],
-    ['sinceSeconds=0', 422, 'sinceSeconds: Invalid value: 0'],
-    ['tailLines=-1', 422, 'tailLines: Invalid value: -1'],
-    ['limitBytes=abc', 400, 'limitBytes: Invalid value: "abc"'],
+    ['sinceSeconds=0', 422, 'PodLogOptions "nginx" is invalid: sinceSeconds: Invalid value: 0: must be greater than 0'],
+    ['tailLines=-1', 422, 'tailLines: Invalid value: -1: must be greater than or equal to 0'],
+    [
+      'tailLines=-1&limitBytes=0',
+      422,
+      'is invalid: [tailLines: Invalid value: -1: must be greater than or equal to 0, limitBytes: Invalid value: 0: must be greater than 0]',
+    ],
+    // The parameter codec's conversion (strconv.ParseInt, no trimming): 400 with Go's error.
+    ['limitBytes=abc', 400, 'strconv.ParseInt: parsing "abc": invalid syntax'],
+    ['tailLines=', 400, 'strconv.ParseInt: parsing "": invalid syntax'],
+    ['tailLines=%201', 400, 'strconv.ParseInt: parsing " 1": invalid syntax'],
+    ['tailLines=9223372036854775808', 400, 'value out of range'],
     ['sinceTime=yesterday', 400, 'sinceTime: Invalid value: "yesterday"'],
   ])('refuses %s with %d', (query, code, message) => {
     let error: unknown;
     try {
-      parsePodLogOptions(new URLSearchParams(query));
+      parsePodLogOptions(new URLSearchParams(query), 'nginx');
     } catch (caught) {
       error = caught;
     }

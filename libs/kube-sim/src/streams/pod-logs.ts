@@ -82,17 +82,19 @@ function parseBool(value: string | null): boolean {
   return isTrueParam(value);
 }
 
-function parseInteger(value: string | null, name: string, minimum: number): number | undefined {
-  if (value === null || value === '') return undefined;
-  if (!/^-?\d+$/.test(value)) throw badRequest(`${name}: Invalid value: "${value}": must be an integer`);
-  const parsed = Number(value);
-  if (parsed < minimum) {
-    throw new KubeStatusError(
-      422,
-      `PodLogOptions is invalid: ${name}: Invalid value: ${parsed}: must be ${minimum === 0 ? 'greater than or equal to 0' : 'greater than 0'}`,
-    );
-  }
-  return parsed;
+/**
+ * An int64 query parameter as the parameter codec converts it (apimachinery runtime
+ * Convert_Slice_string_To_Pointer_int64 → strconv.ParseInt(s, 10, 64) on the first value, no
+ * trimming): a sign is allowed, `` is an error, and so is anything out of int64's range. A
+ * conversion error is a 400 whose message is Go's error text.
+ */
+export function parseGoInt64(value: string): number {
+  const quoted = JSON.stringify(value);
+  if (!/^[+-]?[0-9]+$/.test(value)) throw badRequest(`strconv.ParseInt: parsing ${quoted}: invalid syntax`);
+  const parsed = BigInt(value);
+  if (parsed >= 2n ** 63n || parsed < -(2n ** 63n))
+    throw badRequest(`strconv.ParseInt: parsing ${quoted}: value out of range`);
+  return Number(parsed);
 }
 
 /** RFC3339 with optional fraction (up to 9 digits) to epoch nanoseconds. */
@@ -112,14 +114,25 @@ export function formatRfc3339Nano(timeNs: bigint): string {
   return `${iso.slice(0, 19)}.${nanos}Z`;
 }
 
-export function parsePodLogOptions(query: URLSearchParams): PodLogOptions {
-  const sinceSecondsRaw = query.get('sinceSeconds');
+/**
+ * PodLogOptions from the query, in the API server's two steps: the parameter codec's conversion
+ * (the first value of each parameter; booleans via Convert_Slice_string_To_bool, integers via
+ * ParseInt, sinceTime as RFC 3339) fails with a 400; then ValidatePodLogOptions
+ * (pkg/apis/core/validation) collects every invalid field, in its order, into one 422
+ * `PodLogOptions "<pod>" is invalid: …` (registry/core/pod/rest/log.go), before the pod is read.
+ */
+export function parsePodLogOptions(query: URLSearchParams, podName = ''): PodLogOptions {
+  const integer = (name: string): number | undefined => {
+    const value = query.get(name);
+    return value === null ? undefined : parseGoInt64(value);
+  };
+  const sinceSeconds = integer('sinceSeconds');
+  const tailLines = integer('tailLines');
+  const limitBytes = integer('limitBytes');
   const sinceTimeRaw = query.get('sinceTime');
-  if (sinceSecondsRaw && sinceTimeRaw) {
-    throw badRequest('at most one of `sinceTime` or `sinceSeconds` may be specified');
-  }
   let sinceTimeNs: bigint | undefined;
-  if (sinceTimeRaw) {
+  // metav1.Time.UnmarshalQueryParameter: `` (and `null`) is the zero time, which filters nothing.
+  if (sinceTimeRaw !== null && sinceTimeRaw !== '' && sinceTimeRaw !== 'null') {
     sinceTimeNs = parseRfc3339Ns(sinceTimeRaw);
     if (sinceTimeNs === undefined) {
       throw badRequest(
@@ -127,15 +140,29 @@ export function parsePodLogOptions(query: URLSearchParams): PodLogOptions {
       );
     }
   }
+  const invalid: string[] = [];
+  if (tailLines !== undefined && tailLines < 0)
+    invalid.push(`tailLines: Invalid value: ${tailLines}: must be greater than or equal to 0`);
+  if (limitBytes !== undefined && limitBytes < 1)
+    invalid.push(`limitBytes: Invalid value: ${limitBytes}: must be greater than 0`);
+  if (sinceSeconds !== undefined && sinceTimeNs !== undefined)
+    invalid.push(': Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified');
+  else if (sinceSeconds !== undefined && sinceSeconds < 1)
+    invalid.push(`sinceSeconds: Invalid value: ${sinceSeconds}: must be greater than 0`);
+  if (invalid.length > 0) {
+    // utilerrors.Aggregate: one error as it is, several as [a, b].
+    const errors = invalid.length === 1 ? invalid[0] : `[${invalid.join(', ')}]`;
+    throw new KubeStatusError(422, `PodLogOptions ${JSON.stringify(podName)} is invalid: ${errors}`);
+  }
   return {
     container: query.get('container') ?? undefined,
     follow: parseBool(query.get('follow')),
     previous: parseBool(query.get('previous')),
     timestamps: parseBool(query.get('timestamps')),
-    sinceSeconds: parseInteger(sinceSecondsRaw, 'sinceSeconds', 1),
+    sinceSeconds,
     sinceTimeNs,
-    tailLines: parseInteger(query.get('tailLines'), 'tailLines', 0),
-    limitBytes: parseInteger(query.get('limitBytes'), 'limitBytes', 1),
+    tailLines,
+    limitBytes,
   };
 }
 

@@ -276,8 +276,9 @@ export class PodStreams implements PodStreamsHandler {
   }
 
   private async serveLogs(res: ServerResponse, target: StreamTarget, query: URLSearchParams): Promise<void> {
+    // Options are converted and validated before the pod is read, as in the API server.
+    const options = parsePodLogOptions(query, target.name);
     const pod = this.readPodOrThrow(target);
-    const options = parsePodLogOptions(query);
     const containerName = this.containerOrThrow(pod, options.container ?? null);
     const runtime = await this.runtimes.get(pod.namespace, pod.name);
     const container = runtime?.containers.get(containerName);
