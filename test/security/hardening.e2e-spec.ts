@@ -392,7 +392,12 @@ describe('finding 1: proxied content cannot act as the user', () => {
     it.each(rows)(
       "1 attack: a cross-site $method $path with the victim's cookie and no (or a guessed) X-CSRF-Token → 401 Status, nothing forwarded",
       async ({ method, path }) => {
-        for (const headers of [{}, { 'x-csrf-token': 'guessed' }, { 'x-csrf-token': '' }]) {
+        const attempts: Array<Record<string, string>> = [
+          {},
+          { 'x-csrf-token': 'guessed' },
+          { 'x-csrf-token': '' },
+        ];
+        for (const headers of attempts) {
           const { res, query } = send(method, path, headers);
           const answer = await res;
           expect(answer.status).toBe(401);
