@@ -3,7 +3,8 @@
 // provider's form as each demo user. Screenshots of every page (desktop and phone width) go to
 // test-artifacts/web-ui/; axe-core must find no serious violation on any page; no page may
 // cause a Content-Security-Policy violation.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,11 +45,54 @@ beforeAll(async () => {
 
 const caFile = (): string => join(stack.dir, 'ca.pem');
 
+const children = new Set<ChildProcess>();
+
 afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
   for (const s of sessions) await s.context.close().catch(() => undefined);
   await browser?.close();
   await stack?.stop();
 });
+
+const CLI = join(__dirname, '../../dist/apps/kgw/src/main.js');
+
+/** `kgw forward ARGS` as `caller` (the CLI as a child process); resolves once it listens. */
+async function startForward(
+  args: string[],
+  caller: 'alice' | 'bob' | 'carol',
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [CLI, 'forward', ...args], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: stack.dir,
+      KGW_SERVER: stack.url,
+      KGW_TOKEN: CALLERS[caller].token,
+      KGW_CA_FILE: caFile(),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const port = await new Promise<number>((done, fail) => {
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /Forwarding from 127\.0\.0\.1:(\d+) -> /.exec(out);
+      if (m) done(Number(m[1]));
+    });
+    void exited.then(() => fail(new Error(`kgw forward exited: ${err}`)));
+  });
+  return {
+    port,
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+      children.delete(child);
+    },
+  };
+}
 
 type DemoUser = keyof typeof OIDC_USERS;
 
@@ -576,6 +620,57 @@ describe('in Chromium', () => {
     // No --certificate-authority: the file carries the gateway's CA.
     const { stdout } = await run('kubectl', ['--kubeconfig', path, 'get', 'pods', '-o', 'name']);
     expect(stdout).toContain('pod/nginx');
+  });
+
+  it('Forwards: a `kgw forward` started from a terminal shows live with its open stream, only to its user and admins', async () => {
+    const bob = await session('bob', '/kgw/ui/forwards');
+    await bob.page.waitForSelector('text=No open tunnels');
+    await checkPage(bob, 'forwards-empty');
+
+    const cli = await startForward(['-n', 'team-a', 'svc/web', ':80'], 'bob');
+    // A connection held open through the tunnel: a stream to one of the service's pods.
+    const held = net.connect({ host: '127.0.0.1', port: cli.port });
+    await new Promise<void>((done, fail) => held.once('connect', done).once('error', fail));
+    held.write('GET / HTTP/1.1\r\nHost: web\r\n');
+    try {
+      const row = bob.page.locator('table[data-testid="tunnels"] tbody tr');
+      await row.waitFor({ timeout: 30_000 });
+      expect(await row.textContent()).toContain('team-a/service/web:80');
+      await bob.page.waitForSelector('table[data-testid="streams"] tr[data-pod^="web-"]', {
+        timeout: 30_000,
+      });
+      await checkPage(bob, 'forwards-bob');
+
+      // The API: a user sees only their own; an admin sees everyone's and can narrow by user.
+      const list = async (
+        caller: 'alice' | 'bob' | 'carol',
+        query = '',
+      ): Promise<Array<{ user: string; id: string }>> => {
+        const res = await stack.request(caller, `/kgw/v1/forwards${query}`);
+        expect(res.status).toBe(200);
+        expect(res.body).not.toMatch(/secret/i);
+        return (JSON.parse(res.body) as { items: Array<{ user: string; id: string }> }).items;
+      };
+      expect((await list('bob')).map((t) => t.user)).toEqual(['bob']);
+      expect(await list('carol')).toEqual([]);
+      // A user naming someone else gets their own list still, never the other's.
+      expect(await list('carol', '?user=bob')).toEqual([]);
+      expect((await list('alice')).map((t) => t.user)).toContain('bob');
+      expect(await list('alice', '?user=carol')).toEqual([]);
+
+      const alice = await session('alice', '/kgw/ui/forwards');
+      await alice.page
+        .locator('table[data-testid="tunnels"] tbody tr', { hasText: 'bob' })
+        .waitFor({ timeout: 30_000 });
+      await checkPage(alice, 'forwards-admin');
+      const carol = await session('carol', '/kgw/ui/forwards');
+      await carol.page.waitForSelector('text=No open tunnels');
+    } finally {
+      held.destroy();
+      await cli.stop();
+    }
+    // The tunnel ends with the CLI, and the page says so without a reload.
+    await bob.page.waitForSelector('text=No open tunnels', { timeout: 30_000 });
   });
 
   it('shows a clear signed-out state when the session ends, and logout ends the provider session too', async () => {

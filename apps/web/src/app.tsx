@@ -10,6 +10,7 @@ import { PodPage } from './pages/pod';
 import { TokensPage } from './pages/tokens';
 import { AuditPage } from './pages/audit';
 import { ConnectPage } from './pages/connect';
+import { ForwardsPage } from './pages/forwards';
 import { ErrorNotice } from './components';
 
 /** Often enough that the gateway refreshes the provider's tokens before they run out. */
@@ -23,6 +24,7 @@ const NAV: Array<{ path: string; label: string }> = [
   { path: 'cluster', label: 'Cluster' },
   { path: 'tokens', label: 'Tokens' },
   { path: 'audit', label: 'Audit' },
+  { path: 'forwards', label: 'Forwards' },
   { path: 'connect', label: 'Connect' },
 ];
 
@@ -130,6 +132,8 @@ function page(path: string, query: URLSearchParams, me: Me) {
       return <TokensPage />;
     case 'audit':
       return <AuditPage me={me} query={query} />;
+    case 'forwards':
+      return <ForwardsPage me={me} />;
     case 'connect':
       return <ConnectPage me={me} query={query} />;
     default:

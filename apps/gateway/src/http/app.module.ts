@@ -7,6 +7,7 @@ import { redactQuery } from '../logging/query-redaction';
 import { AuditModule } from './audit.module';
 import { AuthModule } from './auth.module';
 import { CliDownloadModule } from './cli-download.module';
+import { ForwardsModule } from './forwards.module';
 import { HealthController } from './health.controller';
 import { MetricsController } from './metrics.controller';
 import { RuntimeModule, type GatewayRuntime } from './runtime.module';
@@ -23,6 +24,7 @@ export class AppModule {
         AuthModule.forRoot(runtime.services.authn !== undefined),
         UiModule.forRoot(),
         CliDownloadModule.forRoot(),
+        ForwardsModule.forRoot(runtime.services.forward),
         LoggerModule.forRoot({
           pinoHttp: {
             logger: runtime.logger,

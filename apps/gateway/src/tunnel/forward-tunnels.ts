@@ -40,6 +40,7 @@ import {
   type StreamEnd,
   type BridgeCounters,
   type StreamProgress,
+  type TargetRequest,
   type TunnelStream,
   type Welcome,
 } from '@kgw/tunnel';
@@ -73,6 +74,39 @@ export interface ForwardTunnelsDeps {
   deadPeerMs?: number;
   /** Open tunnels show in kgw_longrunning_requests{kind="tunnel"}. */
   metrics?: Pick<GatewayMetrics, 'longRunningStarted'>;
+}
+
+/** A stream connected to a pod, as GET /kgw/v1/forwards shows it. */
+export interface StreamView {
+  id: number;
+  /** What the client asked for: `service/my-nginx:80/tcp`. */
+  target: string;
+  namespace: string;
+  pod: string;
+  podPort: number;
+  openedAt: string;
+}
+
+/** An open tunnel, as GET /kgw/v1/forwards shows it (no secret: the resume secret stays here). */
+export interface TunnelView {
+  id: string;
+  /** The gateway process holding it (a tunnel lives on the replica its WebSocket reached). */
+  instance: string;
+  user: string;
+  authMethod: string;
+  tokenId: string | null;
+  kubeUser: string;
+  clientAddress: string | null;
+  userAgent: string | null;
+  startedAt: string;
+  /** false: the WebSocket dropped and the tunnel waits for the client to resume it. */
+  connected: boolean;
+  targets: Array<TargetRequest & { ok: boolean; description?: string; message?: string }>;
+  streams: StreamView[];
+  /** Streams opened so far, and the bytes of those that ended (each way). */
+  streamsOpened: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -111,6 +145,13 @@ export class ForwardTunnels {
 
   get size(): number {
     return this.tunnels.size;
+  }
+
+  /** Open tunnels (of `owner` only when given), for GET /kgw/v1/forwards; this process's only. */
+  list(owner?: string): TunnelView[] {
+    return [...this.tunnels.values()]
+      .filter((t) => owner === undefined || t.owner === owner)
+      .map((t) => t.view());
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -279,6 +320,9 @@ class Tunnel {
   private readonly session: TunnelSession;
   private readonly targets: TargetState[];
   private readonly started = performance.now();
+  private readonly startedAt = new Date();
+  /** Streams connected to a pod, for list(): by stream id. */
+  private readonly connected = new Map<number, Omit<StreamView, 'id'>>();
   private readonly unmeter: (() => void) | undefined;
   private readonly event: AuditEvent;
   private ws: WebSocket | undefined;
@@ -322,6 +366,35 @@ class Tunnel {
       },
       { pingIntervalMs: deps.pingIntervalMs, deadPeerMs: deps.deadPeerMs },
     );
+  }
+
+  /** The authenticated user (not the Kubernetes identity) who opened the tunnel. */
+  get owner(): string {
+    return this.who.caller.name;
+  }
+
+  view(): TunnelView {
+    return {
+      id: this.id,
+      instance: this.deps.audit.instance,
+      user: this.who.caller.name,
+      authMethod: this.who.caller.method,
+      tokenId: this.who.caller.tokenId ?? null,
+      kubeUser: this.who.identity.username,
+      clientAddress: this.event.clientAddress ?? null,
+      userAgent: this.event.userAgent ?? null,
+      startedAt: this.startedAt.toISOString(),
+      connected: this.ws !== undefined,
+      targets: this.targets.map(({ target, ok, message }) => ({
+        ...target.request,
+        ok,
+        ...(ok ? { description: target.describe } : { message: message ?? 'not resolved yet' }),
+      })),
+      streams: [...this.connected].map(([id, stream]) => ({ id, ...stream })),
+      streamsOpened: this.streamCount,
+      bytesIn: this.event.bytesIn,
+      bytesOut: this.event.bytesOut,
+    };
   }
 
   owns(who: AuthenticatedRequest, secret: string): boolean {
@@ -462,6 +535,7 @@ class Tunnel {
       query: `tunnel=${this.id}&stream=${stream.id}&target=${request.kind}/${request.name}&port=${request.port}&protocol=${request.protocol}`,
     };
     const finish = (end: StreamEnd, bytesIn: number, bytesOut: number, code: number) => {
+      this.connected.delete(stream.id);
       const ms = Math.round((performance.now() - opened) * 1000) / 1000;
       this.event.bytesIn += bytesIn;
       this.event.bytesOut += bytesOut;
@@ -521,6 +595,13 @@ class Tunnel {
     inUse.count++;
     this.podsInUse.set(used.pod, inUse);
     stream.acknowledgeOpen(used.pod);
+    this.connected.set(stream.id, {
+      target: `${request.kind}/${request.name}:${request.port}/${request.protocol}`,
+      namespace: request.namespace,
+      pod: used.pod,
+      podPort: used.port,
+      openedAt: new Date().toISOString(),
+    });
     socket.bridge(stream, (end, counters) => {
       if (--inUse.count === 0) this.podsInUse.delete(used.pod);
       finish(end, counters.toSocket, counters.fromSocket, 200);
