@@ -115,9 +115,7 @@ describe('deploy/ (kustomize)', () => {
     it('passes kgw only settings it knows, with values it accepts', () => {
       const env = gatewayEnv(objects);
       const known = new Set<string>(SETTINGS.map((s) => s.env));
-      // The Downward API variables beyond POD_NAME are not kgw settings (see docs/deploy.md).
-      const downward = ['POD_NAMESPACE', 'POD_IP', 'NODE_NAME'];
-      expect(Object.keys(env).filter((name) => !known.has(name) && !downward.includes(name))).toEqual([]);
+      expect(Object.keys(env).filter((name) => !known.has(name))).toEqual([]);
       const config = loadConfig({ ...env, DATABASE_URL: 'postgres://u:p@db:5432/kgw' });
       expect(config.kube.mode).toBe('in-cluster');
       expect(config.demo.enabled).toBe('false');

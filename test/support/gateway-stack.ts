@@ -257,7 +257,8 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
   }
 }
 
-async function httpsRequest(
+/** One HTTPS request to `base` trusting `caPem`, with `token` as a bearer when given. */
+export async function httpsRequest(
   base: string,
   caPem: string,
   token: string | undefined,

@@ -146,6 +146,7 @@ export async function gatewayServicesFromConfig(
   const audit: AuditSink = await openAudit({ config, db, logger });
   const metrics = new GatewayMetrics();
   metrics.observeAuditTrail(() => audit.trailStats?.());
+  metrics.describeInstance({ name: audit.instance, ...config.pod });
   const clientAddress = new ClientAddressResolver(config.http.trustedProxies);
   const addressOf = (req: IncomingMessage): string => clientAddress.resolve(req);
   // Authentication: personal tokens and bearer JWTs first, then the static token file (which
@@ -300,3 +301,4 @@ async function upstreamReachable(upstream: Upstream): Promise<{ ok: boolean; det
     return { ok: false, detail: `${upstream.url.host} unreachable: ${(err as Error).message}` };
   }
 }
+

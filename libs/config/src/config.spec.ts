@@ -81,6 +81,18 @@ describe('loadConfig', () => {
     expect(unknownVariables({ KGW_WORKER_SLOT: '1', KGW_TYPO: 'x' })).toEqual(['KGW_TYPO']);
   });
 
+  it('limits the instance name to 253 characters (it travels in every audit notice to the other replicas)', () => {
+    expect(loadConfig({ POD_NAME: 'k'.repeat(253) }).audit.instance).toHaveLength(253);
+    expect(() => loadConfig({ POD_NAME: 'k'.repeat(254) })).toThrow(
+      /POD_NAME: must be at most 253 characters/,
+    );
+  });
+
+  it('reads the Downward API description of its pod', () => {
+    const config = loadConfig({ POD_NAMESPACE: 'kgw-system', POD_IP: '10.0.0.7', NODE_NAME: 'node-1' });
+    expect(config.pod).toEqual({ namespace: 'kgw-system', ip: '10.0.0.7', node: 'node-1' });
+  });
+
   it('hides secrets when the config is logged', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u:s3cret@db:5432/kgw' });
     expect(JSON.stringify(redactedConfig(config))).not.toContain('s3cret');

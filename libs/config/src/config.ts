@@ -112,6 +112,9 @@ function parseSetting(setting: Setting, raw: string): unknown {
   const shown = setting.secret ? '(value hidden)' : JSON.stringify(raw);
   switch (setting.type) {
     case 'string':
+      // `max` of a string is its length: values that end up in protocol fields with limits.
+      if (setting.max !== undefined && raw.length > setting.max)
+        return new Problem(`must be at most ${setting.max} characters, got ${raw.length}`);
       return raw;
     case 'int': {
       if (!/^-?\d+$/.test(raw.trim())) return new Problem(`must be an integer, got ${shown}`);

@@ -16,6 +16,7 @@ export interface Setting {
   secret?: boolean;
   values?: readonly string[];
   min?: number;
+  /** An int's largest value; a string's greatest length. */
   max?: number;
   doc: string;
 }
@@ -561,7 +562,26 @@ export const SETTINGS = [
     env: 'POD_NAME',
     path: 'audit.instance',
     type: 'string',
-    doc: 'Name of this gateway instance in audit records; each instance writes its own hash chain, so it must be unique among gateways sharing a database (Downward API metadata.name). Unset: the host name, or host-2, host-3… when another gateway on this host already writes under it. Set explicitly, a clash is an error at boot.',
+    max: 253,
+    doc: 'Name of this gateway instance in audit records, at most 253 characters; each instance writes its own hash chain, so it must be unique among gateways sharing a database (Downward API metadata.name). Unset: the host name, or host-2, host-3… when another gateway on this host already writes under it. Set explicitly, a clash is an error at boot.',
+  },
+  {
+    env: 'POD_NAMESPACE',
+    path: 'pod.namespace',
+    type: 'string',
+    doc: 'Downward API metadata.namespace: shown with the instance name to gateway admins at /kgw/readyz, logged at startup and a label of kgw_instance_info. Nothing else depends on it.',
+  },
+  {
+    env: 'POD_IP',
+    path: 'pod.ip',
+    type: 'string',
+    doc: 'Downward API status.podIP: like POD_NAMESPACE, tells admins which pod answered (/kgw/readyz, startup log, kgw_instance_info).',
+  },
+  {
+    env: 'NODE_NAME',
+    path: 'pod.node',
+    type: 'string',
+    doc: 'Downward API spec.nodeName: like POD_NAMESPACE, tells admins which node the answering pod runs on (/kgw/readyz, startup log, kgw_instance_info).',
   },
   {
     env: 'KGW_AUDIT_SPOOL_DIR',

@@ -9,3 +9,4 @@ export {
 export { EmbeddedPostgres, EmbeddedPostgresError, freePort } from './embedded-postgres';
 export { applyMigrations, migrationsDir, latestMigration, MigrationError } from './migrations';
 export { PrismaClient, Prisma } from '../../../prisma/generated/prisma/client';
+export { ChannelListener, type ChannelListenerOptions } from './channel-listener';

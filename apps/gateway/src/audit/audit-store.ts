@@ -7,6 +7,9 @@ import type { Pool } from 'pg';
 import type { AuditRecord, ChainedAuditRecord } from './audit-record';
 import type { AuditKind } from './audit-event';
 
+/** Postgres channel on which every insert announces its rows (see INSERT_SQL). */
+export const AUDIT_CHANNEL = 'kgw_audit_inserted';
+
 /** A record read back from Postgres: its row id (the cursor) and chain position. */
 export interface StoredAuditRecord extends AuditRecord {
   id: string;
@@ -87,11 +90,22 @@ const INSERT_COLUMNS: Column[] = [
 // time building and tearing apart jsonb values, even for a replay whose rows all conflict).
 // kube_groups is a text[] per row and arrays of arrays must be rectangular, so each row's groups
 // travel as one array literal (see groupsLiteral) and are cast back per row.
-const INSERT_SQL = `INSERT INTO audit_event (${INSERT_COLUMNS.map((c) => `"${c.name}"`).join(', ')})
+//
+// The same statement tells the other replicas what it added (replica-audit-feed.ts): one NOTIFY
+// per instance with the range of chain positions inserted, sent by Postgres at commit, so a
+// notice never names rows that are not visible yet and a rolled-back insert sends none. Rows
+// a replay finds already stored are not announced again.
+const INSERT_SQL = `WITH inserted AS (
+INSERT INTO audit_event (${INSERT_COLUMNS.map((c) => `"${c.name}"`).join(', ')})
 SELECT ${INSERT_COLUMNS.map((c) => (c.name === 'kube_groups' ? 'r."kube_groups"::text[]' : `r."${c.name}"`)).join(', ')}
 FROM unnest(${INSERT_COLUMNS.map((c, i) => `$${i + 1}::${c.sqlType}[]`).join(', ')})
   AS r(${INSERT_COLUMNS.map((c) => `"${c.name}"`).join(', ')})
-ON CONFLICT (request_id) DO NOTHING`;
+ON CONFLICT (request_id) DO NOTHING
+RETURNING instance, seq),
+noticed AS (
+SELECT pg_notify('${AUDIT_CHANNEL}', json_build_object('instance', instance, 'from', min(seq), 'to', max(seq))::text)
+FROM inserted WHERE seq IS NOT NULL GROUP BY instance)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM noticed)::int AS notices`;
 
 /** Characters that force quoting-with-escapes inside an array literal element. */
 const NEEDS_ESCAPE = /["\\]/;
@@ -268,8 +282,8 @@ export class AuditStore {
   /** Inserts an encoded batch; returns how many rows were new (replays skip existing ones). */
   async insertEncoded(batch: EncodedAuditBatch): Promise<number> {
     if (batch.size === 0) return 0;
-    const result = await this.pool.query(INSERT_SQL, [...batch.columns]);
-    return result.rowCount ?? 0;
+    const result = await this.pool.query<{ inserted: number }>(INSERT_SQL, [...batch.columns]);
+    return result.rows[0]?.inserted ?? 0;
   }
 
   /** The last link of an instance's chain in Postgres. */

@@ -1,27 +1,30 @@
 // Builds the gateway's audit trail from the config: this process's chain (instance claim), the
-// Postgres writer on its own thread with the spool under the data directory, and the retention
-// job.
+// Postgres writer on its own thread with the spool under the data directory, the retention
+// job, and the live feed of every instance's records (replica-audit-feed.ts).
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
-import type { Database } from '@kgw/db';
+import { ChannelListener, type Database } from '@kgw/db';
 import type { ChainedAuditRecord } from './audit-record';
 import { AuditRetention } from './audit-retention';
 import type { AuditSink } from './audit-sink';
 import type { AuditTrailStats } from '../metrics/gateway-metrics';
 import type { AuditEvent } from './audit-event';
-import { AuditStore } from './audit-store';
+import { AUDIT_CHANNEL, AuditStore } from './audit-store';
 import { AuditInstanceClaim } from './instance-claim';
 import { workerInstanceName, workerSlot } from '../lifecycle/worker-cluster';
 import { AuditWriterThread } from './audit-writer-thread';
 import type { AuditFeed } from './postgres-audit-writer';
+import { ReplicaAuditFeed } from './replica-audit-feed';
 
 export class AuditTrail implements AuditSink, AuditFeed {
   constructor(
     private readonly writer: AuditWriterThread,
     private readonly retention: AuditRetention | undefined,
     private readonly claim: AuditInstanceClaim,
+    private readonly feed: ReplicaAuditFeed,
+    private readonly notices: ChannelListener,
   ) {}
 
   get instance(): string {
@@ -40,11 +43,13 @@ export class AuditTrail implements AuditSink, AuditFeed {
     return this.writer.trailStats();
   }
 
+  /** Every instance's records: this one's as written, the others' as they reach Postgres. */
   subscribe(listener: (record: ChainedAuditRecord) => void): () => void {
-    return this.writer.subscribe(listener);
+    return this.feed.subscribe(listener);
   }
 
   async close(): Promise<void> {
+    await this.notices.stop();
     await this.retention?.close();
     await this.writer.close();
     await this.claim.release();
@@ -59,6 +64,7 @@ export async function openAuditTrail(ctx: {
   const settings = ctx.config.audit;
   const logger = ctx.logger.child({ component: 'audit' });
   let claim: AuditInstanceClaim | undefined;
+  let notices: ChannelListener | undefined;
   try {
     const slot = workerSlot();
     const bases = settings.instance
@@ -95,12 +101,27 @@ export async function openAuditTrail(ctx: {
       });
       retention.start();
     }
+    const feed = new ReplicaAuditFeed({
+      local: writer,
+      instance,
+      store: new AuditStore(ctx.db.pool),
+      logger,
+    });
+    notices = new ChannelListener({
+      url: ctx.db.url,
+      channel: AUDIT_CHANNEL,
+      onNotification: (payload) => feed.heard(payload),
+      onListening: (listening) => feed.setListening(listening),
+      onProblem: (message) => logger.warn(`audit feed listener ${message}`),
+    });
+    await notices.start();
     logger.info(
-      { instance, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
+      { instance, ...ctx.config.pod, spool: settings.spoolDir, flushIntervalMs: settings.flushIntervalMs },
       'audit trail writing to Postgres',
     );
-    return new AuditTrail(writer, retention, claim);
+    return new AuditTrail(writer, retention, claim, feed, notices);
   } catch (err) {
+    await notices?.stop();
     await claim?.release();
     throw err;
   }

@@ -6,7 +6,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '@kgw/config';
-import type { Database } from '@kgw/db';
+import type { ChannelListener, Database } from '@kgw/db';
 import type { Identity, Upstream } from '@kgw/kube';
 import { exchangeWithUpstream, withGatewayCredential, withImpersonation } from '@kgw/kube';
 import type { AuditSink } from '../audit/audit-sink';
@@ -27,7 +27,7 @@ import { idTokenKey, OpenStreams, sessionKey, tokenKey } from './open-streams';
 import { PersonalTokenAuthenticator } from './personal-token-authenticator';
 import { hashToken, PersonalTokens, REVOCATION_CHANNEL, type PersonalTokenInfo } from './personal-tokens';
 import { ID_TOKEN_REVOKED, RevokedIdTokens } from './revoked-id-tokens';
-import { TokenRevocationListener } from './token-revocation';
+import { tokenRevocationListener } from './token-revocation';
 
 /** NOTIFY payload prefix for a session that ended (logout, refused refresh): its streams are cut. */
 const SESSION_ENDED = 'session:';
@@ -76,7 +76,7 @@ export class AuthServices {
   /** Set once the upstream is known: SelfSubjectRulesReview as a mapped identity (/kgw/v1/me). */
   upstream: Upstream | undefined;
   private publicUrl: string | undefined;
-  private readonly revocations: TokenRevocationListener;
+  private readonly revocations: ChannelListener;
   private readonly sweeper: NodeJS.Timeout;
 
   private constructor(private readonly ctx: AuthServicesContext) {
@@ -153,7 +153,7 @@ export class AuthServices {
       windowMs: 60_000,
     });
     this.authAudit = new AuthAudit(ctx.audit, ctx.audit.instance, ctx.clientAddress, logger);
-    this.revocations = new TokenRevocationListener({
+    this.revocations = tokenRevocationListener({
       url: db.url,
       logger: logger.child({ component: 'revocation' }),
       onRevoked: (payload) => this.heard(payload),

@@ -99,7 +99,8 @@ export class AuditController {
   }
 
   /**
-   * Live tail: every record this gateway writes from now on that passes the filters, as SSE
+   * Live tail: every record written from now on that passes the filters — by this gateway and
+   * by every other one on the same database (replicas, workers: replica-audit-feed.ts) — as SSE
    * `audit` events. Stored records come first (oldest first): the last `tail` matching ones, or
    * with `since` all matching ones since then (the last `tail` of them when both are given), and
    * then one `caught-up` event, so a client can tell history from what happens next.

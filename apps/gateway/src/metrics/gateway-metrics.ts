@@ -178,6 +178,29 @@ export class GatewayMetrics {
     this.limited.inc({ limit });
   }
 
+  /**
+   * kgw_instance_info: which gateway this is (the audit instance) and, in a cluster, its pod
+   * (Downward API). One series per process; labels are not `instance`/`namespace`/`pod`, which
+   * Prometheus's own target labels already use.
+   */
+  describeInstance(info: { name: string; namespace?: string; ip?: string; node?: string }): void {
+    const gauge = new Gauge({
+      name: 'kgw_instance_info',
+      help: 'Always 1: the gateway instance (audit instance name) and the pod it runs as (namespace, IP, node; empty outside a cluster).',
+      labelNames: ['gateway_instance', 'pod_namespace', 'pod_ip', 'node'],
+      registers: [this.registry],
+    });
+    gauge.set(
+      {
+        gateway_instance: info.name,
+        pod_namespace: info.namespace ?? '',
+        pod_ip: info.ip ?? '',
+        node: info.node ?? '',
+      },
+      1,
+    );
+  }
+
   /** Where the SAR cache counts come from (read at scrape time). */
   observeAccessReviews(stats: () => { hits: number; misses: number }): void {
     this.accessReviews = stats;
