@@ -19,6 +19,7 @@ import {
 import type { AuditSink } from './audit/audit-sink';
 import { openAuditTrail } from './audit/audit-trail';
 import { AuthenticatorChain, type Authenticator } from './auth/authenticator';
+import { CredentialTransport } from './auth/credential-transport';
 import { GatewayAuth } from './auth/gateway-auth';
 import { ScopedTokenPolicy } from './auth/gateway-policy';
 import { AuthServices } from './auth/auth-services';
@@ -178,6 +179,10 @@ export async function gatewayServicesFromConfig(
       groupsPrefix: config.identity.groupsPrefix,
     }),
     policy: new ScopedTokenPolicy(),
+    transport: new CredentialTransport({
+      allowPlain: config.http.allowPlainCredentials || choice === 'demo',
+      fromTrustedProxy: (req) => clientAddress.fromTrustedProxy(req),
+    }),
     adminUsers: config.auth.adminUsers,
     adminGroups,
     metrics,

@@ -85,7 +85,14 @@ export const SETTINGS = [
     path: 'http.trustedProxies',
     type: 'list',
     default: '',
-    doc: "Comma-separated addresses or CIDR ranges (e.g. 10.244.0.0/16, an ingress controller's pods) of reverse proxies whose X-Forwarded-For is believed. Empty: the client address is the socket peer.",
+    doc: "Comma-separated addresses or CIDR ranges (e.g. 10.244.0.0/16, an ingress controller's pods) of reverse proxies whose X-Forwarded-For is believed, and whose X-Forwarded-Proto: https lets credentials in over plain HTTP (the proxy terminated TLS). Empty: the client address is the socket peer.",
+  },
+  {
+    env: 'KGW_HTTP_ALLOW_PLAIN_CREDENTIALS',
+    path: 'http.allowPlainCredentials',
+    type: 'bool',
+    default: 'false',
+    doc: 'Accept bearer tokens and session cookies over plain HTTP from other hosts. Off: such a request gets 403 saying why (credentials over TLS, from a loopback peer, or through a trusted proxy that sends X-Forwarded-Proto: https are accepted; demo mode accepts all). Turn on only where the network is encrypted otherwise (a service mesh with mTLS up to the pod).',
   },
   {
     env: 'KGW_HTTP_HEADERS_TIMEOUT_SECONDS',

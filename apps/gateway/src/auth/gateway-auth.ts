@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthenticatedCaller, AuthenticatedRequest } from '../identity/caller';
 import type { Authenticator } from './authenticator';
+import type { CredentialTransport } from './credential-transport';
 
 import type { GatewayPolicy } from './gateway-policy';
 import type { IdentityMapper } from '../identity/identity-mapper';
@@ -15,6 +16,8 @@ export interface GatewayAuthOptions {
   policy: GatewayPolicy;
   adminUsers: readonly string[];
   adminGroups: readonly string[];
+  /** Refuses credentials that arrived over plain HTTP from another host (absent: none refused). */
+  transport?: CredentialTransport;
   /** Counts every attempt by credential kind and result (kgw_authentication_attempts_total). */
   metrics?: Pick<GatewayMetrics, 'authenticationAttempt'>;
 }
@@ -27,6 +30,7 @@ export type CallerRefusal =
   | { ok: false; refusal: 'no-credential'; status: 401; message: string }
   | { ok: false; refusal: 'rejected'; status: 401; message: string }
   | { ok: false; refusal: 'throttled'; status: 429; message: string; retryAfterSeconds: number }
+  | { ok: false; refusal: 'plain-http'; status: 403; message: string }
   | { ok: false; refusal: 'unmapped'; status: 403; message: string; caller: AuthenticatedCaller };
 
 export type GatewayAuthResult = ({ ok: true } & AuthenticatedRequest) | CallerRefusal;
@@ -38,9 +42,11 @@ export class GatewayAuth {
   private readonly adminUsers: ReadonlySet<string>;
   private readonly adminGroups: ReadonlySet<string>;
   private readonly metrics: GatewayAuthOptions['metrics'];
+  private readonly transport: CredentialTransport | undefined;
 
   constructor(options: GatewayAuthOptions) {
     this.metrics = options.metrics;
+    this.transport = options.transport;
     this.authenticator = options.authenticator;
     this.identityMapper = options.identityMapper;
     this.policy = options.policy;
@@ -68,6 +74,9 @@ export class GatewayAuth {
   }
 
   private async identify(req: IncomingMessage): Promise<GatewayAuthResult> {
+    // Before any credential is looked at: one that came in clear is refused whatever it is.
+    const inClear = this.transport?.refusal(req);
+    if (inClear !== undefined) return { ok: false, refusal: 'plain-http', status: 403, message: inClear };
     const result = await this.authenticator.authenticate(req);
     if (result.outcome === 'no-credential')
       return { ok: false, refusal: 'no-credential', status: 401, message: 'Authentication required.' };

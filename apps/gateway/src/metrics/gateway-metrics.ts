@@ -32,7 +32,13 @@ export const LONG_RUNNING_KINDS = [
 export type LongRunningKind = (typeof LONG_RUNNING_KINDS)[number];
 
 /** Outcomes of an authentication attempt (kgw_authentication_attempts_total{result}). */
-export type AuthenticationResultLabel = 'success' | 'no-credential' | 'rejected' | 'throttled' | 'unmapped';
+export type AuthenticationResultLabel =
+  | 'success'
+  | 'no-credential'
+  | 'rejected'
+  | 'throttled'
+  | 'unmapped'
+  | 'plain-http';
 
 /** Seconds, like apiserver_request_duration_seconds' buckets (up to a minute). */
 const DURATION_BUCKETS = [

@@ -86,6 +86,8 @@ export async function identifyCaller(
       return new Refusal(unauthorized(), 'unauthenticated', 'no credential');
     case 'rejected':
       return new Refusal(unauthorized(), 'unauthenticated', 'credential rejected');
+    case 'plain-http':
+      return new Refusal(gatewayForbidden(who.message), 'unauthenticated', 'credential sent over plain HTTP');
     case 'unmapped':
       return new Refusal(
         gatewayForbidden(who.message),

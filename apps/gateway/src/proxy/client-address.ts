@@ -28,6 +28,11 @@ export class ClientAddressResolver {
     return family !== 0 && this.trustedList.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }
 
+  /** Whether the socket peer is a configured trusted proxy (its forwarded headers count). */
+  fromTrustedProxy(req: IncomingMessage): boolean {
+    return this.isTrusted(normalize(req.socket.remoteAddress ?? ''));
+  }
+
   resolve(req: IncomingMessage): string {
     const peer = normalize(req.socket.remoteAddress ?? '');
     if (!this.isTrusted(peer)) return peer;
