@@ -23,4 +23,7 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // One temporary root per run, removed at its end (test/support/jest/temp-root-setup.js).
+  globalSetup: '<rootDir>/test/support/jest/temp-root-setup.js',
+  globalTeardown: '<rootDir>/test/support/jest/temp-root-teardown.js',
 };
