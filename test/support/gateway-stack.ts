@@ -85,6 +85,8 @@ export interface GatewayStackOptions {
   env?: Record<string, string>;
   /** Start the built-in OpenID provider with OIDC_USERS and point the gateway at it. */
   oidc?: boolean;
+  /** ID and access token lifetime at the built-in provider (default one hour): short, refreshes come soon. */
+  oidcTokenTtlSeconds?: number;
   /** false: the simulator offers only HTTP/1.1 by ALPN (default: h2 and http/1.1, as kube-apiserver). */
   simHttp2?: boolean;
   /** Put a FaultProxy between the gateway and the simulator (stack.upstreamFaults). */
@@ -107,6 +109,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
           groups: [...u.groups],
         })),
         clients: [{ clientId: OIDC_CLIENT.id, clientSecret: OIDC_CLIENT.secret }, { clientId: 'other-app' }],
+        idTokenTtlSeconds: options.oidcTokenTtlSeconds,
       });
     }
     pg = await startTestPostgres();

@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { parse as parseYaml } from 'yaml';
 import { SECURE_SESSION_COOKIE } from '../../apps/gateway/src/auth/browser-sessions';
 import { browserLogin } from '../support/browser-login';
+import { TestBrowser } from '../support/test-browser';
 import { CALLERS, OIDC_USERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 import {
   launchBrowser,
@@ -25,6 +26,7 @@ import {
 } from './browser';
 
 const run = promisify(execFile);
+const OIDC_TOKEN_TTL_SECONDS = 20;
 let stack: GatewayStack;
 let browser: Browser;
 const sessions: UiSession[] = [];
@@ -32,6 +34,8 @@ const sessions: UiSession[] = [];
 beforeAll(async () => {
   stack = await startGatewayStack({
     oidc: true,
+    // Provider tokens that run out within a test: the pages must renew them on their own.
+    oidcTokenTtlSeconds: OIDC_TOKEN_TTL_SECONDS,
     env: {
       KGW_IDENTITY_RULES: JSON.stringify([
         { match: { group: 'deployers' }, serviceAccount: 'team-b/deployer' },
@@ -365,6 +369,46 @@ describe('/kgw/v1/kubeconfig', () => {
   });
 });
 
+describe('POST /kgw/auth/refresh (the silent refresh)', () => {
+  it.each([
+    { attack: 'no session at all', cookie: false, status: 401 },
+    {
+      attack:
+        "a cross-site POST riding the user's cookie (no CSRF token) that makes the gateway call the provider",
+      cookie: true,
+      status: 403,
+    },
+  ])('refuses $attack → $status', async ({ cookie, status }) => {
+    const login = await browserLogin(stack, 'bob');
+    const browser = cookie ? login.browser : new TestBrowser(stack.caPem);
+    const res = await browser.fetch(`${stack.url}/kgw/auth/refresh`, {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+    });
+    expect(res.status).toBe(status);
+  });
+
+  it('(allowed) the session with its CSRF token: renewed at the provider, new times', async () => {
+    const login = await browserLogin(stack, 'bob');
+    const me = JSON.parse(
+      (await login.browser.fetch(`${stack.url}/kgw/v1/me`, { headers: { accept: 'application/json' } })).body,
+    ) as { csrfToken: string; session: { refreshAt: string } };
+    const res = await login.browser.fetch(`${stack.url}/kgw/auth/refresh`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'x-csrf-token': me.csrfToken },
+    });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body) as {
+      refreshed: boolean;
+      refreshAt: string;
+      expiresAt: string;
+      serverTime: string;
+    };
+    expect(body.refreshed).toBe(true);
+    expect(Date.parse(body.refreshAt)).toBeGreaterThanOrEqual(Date.parse(me.session.refreshAt));
+  });
+});
+
 describe('in Chromium', () => {
   it('signs in each demo user through the provider form; Who am I shows their groups and rules', async () => {
     const carol = await session('carol');
@@ -671,6 +715,35 @@ describe('in Chromium', () => {
     }
     // The tunnel ends with the CLI, and the page says so without a reload.
     await bob.page.waitForSelector('text=No open tunnels', { timeout: 30_000 });
+  });
+
+  it('renews the session silently before the provider token expires, and says Signed out when the provider refuses', async () => {
+    const carol = await session('carol', '/kgw/ui/whoami');
+    const me = (await (await carol.context.request.get(`${stack.url}/kgw/v1/me`)).json()) as {
+      session: { refreshAt: string; expiresAt: string };
+    };
+    const firstDue = Date.parse(me.session.refreshAt);
+    expect(firstDue - Date.now()).toBeLessThanOrEqual(OIDC_TOKEN_TTL_SECONDS * 1000);
+    // Nothing but the page itself asks: it renews ahead of the expiry.
+    const refresh = await carol.page.waitForResponse(
+      (r) => r.url() === `${stack.url}/kgw/auth/refresh` && r.request().method() === 'POST',
+      { timeout: 120_000 },
+    );
+    expect(refresh.status()).toBe(200);
+    const renewed = (await refresh.json()) as { refreshed: boolean; refreshAt: string; serverTime: string };
+    expect(renewed.refreshed).toBe(true);
+    // Answered while the old provider token was still valid, with a new one that lasts longer.
+    expect(Date.parse(renewed.serverTime)).toBeLessThan(firstDue);
+    expect(Date.parse(renewed.refreshAt)).toBeGreaterThan(firstDue);
+    await carol.page.click('nav >> text=Tokens');
+    await carol.page.waitForSelector('h1:has-text("Personal access tokens")');
+
+    // The provider stops renewing (an administrator withdrew the user's grants): the page's next
+    // renewal is refused, the gateway ends the session and the page says so.
+    expect(stack.oidc!.revokeGrantsOf('carol')).toBeGreaterThan(0);
+    await carol.page.waitForSelector('h1:has-text("Signed out")', { timeout: 120_000 });
+    expect(await carol.page.textContent('main')).toContain('Sign in again');
+    expect((await carol.context.request.get(`${stack.url}/kgw/v1/me`)).status()).toBe(401);
   });
 
   it('shows a clear signed-out state when the session ends, and logout ends the provider session too', async () => {

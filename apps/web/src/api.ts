@@ -192,7 +192,16 @@ export interface Me {
   };
   admin: boolean;
   csrfToken: string | null;
+  /** Browser sessions only: when the provider's tokens are due, when the session ends. */
+  session: SessionTimes | null;
   access: NamespaceAccess[];
+}
+
+export interface SessionTimes {
+  refreshAt: string;
+  expiresAt: string;
+  /** The gateway's clock when it answered: the page plans with the difference to its own. */
+  serverTime: string;
 }
 
 export interface KubeObject {

@@ -1,7 +1,17 @@
-// The shell: who is signed in, the navigation, the session's life (keep-alive that lets the
-// gateway refresh the provider's tokens in time, the signed-out state, logout), and the pages.
-import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, loginUrl, onSignedOut, requestHeaders, setCsrfToken, type Me } from './api';
+// The shell: who is signed in, the navigation, the session's life (a silent refresh of the
+// provider's tokens ahead of their expiry, a keep-alive, the signed-out state, logout), and the
+// pages.
+import { useCallback, useEffect, useRef, useState } from 'react';
+import {
+  api,
+  ApiError,
+  loginUrl,
+  onSignedOut,
+  requestHeaders,
+  setCsrfToken,
+  type Me,
+  type SessionTimes,
+} from './api';
 import { Link, uiPath, useLocation } from './router';
 import { WhoAmIPage } from './pages/whoami';
 import { CanIPage } from './pages/can-i';
@@ -13,8 +23,21 @@ import { ConnectPage } from './pages/connect';
 import { ForwardsPage } from './pages/forwards';
 import { ErrorNotice } from './components';
 
-/** Often enough that the gateway refreshes the provider's tokens before they run out. */
+/** How often the page checks the session is still there (and the user's rights still these). */
 const KEEPALIVE_MS = 60_000;
+/** After a refresh the provider could not answer: try again this much later. */
+const REFRESH_RETRY_MS = 30_000;
+
+/**
+ * When to renew the provider's tokens: ahead of their expiry by a quarter of the time left, at
+ * most a minute and at least a second — so the session is renewed while the page is open, not
+ * found expired by the next request. Planned on the gateway's clock (serverTime).
+ */
+function refreshDelay(times: SessionTimes): number {
+  const left = Date.parse(times.refreshAt) - Date.parse(times.serverTime);
+  const lead = Math.min(60_000, Math.max(1000, left / 4));
+  return Math.max(0, left - lead);
+}
 
 type Session = { state: 'loading' } | { state: 'in'; me: Me } | { state: 'out' } | { state: 'error'; error: unknown };
 
@@ -32,11 +55,29 @@ export function App() {
   const [session, setSession] = useState<Session>({ state: 'loading' });
   const { path, query } = useLocation();
 
+  const refreshTimer = useRef<number | undefined>(undefined);
+
+  /** Silent refresh: renews the provider's tokens through the gateway before they expire. */
+  const planRefresh = useCallback((times: SessionTimes | null, delay?: number): void => {
+    window.clearTimeout(refreshTimer.current);
+    if (!times) return;
+    refreshTimer.current = window.setTimeout(() => {
+      api<SessionTimes>('/kgw/auth/refresh', { method: 'POST' }).then(
+        (next) => planRefresh(next),
+        (error: unknown) => {
+          // 401: the provider refused, the session is over — api() has told the app already.
+          if (!(error instanceof ApiError && error.status === 401)) planRefresh(times, REFRESH_RETRY_MS);
+        },
+      );
+    }, delay ?? refreshDelay(times));
+  }, []);
+
   const load = useCallback(async (first: boolean): Promise<void> => {
     try {
       const me = await api<Me>('/kgw/v1/me?namespace=default');
       setCsrfToken(me.csrfToken);
       setSession({ state: 'in', me });
+      planRefresh(me.session);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
         // Arriving without a session: straight to the provider, back to this very page after.
@@ -59,9 +100,14 @@ export function App() {
     return () => {
       off();
       window.clearInterval(timer);
+      window.clearTimeout(refreshTimer.current);
       document.removeEventListener('visibilitychange', onVisible);
     };
   }, [load]);
+
+  useEffect(() => {
+    if (session.state === 'out') window.clearTimeout(refreshTimer.current);
+  }, [session.state]);
 
   if (session.state === 'loading')
     return (

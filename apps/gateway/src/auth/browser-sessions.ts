@@ -95,6 +95,25 @@ export interface SessionRecord {
   expiresAt: Date;
 }
 
+/**
+ * What the web UI needs to keep a session alive: when the provider's tokens are due for refresh,
+ * when the session ends for good, and the server's clock (the page plans with the difference).
+ */
+export function sessionTimes(
+  session: SessionRecord,
+  now = new Date(),
+): {
+  refreshAt: string;
+  expiresAt: string;
+  serverTime: string;
+} {
+  return {
+    refreshAt: session.refreshAt.toISOString(),
+    expiresAt: session.expiresAt.toISOString(),
+    serverTime: now.toISOString(),
+  };
+}
+
 export class BrowserSessions {
   constructor(
     private readonly prisma: PrismaClient,
@@ -246,6 +265,8 @@ export interface SessionAuthenticatorOptions extends ClaimMapping {
   endSession?(session: SessionRecord): Promise<void>;
 }
 
+/** How long before its due time a session may be refreshed on the page's request (refreshEarly). */
+const EARLY_REFRESH_WINDOW_MS = 5 * 60_000;
 /** While the provider cannot be reached: how often a session's refresh is tried again. */
 const REFRESH_RETRY_MS = 30_000;
 /** ...and for how long past its due time a session is served on the identity last verified. */
@@ -296,10 +317,25 @@ export class SessionAuthenticator implements Authenticator {
     return { outcome: 'authenticated', caller: session.caller };
   }
 
-  /** The session's CSRF token, for /kgw/v1/me to hand to the page. */
-  async csrfTokenOf(req: IncomingMessage): Promise<string | undefined> {
+  /** The request's session (its CSRF token and times, for /kgw/v1/me to hand to the page). */
+  async sessionOf(req: IncomingMessage): Promise<SessionRecord | undefined> {
     const cookie = cookieValue(req, this.options.cookieName(req));
-    return cookie ? (await this.options.sessions.find(cookie))?.csrfToken : undefined;
+    return cookie ? this.options.sessions.find(cookie) : undefined;
+  }
+
+  /**
+   * The web UI's silent refresh: renews the provider's tokens ahead of their expiry, while the
+   * user is still there, instead of on the first request after it. Only a session due within
+   * EARLY_REFRESH_WINDOW_MS reaches the provider: once renewed it is not due again for the new
+   * token's lifetime less that window, so repeated calls (a page, or a script holding the
+   * cookie and its CSRF token) do not turn into calls to the provider. Says what became of it.
+   */
+  async refreshEarly(session: SessionRecord): Promise<'refreshed' | 'not-due' | 'kept' | 'ended'> {
+    if (session.refreshAt.getTime() - Date.now() > EARLY_REFRESH_WINDOW_MS) return 'not-due';
+    const caller = await this.refresh(session);
+    if (!caller) return 'ended';
+    // doRefresh leaves a retry time behind only when the provider did not answer.
+    return this.retryAt.has(session.idHash) ? 'kept' : 'refreshed';
   }
 
   /** Bounded memory during a long outage: entries whose time has come are dropped. */

@@ -60,6 +60,12 @@ export interface RunningDevOidcProvider {
     payload: Record<string, unknown>,
     header?: { kid?: string; alg?: string },
   ): Promise<string>;
+  /**
+   * Withdraws every grant the user gave (and the refresh tokens that came with them), as an
+   * administrator disabling an account would: the next refresh is refused (tests: a session
+   * the provider no longer renews). Returns how many grants went.
+   */
+  revokeGrantsOf(accountId: string): number;
   stop(): Promise<void>;
 }
 
@@ -216,6 +222,16 @@ export async function startDevOidcProvider(options: DevOidcProviderOptions): Pro
       return new jose.SignJWT(payload)
         .setProtectedHeader({ alg: header.alg ?? 'RS256', kid: header.kid ?? signingJwk.kid })
         .sign(key);
+    },
+    revokeGrantsOf(accountId) {
+      const grants = [...adapterStore]
+        .filter(([key, entry]) => key.startsWith('Grant:') && entry.payload.accountId === accountId)
+        .map(([key]) => key.slice('Grant:'.length));
+      for (const [key, entry] of adapterStore)
+        if (entry.payload.grantId !== undefined && grants.includes(entry.payload.grantId))
+          adapterStore.delete(key);
+      for (const grant of grants) adapterStore.delete(`Grant:${grant}`);
+      return grants.length;
     },
     async stop() {
       server.closeAllConnections();

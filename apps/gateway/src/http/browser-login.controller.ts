@@ -3,15 +3,16 @@
 // Guards: the door through which browser sessions come to exist. Trusts: OidcLogin's verified
 // tokens. Refuses: a callback without its login transaction; identities the mapper refuses (no
 // session is made for them); logout without the session's CSRF token; return URLs off this
-// gateway (return-to.ts). Failed logins count towards the per-address limiter and are audited.
+// gateway (return-to.ts); a refresh or logout without the session's CSRF token. Failed logins
+// count towards the per-address limiter and are audited.
 // Codes and states are never logged (the request logger strips query strings).
-import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { GatewayError } from '../errors/gateway-error';
 import { GatewayAuth } from '../auth/gateway-auth';
 import { AuthServices } from '../auth/auth-services';
 import type { AuthenticatedCaller } from '../identity/caller';
-import { LOGIN_COOKIE, cookieValue, setCookieHeader } from '../auth/browser-sessions';
+import { LOGIN_COOKIE, cookieValue, sessionTimes, setCookieHeader } from '../auth/browser-sessions';
 import { LoginChecks } from './login-checks';
 import { escapeHtml, page, wantsJson } from './login-page';
 import { callerFromClaims } from '../auth/oidc-claims';
@@ -171,6 +172,34 @@ export class BrowserLoginController {
     if (wantsJson(req))
       return void res.status(200).json({ loggedOut: true, providerLogoutUrl: providerLogout ?? null });
     res.redirect(303, providerLogout ?? LOGGED_OUT_PATH);
+  }
+
+  /**
+   * The web UI's silent refresh ahead of the provider token's expiry (refreshEarly): 200 with
+   * the session's times when renewed (or not due yet), 401 when the provider refused and the
+   * session ended, 503 when the provider could not be reached (the session goes on as last
+   * verified; the page tries again).
+   */
+  @Post('refresh')
+  @HttpCode(200)
+  async refresh(
+    @Req() req: Request,
+    @Body() body: Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>> {
+    const session = await this.checks.currentSession(req);
+    if (!session) throw new GatewayError('unauthenticated', 'The session has expired; log in again.');
+    if (!this.checks.csrfOk(req, session, body))
+      throw new GatewayError('forbidden', 'Missing or wrong CSRF token.');
+    const outcome = await this.authn.sessionAuthenticator.refreshEarly(session);
+    if (outcome === 'ended')
+      throw new GatewayError('unauthenticated', 'The identity provider ended the session; log in again.');
+    if (outcome === 'kept')
+      throw new GatewayError(
+        'not_ready',
+        'The identity provider cannot be reached; the session goes on for now.',
+      );
+    const now = (await this.checks.currentSession(req)) ?? session;
+    return { refreshed: outcome === 'refreshed', ...sessionTimes(now) };
   }
 
   @Get('logged-out')

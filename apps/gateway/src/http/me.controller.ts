@@ -4,6 +4,7 @@
 import { Controller, Get, Query, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { AuthServices } from '../auth/auth-services';
+import { sessionTimes } from '../auth/browser-sessions';
 import type { AuthenticatedRequest } from '../identity/caller';
 import { Caller, KgwAuthGuard } from './kgw-auth.guard';
 
@@ -26,6 +27,8 @@ export class MeController {
     const claims = Object.fromEntries(
       SHOWN_CLAIMS.filter((c) => caller.claims?.[c] !== undefined).map((c) => [c, caller.claims?.[c]]),
     );
+    const session =
+      caller.method === 'session' ? await this.authn.sessionAuthenticator.sessionOf(req) : undefined;
     const namespaces = await this.namespacesFor(who, namespaceQuery);
     const access = await Promise.all(namespaces.map((ns) => this.rulesIn(who, ns)));
     return {
@@ -55,11 +58,9 @@ export class MeController {
             expiresAt: caller.expiresAt?.toISOString() ?? null,
           }
         : null,
-      // Only for browser sessions: what the page must send as X-CSRF-Token.
-      csrfToken:
-        caller.method === 'session'
-          ? ((await this.authn.sessionAuthenticator.csrfTokenOf(req)) ?? null)
-          : null,
+      // Only for browser sessions: what the page must send as X-CSRF-Token, and when to refresh.
+      csrfToken: session?.csrfToken ?? null,
+      session: session ? sessionTimes(session) : null,
       access,
     };
   }
