@@ -9,25 +9,12 @@
 import type { BenchContext, BenchLine, BenchScenario } from '../support/context';
 import { PROXY_PATHS, type ProxyScenarioName } from '../support/fixtures';
 import type { LoadResult } from '../support/load';
-import {
-  loadTargetFor,
-  loadTargetOnce,
-  type PreparedLoad,
-  targetNamed,
-  type UpstreamName,
-} from '../support/targets';
+import { interleavedRounds, median, medianOf, round } from '../support/rounds';
+import type { UpstreamName } from '../support/targets';
 
 const AUDITED = 'kgw-http-single';
 const UNAUDITED = 'kgw-http-unaudited';
 const UPSTREAM: UpstreamName = 'fixed';
-
-const round = (value: number, digits = 2): number => Number(value.toFixed(digits));
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** `<prefix>_<field>_median|min|max` over the rounds, e.g. `kgw_http_p99_ms_median`. */
 function spread(prefix: string, field: string, values: readonly number[]): Record<string, number> {
@@ -38,63 +25,21 @@ function spread(prefix: string, field: string, values: readonly number[]): Recor
   };
 }
 
-/** The run order of round `r` (0-based): A B, then B A, … (A B B A A B …). */
-function roundOrder<T>(r: number, a: T, b: T): [T, T] {
-  return r % 2 === 0 ? [a, b] : [b, a];
-}
-
 export const auditOverheadBench: BenchScenario = {
   name: 'audit-overhead',
   description: `the audit trail's added p99 on the proxy path: ${AUDITED} vs ${UNAUDITED}, interleaved rounds`,
   async *run(ctx: BenchContext): AsyncIterable<BenchLine> {
-    const { connections, durationSec, warmupSec, rounds, filter } = ctx.options;
+    const { connections, durationSec, rounds, filter } = ctx.options;
     const names = [AUDITED, UNAUDITED] as const;
     for (const scenario of Object.keys(PROXY_PATHS) as ProxyScenarioName[]) {
       // Both targets or neither: the comparison needs the pair.
       if (filter && !names.some((name) => filter.test(`${UPSTREAM}/${scenario}/${name}`))) continue;
       const t0 = Date.now();
-      const loads = new Map<string, PreparedLoad>();
-      for (const name of names)
-        loads.set(name, await loadTargetFor(ctx, targetNamed(name), UPSTREAM, scenario));
-      // One warm-up per target (JIT, connection pools, SAR cache), then only measured runs.
-      if (warmupSec > 0) {
-        for (const name of names) {
-          ctx.log(`audit-overhead ${scenario} ${name}: warm-up ${warmupSec} s`);
-          await loadTargetOnce(name, loads.get(name)!, { connections, durationSec: warmupSec, warmupSec: 0 });
-        }
-      }
-      const results = new Map<string, LoadResult[]>(names.map((name) => [name, []]));
-      for (let r = 0; r < rounds; r++) {
-        for (const name of roundOrder(r, AUDITED, UNAUDITED)) {
-          ctx.log(
-            `audit-overhead ${scenario} round ${r + 1}/${rounds} ${name}: ${connections} connections × ${durationSec} s`,
-          );
-          const result = await loadTargetOnce(name, loads.get(name)!, {
-            connections,
-            durationSec,
-            warmupSec: 0,
-          });
-          results.get(name)!.push(result);
-          yield {
-            bench: 'audit-overhead',
-            scenario,
-            upstream: UPSTREAM,
-            target: name,
-            round: r + 1,
-            connections,
-            duration_s: durationSec,
-            ...result,
-          };
-        }
-      }
+      const results = yield* interleavedRounds(ctx, 'audit-overhead', UPSTREAM, scenario, names);
       const audited = results.get(AUDITED)!;
       const unaudited = results.get(UNAUDITED)!;
       const of = (runs: LoadResult[], field: 'rps' | 'p50_ms' | 'p99_ms'): number[] =>
         runs.map((run) => run[field]);
-      const nonNull = (values: Array<number | null>): number[] =>
-        values.filter((v): v is number => v !== null);
-      const medianOrNull = (values: number[]): number | null =>
-        values.length ? round(median(values)) : null;
       const range = (values: number[]): number => Math.max(...values) - Math.min(...values);
 
       const addedP99 = median(of(audited, 'p99_ms')) - median(of(unaudited, 'p99_ms'));
@@ -125,12 +70,10 @@ export const auditOverheadBench: BenchScenario = {
         // Paired view: in how many rounds the audited run's p99 was the higher of the pair.
         rounds_audited_p99_higher: audited.filter((run, i) => run.p99_ms > unaudited[i].p99_ms).length,
         audit_rps_ratio: unauditedRps > 0 ? round(median(of(audited, 'rps')) / unauditedRps) : null,
-        kgw_http_cpu_us_per_req_median: medianOrNull(nonNull(audited.map((r) => r.proxy_cpu_us_per_req))),
-        kgw_http_unaudited_cpu_us_per_req_median: medianOrNull(
-          nonNull(unaudited.map((r) => r.proxy_cpu_us_per_req)),
-        ),
-        helper_cpu_pct_median: medianOrNull(nonNull(audited.map((r) => r.helper_cpu_pct))),
-        unaudited_helper_cpu_pct_median: medianOrNull(nonNull(unaudited.map((r) => r.helper_cpu_pct))),
+        kgw_http_cpu_us_per_req_median: medianOf(audited.map((r) => r.proxy_cpu_us_per_req)),
+        kgw_http_unaudited_cpu_us_per_req_median: medianOf(unaudited.map((r) => r.proxy_cpu_us_per_req)),
+        helper_cpu_pct_median: medianOf(audited.map((r) => r.helper_cpu_pct)),
+        unaudited_helper_cpu_pct_median: medianOf(unaudited.map((r) => r.helper_cpu_pct)),
         errors: failures,
         seconds: Math.round((Date.now() - t0) / 1000),
       };

@@ -2,6 +2,7 @@
 // bench/scenarios/<name>.ts exporting a BenchScenario (see ../support/context.ts and
 // docs/bench.md) and add it to this list.
 import type { BenchScenario } from '../support/context';
+import { abBench } from './ab';
 import { auditOverheadBench } from './audit-overhead';
 import { auditWriterBench } from './audit-writer';
 import { fixedRateBench } from './fixed-rate';
@@ -19,4 +20,5 @@ export const SCENARIOS: readonly BenchScenario[] = [
   // Keep last among the default modules: it checks the targets on what the others measured.
   targetsBench,
   profileBench,
+  abBench,
 ];

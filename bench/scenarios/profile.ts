@@ -1,14 +1,14 @@
-// Where kgw spends its CPU under the small-GET load (opt-in: `npm run bench -- --only profile`).
-// Starts a dedicated gateway with `node --cpu-prof` against the fixed-response upstream, drives
-// the get-pod load at it over plain HTTP and over HTTPS, stops it (the profile is written at
-// exit), and prints the top self-time functions and a breakdown by origin (kgw's own code, each
+// Where kgw spends its CPU under load (opt-in: `npm run bench -- --only profile`). For each
+// request (get-pod, list-50-pods) and transport (plain HTTP, HTTPS), starts a dedicated gateway
+// with `node --cpu-prof` against the fixed-response upstream, drives the load at it, stops it (the
+// profile is written at exit), and prints the top self-time functions and a breakdown by origin (kgw's own code, each
 // npm package, Node internals, GC) as JSON lines. The raw profiles are kept in .kgw/bench/ for
 // Chrome DevTools or speedscope.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, BenchLine, BenchScenario } from '../support/context';
 import { startGateway } from '../support/environment';
-import { PROXY_PATHS } from '../support/fixtures';
+import { PROXY_PATHS, type ProxyScenarioName } from '../support/fixtures';
 import { runLoad } from '../support/load';
 
 interface ProfileNode {
@@ -43,12 +43,15 @@ function shortLocation(url: string, line: number): string {
 }
 
 /**
- * Top self-time functions and origins. `window` (ms since the profile started) keeps only the
- * samples taken while the load ran, so start-up (Nest, Prisma, migrations) and shutdown are out.
+ * Top self-time functions and origins. `window` (ms before the profile's end, when the process
+ * exited) keeps only the samples taken while the load ran, so start-up (Nest, Prisma, migrations)
+ * and shutdown are out. Counted back from the end because the profile's clock starts only once
+ * Node has booted, a second or more after the spawn on a busy machine, and the start-up's Prisma
+ * work then fell inside a window counted from the spawn.
  */
 export function summariseProfile(
   profile: CpuProfile,
-  window: { fromMs: number; toMs: number } | undefined,
+  window: { fromEndMs: number; toEndMs: number } | undefined,
   top = 20,
 ): {
   functions: Array<{ function: string; location: string; self_pct: number }>;
@@ -58,10 +61,12 @@ export function summariseProfile(
   const selfTime = new Map<number, number>();
   if (profile.samples && profile.timeDeltas) {
     let at = 0;
+    const endMs = profile.timeDeltas.reduce((sum, delta) => sum + delta, 0) / 1000;
     profile.samples.forEach((id, i) => {
       const delta = profile.timeDeltas![i] ?? 0;
       at += delta;
-      if (window && (at / 1000 < window.fromMs || at / 1000 > window.toMs)) return;
+      const beforeEnd = endMs - at / 1000;
+      if (window && (beforeEnd > window.fromEndMs || beforeEnd < window.toEndMs)) return;
       selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
     });
   } else {
@@ -101,14 +106,18 @@ export function summariseProfile(
 
 export const profileBench: BenchScenario = {
   name: 'profile',
-  description: 'CPU profile of kgw under the get-pod load (node --cpu-prof): top self-time functions',
+  description:
+    'CPU profile of kgw under the get-pod and list-50-pods loads (node --cpu-prof): top self-time functions',
   optIn: true,
   async *run(ctx: BenchContext): AsyncIterable<BenchLine> {
     const keep = join(ctx.root, '.kgw', 'bench');
     mkdirSync(keep, { recursive: true });
-    for (const tls of [false, true]) {
+    for (const [scenario, tls] of (Object.keys(PROXY_PATHS) as ProxyScenarioName[]).flatMap((name) =>
+      [false, true].map((tls) => [name, tls] as const),
+    )) {
       const transport = tls ? 'https' : 'http';
-      const dir = join(ctx.workDir, `profile-${transport}`);
+      if (ctx.options.filter && !ctx.options.filter.test(`fixed/${scenario}/${transport}`)) continue;
+      const dir = join(ctx.workDir, `profile-${scenario}-${transport}`);
       mkdirSync(dir, { recursive: true });
       const gw = await startGateway(ctx, {
         upstream: 'fixed',
@@ -117,41 +126,48 @@ export const profileBench: BenchScenario = {
         tag: 'profiled',
       });
       let result;
-      let window: { fromMs: number; toMs: number } | undefined;
+      let loadStarted = 0;
+      let loadEnded = 0;
       try {
-        const loadStarted = Date.now();
+        loadStarted = Date.now() + ctx.options.warmupSec * 1000;
         ctx.log(
-          `profile: get-pod over ${transport}, ${ctx.options.connections} connections × ${ctx.options.durationSec} s`,
+          `profile: ${scenario} over ${transport}, ${ctx.options.connections} connections × ${ctx.options.durationSec} s`,
         );
         result = await runLoad(
           {
-            url: gw.url + PROXY_PATHS['get-pod'],
+            url: gw.url + PROXY_PATHS[scenario],
             caPem: gw.caPem,
             headers: { authorization: gw.authorization },
             pids: [gw.child.process.pid!],
           },
           ctx.options,
         );
-        // The profile clock starts with the process; keep the measured part (after the warm-up).
-        window = {
-          fromMs: loadStarted - gw.child.startedAt + ctx.options.warmupSec * 1000,
-          toMs: Date.now() - gw.child.startedAt,
-        };
+        loadEnded = Date.now();
       } finally {
         await gw.child.stop();
       }
+      // The measured part (after the warm-up), counted back from the exit (≈ now).
+      const exited = Date.now();
+      const window = { fromEndMs: exited - loadStarted, toEndMs: exited - loadEnded };
       const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
       if (!file) {
-        yield { bench: 'profile', transport, error: 'no .cpuprofile was written' };
+        yield { bench: 'profile', scenario, transport, error: 'no .cpuprofile was written' };
         continue;
       }
-      const kept = join(keep, `kgw-get-pod-${transport}.cpuprofile`);
+      const kept = join(keep, `kgw-${scenario}-${transport}.cpuprofile`);
       copyFileSync(join(dir, file), kept);
       const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile, window);
-      yield { bench: 'profile', transport, rps: result.rps, p99_ms: result.p99_ms, profile: kept };
-      for (const origin of summary.origins.slice(0, 12)) yield { bench: 'profile', transport, ...origin };
+      const common = { bench: 'profile', scenario, transport };
+      yield {
+        ...common,
+        rps: result.rps,
+        p99_ms: result.p99_ms,
+        cpu_us_per_req: result.proxy_cpu_us_per_req,
+        profile: kept,
+      };
+      for (const origin of summary.origins.slice(0, 12)) yield { ...common, ...origin };
       let rank = 0;
-      for (const fn of summary.functions) yield { bench: 'profile', transport, rank: ++rank, ...fn };
+      for (const fn of summary.functions) yield { ...common, rank: ++rank, ...fn };
     }
   },
 };

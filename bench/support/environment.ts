@@ -225,16 +225,25 @@ export async function startGateway(ctx: BenchContext, options: GatewayOptions): 
 /**
  * KGW_BENCH_BASELINE_GATEWAY=<other checkout>/dist/apps/gateway/src/main.js adds a `kgw-http-baseline`
  * target: the same load against that build in the same run, to A/B an optimisation on a machine
- * whose absolute numbers drift.
+ * whose absolute numbers drift. KGW_BENCH_BASELINE_ENV='KGW_KUBE_HTTP2=off,…' gives the baseline
+ * other settings (with this build when no other is named): A/B a setting. One process, like
+ * kgw-http-single.
  */
 export function baselineGateway(
   ctx: BenchContext,
   upstream: 'fixed' | 'sim',
 ): Promise<GatewayInfo> | undefined {
   const main = process.env.KGW_BENCH_BASELINE_GATEWAY;
-  if (!main) return undefined;
+  const settings = process.env.KGW_BENCH_BASELINE_ENV;
+  if (!main && !settings) return undefined;
+  const env: Record<string, string> = { KGW_HTTP_WORKERS: '1' };
+  for (const pair of (settings ?? '').split(',').filter(Boolean)) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw new Error(`KGW_BENCH_BASELINE_ENV: "${pair}" is not NAME=value`);
+    env[pair.slice(0, equals).trim()] = pair.slice(equals + 1);
+  }
   return ctx.shared(`gateway-${upstream}-http-baseline`, async () => {
-    const info = await startGateway(ctx, { upstream, tls: false, main, tag: 'baseline' });
+    const info = await startGateway(ctx, { upstream, tls: false, main, env, tag: 'baseline' });
     return { value: info, stop: () => info.child.stop() };
   });
 }
