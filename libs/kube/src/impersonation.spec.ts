@@ -53,8 +53,26 @@ describe('impersonationHeaders', () => {
     ],
     ['empty extra key', { username: 'a', groups: [], extra: { '': ['x'] } }],
     ['newline in an extra value', { username: 'a', groups: [], extra: { k: ['x\ny'] } }],
+    ['DEL in a group (a control character past printable ASCII)', { username: 'a', groups: ['x\u007f'] }],
+    ['a tab inside the username', { username: 'a\tb', groups: [] }],
+    ['trailing space in an extra value', { username: 'a', groups: [], extra: { k: ['x '] } }],
   ])('refuses %s', (_description, identity) => {
     expect(() => impersonationHeaders(identity)).toThrow(ImpersonationError);
+  });
+
+  it('passes printable ASCII as it is, inner spaces included', () => {
+    expect(impersonationHeaders({ username: 'Jane Doe', groups: ['!~'] })).toEqual([
+      ['Impersonate-User', 'Jane Doe'],
+      ['Impersonate-Group', '!~'],
+    ]);
+  });
+
+  it('names the same extra key alike past the remembered names (any number of client-chosen keys)', () => {
+    for (let i = 0; i < 300; i++)
+      impersonationHeaders({ username: 'a', groups: [], extra: { [`k${i}/x`]: ['v'] } });
+    expect(impersonationHeaders({ username: 'a', groups: [], extra: { 'k299/x': ['v'] } })[1][0]).toBe(
+      'Impersonate-Extra-K299%2fx',
+    );
   });
 });
 

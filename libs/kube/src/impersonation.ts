@@ -51,7 +51,7 @@ export function impersonationHeaders(identity: Identity): Array<[string, string]
         `extra key ${JSON.stringify(key)} must be lower case: the API server lowercases extra keys`,
       );
     }
-    const name = canonicalHeaderName(`Impersonate-Extra-${escapeExtraKey(key)}`);
+    const name = extraHeaderName(key);
     for (const value of extra[key]) {
       headers.push([name, headerValue(`extra ${key}`, value)]);
     }
@@ -64,7 +64,8 @@ export function impersonationHeaders(identity: Identity): Array<[string, string]
  * case-insensitively and treats `_` as `-`, because some servers and proxies fold the two.
  */
 export function isForbiddenClientHeader(name: string): boolean {
-  const normalized = name.toLowerCase().replace(/_/g, '-');
+  const lower = name.toLowerCase();
+  const normalized = lower.includes('_') ? lower.replace(/_/g, '-') : lower;
   if (FORBIDDEN_CLIENT_HEADERS.has(normalized)) return true;
   return FORBIDDEN_CLIENT_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix));
 }
@@ -123,7 +124,30 @@ export function canonicalHeaderName(name: string): string {
   return canonical;
 }
 
+/**
+ * Extra keys repeat on every request (kgw.io/auth-method, kgw.io/token-id…): their header names are
+ * remembered, up to a bound, since a client's `--as-user-extra` may name any key.
+ */
+const extraHeaderNames = new Map<string, string>();
+const EXTRA_HEADER_NAMES_MAX = 256;
+
+function extraHeaderName(key: string): string {
+  let name = extraHeaderNames.get(key);
+  if (name === undefined) {
+    name = canonicalHeaderName(`Impersonate-Extra-${escapeExtraKey(key)}`);
+    if (extraHeaderNames.size < EXTRA_HEADER_NAMES_MAX) extraHeaderNames.set(key, name);
+  }
+  return name;
+}
+
+/**
+ * Printable ASCII that starts and ends with a visible character: nothing to refuse, and its UTF-8
+ * bytes are its characters. Nearly every value; the checks below handle the rest.
+ */
+const PLAIN_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
 function headerValue(what: string, value: string): string {
+  if (PLAIN_VALUE.test(value)) return value;
   // eslint-disable-next-line no-control-regex -- control characters are what we refuse
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new ImpersonationError(`cannot impersonate a ${what} containing a control character`);

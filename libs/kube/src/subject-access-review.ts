@@ -276,9 +276,11 @@ export class AccessReviewCache {
  * to the decision and are sorted; extra value order is kept.
  */
 export function accessReviewCacheKey(identity: Identity, attributes: AccessAttributes): string {
-  const extra = Object.entries(identity.extra ?? {})
-    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
-    .map(([key, values]) => [key, [...values]]);
+  // JSON.stringify reads the arrays as they are: no copies but the sorted ones (the key is made
+  // on every proxied request).
+  const extra = Object.entries(identity.extra ?? {}).sort(([left], [right]) =>
+    left < right ? -1 : left > right ? 1 : 0,
+  );
   const attributeParts =
     attributes.kind === 'resource'
       ? [
@@ -295,7 +297,7 @@ export function accessReviewCacheKey(identity: Identity, attributes: AccessAttri
   return JSON.stringify([
     identity.username,
     identity.uid ?? '',
-    [...identity.groups].sort(),
+    identity.groups.length < 2 ? identity.groups : [...identity.groups].sort(),
     extra,
     attributeParts,
   ]);

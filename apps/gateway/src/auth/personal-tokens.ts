@@ -11,7 +11,7 @@
 // hash is enough (no password-style stretching needed) and a database dump yields no usable
 // credential. The token's id (`tok_…`) is public: it names the token in lists, audit records
 // and the `kgw.io/token-id` extra.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { PrismaClient } from '@kgw/db';
 import type { TokenScopes } from '../identity/caller';
@@ -38,7 +38,8 @@ export function looksLikePersonalToken(token: string): boolean {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // One-shot (every request with a personal token hashes it): about twice createHash's speed.
+  return hash('sha256', token, 'hex');
 }
 
 export interface TokenOwner {

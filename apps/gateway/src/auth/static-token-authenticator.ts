@@ -5,7 +5,7 @@
 // Trusts: the file (the operator wrote it). Refuses: unknown tokens (401), never falls back to
 // any other identity. Tokens are kept only as SHA-256 digests, so a heap dump or a log of this
 // object shows no token, and lookup time does not depend on how much of a token matched.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { parse as parseCsvLine } from './csv-line';
@@ -74,5 +74,6 @@ export class StaticTokenAuthenticator implements Authenticator {
 }
 
 function digest(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // One-shot: about twice as fast as createHash().update().digest() for a token this small.
+  return hash('sha256', token, 'hex');
 }

@@ -7,6 +7,8 @@ import { BlockList, isIP } from 'node:net';
 
 export class ClientAddressResolver {
   private readonly trustedList = new BlockList();
+  /** No trusted proxy configured (the usual case): the peer is the client, nothing to check. */
+  private readonly peerOnly: boolean;
 
   /** Throws on an entry that is neither an IP address nor a CIDR range, naming it. */
   constructor(trustedProxies: readonly string[]) {
@@ -21,9 +23,13 @@ export class ClientAddressResolver {
       if (prefix === undefined) this.trustedList.addAddress(address, type);
       else this.trustedList.addSubnet(address, prefix, type);
     }
+    this.peerOnly = trustedProxies.length === 0;
   }
 
   private isTrusted(address: string): boolean {
+    // BlockList.check builds a SocketAddress per call: 1.5 % of a small GET's CPU for a list
+    // that is empty unless the operator named a proxy.
+    if (this.peerOnly) return false;
     const family = isIP(address);
     return family !== 0 && this.trustedList.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }

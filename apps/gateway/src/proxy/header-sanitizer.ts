@@ -30,15 +30,23 @@ export interface SanitizedHeaders {
   upgrade: boolean;
 }
 
-export function sanitizeClientHeaders(raw: IncomingHttpHeaders, allowUpgrade: boolean): SanitizedHeaders {
-  const namedByConnection = new Set(
+/** The header names a Connection header lists (none without one: HTTP/2, most HTTP/1.1). */
+function namedByConnectionOf(raw: IncomingHttpHeaders): ReadonlySet<string> {
+  if (raw.connection === undefined) return NONE;
+  return new Set(
     ([] as string[])
-      .concat(raw.connection ?? [])
+      .concat(raw.connection)
       .join(',')
       .split(',')
       .map((token) => token.trim().toLowerCase())
       .filter(Boolean),
   );
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+export function sanitizeClientHeaders(raw: IncomingHttpHeaders, allowUpgrade: boolean): SanitizedHeaders {
+  const namedByConnection = namedByConnectionOf(raw);
   const upgradeRequested =
     allowUpgrade && namedByConnection.has('upgrade') && typeof raw.upgrade === 'string';
   const headers: OutgoingHttpHeaders = {};
@@ -109,13 +117,7 @@ export function sanitizeResponseHeaders(
   raw: IncomingHttpHeaders,
   options: { proxiedContent?: boolean } = {},
 ): OutgoingHttpHeaders {
-  const namedByConnection = new Set(
-    ([] as string[])
-      .concat(raw.connection ?? [])
-      .join(',')
-      .split(',')
-      .map((token) => token.trim().toLowerCase()),
-  );
+  const namedByConnection = namedByConnectionOf(raw);
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || namedByConnection.has(name)) continue;

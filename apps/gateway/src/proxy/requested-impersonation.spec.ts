@@ -6,7 +6,14 @@ import type { AccessAttributes } from '@kgw/kube';
 import { impersonatedIdentity, impersonationChecks, requestedImpersonation } from './requested-impersonation';
 
 function asked(headers: Record<string, string[]>): ReturnType<typeof requestedImpersonation> {
-  return requestedImpersonation({ headersDistinct: headers } as unknown as http.IncomingMessage);
+  // Both views Node gives of the same headers: joined (headers) and one array each (headersDistinct).
+  const joined = Object.fromEntries(
+    Object.entries(headers).map(([name, values]) => [name, values.join(', ')]),
+  );
+  return requestedImpersonation({
+    headers: joined,
+    headersDistinct: headers,
+  } as unknown as http.IncomingMessage);
 }
 
 function checks(headers: Record<string, string[]>): string[] {

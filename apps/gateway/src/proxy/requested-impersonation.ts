@@ -35,6 +35,8 @@ const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
 export function requestedImpersonation(
   req: http.IncomingMessage,
 ): ImpersonationRequest | undefined | { error: KubeStatus } {
+  // Nearly no request asks: look at the names before headersDistinct builds an array per header.
+  if (!namesImpersonation(req.headers)) return undefined;
   const headers = req.headersDistinct;
   const request: ImpersonationRequest = { groups: [], extra: {} };
   let asked = false;
@@ -159,4 +161,10 @@ export function impersonatedIdentity(request: ImpersonationRequest, caller: Mapp
       ...Object.fromEntries(Object.entries(caller.extra ?? {}).filter(([k]) => k.startsWith('kgw.io/'))),
     },
   };
+}
+
+/** Any Impersonate-* header (names are lower-cased by Node, over HTTP/1.1 and HTTP/2 alike). */
+function namesImpersonation(headers: http.IncomingHttpHeaders): boolean {
+  for (const name in headers) if (name.startsWith('impersonate-')) return true;
+  return false;
 }
