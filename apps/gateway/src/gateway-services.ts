@@ -34,6 +34,7 @@ import { ServiceAccountTokens } from './identity/service-account-tokens';
 import { RequestLimits } from './limits/request-limits';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ClientAddressResolver } from './proxy/client-address';
+import { ProxyContentOrigin } from './proxy/content-origin';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 import { ForwardTunnels } from './tunnel/forward-tunnels';
 import { GatewayEndpoint } from './connect/gateway-endpoint';
@@ -59,6 +60,8 @@ export interface GatewayServices {
   kube?: KubeTrafficHandler;
   /** Personal tokens, sessions, login; the routes under /kgw/auth and /kgw/v1/tokens. */
   authn?: AuthServices;
+  /** KGW_PROXY_CONTENT_ORIGIN: proxied content for browsers on an origin of its own. */
+  contentOrigin?: ProxyContentOrigin;
   /** `kgw forward` tunnels at /kgw/v1/forward (absent without an upstream). */
   forward?: ForwardTunnels;
   /** Prometheus metrics of this process (/kgw/metrics). */
@@ -191,6 +194,7 @@ export async function gatewayServicesFromConfig(
 
   let kube: KubeTrafficHandler | undefined;
   let forward: ForwardTunnels | undefined;
+  let contentOrigin: ProxyContentOrigin | undefined;
   if (upstream) {
     logger.info({ upstream: upstream.describe() }, `Kubernetes upstream: ${upstream.describe()}`);
     for (const warning of upstream.warnings) logger.warn(warning);
@@ -215,6 +219,40 @@ export async function gatewayServicesFromConfig(
       }),
       ...demoExtras,
     };
+    if (config.http.proxyContentOrigin) {
+      const gatewayChain = kube;
+      // Built after the origin, whose authenticator it needs.
+      const built: { contentChain?: KubeTrafficHandler } = {};
+      const origin = new ProxyContentOrigin({
+        origin: config.http.proxyContentOrigin,
+        gatewayUrl: () => authn.url(),
+        sessions: authn.sessions,
+        sessionCookieName: (req) => authn.sessionCookieName(req),
+        contentChain: () => built.contentChain ?? gatewayChain,
+        gatewayChain: () => gatewayChain,
+      });
+      // The same chain, authenticated by the content cookie alone (content-origin.ts).
+      built.contentChain = proxyChain({
+        config,
+        logger,
+        upstream,
+        auth: new GatewayAuth({
+          authenticator: new RateLimitedAuthenticator(origin.authenticator, authn.limiter, addressOf),
+          identityMapper: auth.identityMapper,
+          policy: auth.policy,
+          adminUsers: config.auth.adminUsers,
+          adminGroups,
+          metrics,
+        }),
+        audit,
+        clientAddress,
+        openStreams: authn.openStreams,
+        accessReviews,
+        metrics,
+      });
+      contentOrigin = origin;
+      logger.info({ origin: origin.origin }, 'proxied content served at its own origin');
+    }
     forward = new ForwardTunnels({
       auth,
       accessReviews,
@@ -235,6 +273,7 @@ export async function gatewayServicesFromConfig(
     clientAddress,
     kube,
     forward,
+    contentOrigin,
     authn,
     metrics,
     endpoint,

@@ -103,6 +103,7 @@ export async function startGateway(
         { httpVersion: req.httpVersion, method: req.method, path: req.url?.split('?', 1)[0], upgrade },
         'request',
       );
+    const contentOrigin = services.contentOrigin;
     const onRequest = (clientReq: ClientRequest, clientRes: ClientResponse): void => {
       // Node's HTTP/2 compatibility objects offer what the proxy chain and these helpers use
       // (headers, url, method, socket, stream events; writeHead, flushHeaders, end, destroy), so
@@ -111,7 +112,11 @@ export async function startGateway(
       const res = clientRes as ServerResponse;
       if (logRequests) logRequest(req, false);
       closeWhenBodyUnread(req, res);
-      if (isGatewayRoute(req.url)) {
+      // The content origin serves proxied content and its handshake only; on the gateway's
+      // origin a browser's proxied content goes there (proxy/content-origin.ts).
+      if (contentOrigin?.isContentRequest(req)) contentOrigin.handleContentRequest(req, res);
+      else if (contentOrigin?.takesGatewayRequest(req)) contentOrigin.handleGatewayRequest(req, res);
+      else if (isGatewayRoute(req.url)) {
         bodyDeadline(req, bodyTimeoutMs);
         if (isHttp2Request(clientReq)) expressHttp2(clientReq, clientRes as Http2ServerResponse);
         else expressApp(req, res);
@@ -123,7 +128,8 @@ export async function startGateway(
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       tracker.trackUpgrade(socket);
       if (logRequests) logRequest(req, true);
-      if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
+      if (contentOrigin?.isContentRequest(req)) contentOrigin.handleContentUpgrade(req, socket, head);
+      else if (kubeHandler && !isGatewayRoute(req.url)) kubeHandler.handleUpgrade(req, socket, head);
       else if (forward && isForwardRoute(req.url)) forward.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };

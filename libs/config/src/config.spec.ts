@@ -93,6 +93,25 @@ describe('loadConfig', () => {
     expect(config.pod).toEqual({ namespace: 'kgw-system', ip: '10.0.0.7', node: 'node-1' });
   });
 
+  it.each([
+    ['content.example.com', /is not a URL/],
+    ['http://content.example.com', /must be https/],
+    ['https://content.example.com/apps', /origin only/],
+    ['https://kgw.example.com:8443', /host name other than KGW_HTTP_PUBLIC_URL/],
+  ])(
+    'refuses KGW_PROXY_CONTENT_ORIGIN=%s (the gateway cookie would reach it, or it is no origin)',
+    (origin, problem) => {
+      expect(() =>
+        loadConfig({ KGW_PROXY_CONTENT_ORIGIN: origin, KGW_HTTP_PUBLIC_URL: 'https://kgw.example.com' }),
+      ).toThrow(problem);
+    },
+  );
+
+  it('takes a content origin on a host of its own (http only on loopback)', () => {
+    for (const origin of ['https://kgw-content.example.com', 'http://localhost:8080'])
+      expect(loadConfig({ KGW_PROXY_CONTENT_ORIGIN: origin }).http.proxyContentOrigin).toBe(origin);
+  });
+
   it('hides secrets when the config is logged', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u:s3cret@db:5432/kgw' });
     expect(JSON.stringify(redactedConfig(config))).not.toContain('s3cret');

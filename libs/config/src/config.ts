@@ -97,6 +97,10 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       'KGW_HTTP_WORKERS: the development OpenID provider (KGW_DEV_OIDC=true) needs a single process (1)',
     );
   }
+  if (config.http.proxyContentOrigin) {
+    const problem = contentOriginProblem(config.http.proxyContentOrigin, config.http.publicUrl);
+    if (problem) problems.push(`KGW_PROXY_CONTENT_ORIGIN: ${problem}`);
+  }
   if (config.kube.mode === 'kubeconfig' && !config.kube.kubeconfig) {
     problems.push('KGW_KUBECONFIG: required when KGW_KUBE_MODE=kubeconfig');
   }
@@ -106,6 +110,36 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 
 class Problem {
   constructor(readonly text: string) {}
+}
+
+/**
+ * The content origin must be an origin (no path), HTTPS (plain HTTP only on loopback), and on a
+ * host name of its own: cookies are scoped by host, not port, so the gateway's session cookie
+ * would reach a content origin on the same host.
+ */
+function contentOriginProblem(value: string, publicUrl: string | undefined): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value}" is not a URL`;
+  }
+  if (
+    url.protocol !== 'https:' &&
+    !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+  )
+    return 'must be https:// (http:// only on a loopback name)';
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password)
+    return `must be an origin only (scheme://host[:port]), not "${value}"`;
+  if (publicUrl) {
+    try {
+      if (new URL(publicUrl).hostname === url.hostname)
+        return "must be on a host name other than KGW_HTTP_PUBLIC_URL's (cookies do not tell ports apart)";
+    } catch {
+      // KGW_HTTP_PUBLIC_URL's own problem is reported elsewhere.
+    }
+  }
+  return undefined;
 }
 
 function parseSetting(setting: Setting, raw: string): unknown {

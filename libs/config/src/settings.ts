@@ -46,6 +46,12 @@ export const SETTINGS = [
     doc: 'The URL users reach the gateway at (for kubeconfigs and OIDC redirects). Defaults to http://<host>:<port>.',
   },
   {
+    env: 'KGW_PROXY_CONTENT_ORIGIN',
+    path: 'http.proxyContentOrigin',
+    type: 'string',
+    doc: "A separate origin for pages served through pod, service and node proxies (e.g. https://kgw-content.example.com, on a host name of its own, pointing at the gateway): browsers are sent there, where the gateway's session cookie, /kgw/v1 and the UI do not exist, and a cookie of its own (bound to the session by a handshake) is the only credential. Bearer callers keep using proxy paths on the gateway's URL. Unset: proxied content stays on the gateway's origin under the sandbox policy. See docs/security.md.",
+  },
+  {
     env: 'KGW_HTTP_TLS_CERT_FILE',
     path: 'http.tlsCertFile',
     type: 'string',

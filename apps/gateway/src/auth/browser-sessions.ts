@@ -159,6 +159,12 @@ export class BrowserSessions {
     return toRecord(row);
   }
 
+  /** The live session with this id (the SHA-256 of its cookie), or undefined. */
+  async findByIdHash(idHash: string, now = new Date()): Promise<SessionRecord | undefined> {
+    const row = await this.prisma.browserSession.findUnique({ where: { idHash } });
+    return row && row.expiresAt.getTime() > now.getTime() ? toRecord(row) : undefined;
+  }
+
   async refreshed(idHash: string, caller: AuthenticatedCaller, tokens: OidcTokens): Promise<void> {
     await this.prisma.browserSession.update({
       where: { idHash },
@@ -201,6 +207,13 @@ export class BrowserSessions {
     // deleteMany's count makes two concurrent callbacks race for one winner.
     if (!row || deleted.count === 0 || row.expiresAt.getTime() <= Date.now()) return undefined;
     return { state: row.data as Record<string, unknown>, returnTo: row.returnTo };
+  }
+
+  /** A stored login-transaction row's state, left in place (content sessions), unless expired. */
+  async peekLogin(cookie: string): Promise<Record<string, unknown> | undefined> {
+    const row = await this.prisma.loginTransaction.findUnique({ where: { idHash: digestOf(cookie) } });
+    if (!row || row.expiresAt.getTime() <= Date.now()) return undefined;
+    return row.data as Record<string, unknown>;
   }
 
   /** Drops expired sessions and login transactions. */
