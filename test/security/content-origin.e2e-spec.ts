@@ -45,10 +45,11 @@ describe('finding 1: proxied content on an origin of its own', () => {
   });
 
   it("1f attack: the gateway's session cookie (or a bearer token) presented on the content origin → 401: only the content cookie counts there", async () => {
-    for (const headers of [
+    const credentials: Array<Record<string, string>> = [
       { cookie: `__Host-kgw_session=${login.session!}` },
       { authorization: 'Bearer tok-alice-0123456789' },
-    ]) {
+    ];
+    for (const headers of credentials) {
       const res = await fetchAt(content, POD_PAGE, headers);
       expect(res.status).toBe(401);
     }
