@@ -45,6 +45,8 @@ export const OIDC_CLIENT = { id: 'kgw', secret: 'kgw-client-secret-for-tests' };
 
 export interface GatewayStack {
   sim: RunningSimulator;
+  /** The simulator's pod streams (its recentStreams say which wire and user a stream used). */
+  simStreams: PodStreams;
   /** The built-in OpenID provider, when started (`oidc: true`). */
   oidc?: RunningDevOidcProvider;
   /** The gateway's environment, to start another replica on the same database. */
@@ -98,6 +100,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
   chmodSync(dir, 0o755);
   let pg: TestPostgres | undefined;
   let sim: RunningSimulator | undefined;
+  let simStreams: PodStreams | undefined;
   let oidc: RunningDevOidcProvider | undefined;
   let upstreamFaults: FaultProxy | undefined;
   try {
@@ -115,7 +118,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     pg = await startTestPostgres();
     sim = await startSimulator({
       scenario: 'demo',
-      streams: (streamOptions) => new PodStreams(streamOptions),
+      streams: (streamOptions) => (simStreams = new PodStreams(streamOptions)),
       http2: options.simHttp2,
     });
     const simKubeconfigs = await sim.writeKubeconfigs(join(dir, 'sim'));
@@ -219,6 +222,7 @@ export async function startGatewayStack(options: GatewayStackOptions = {}): Prom
     return {
       sim: runningSim,
       upstreamFaults: runningFaults,
+      simStreams: simStreams!,
       oidc: runningOidc,
       env,
       pg: runningPg,

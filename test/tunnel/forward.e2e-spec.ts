@@ -2,41 +2,44 @@
 // and the simulator (whose pods listen on their loopback pod IPs), real curl, real sockets.
 // Local ports are always chosen by the system (`:PORT`), never fixed.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ExitCode } from '../../apps/kgw/src/commands/command';
 import { CALLERS, startGatewayStack, type CallerName, type GatewayStack } from '../support/gateway-stack';
+import {
+  ForwardRunner,
+  KGW_CLI,
+  curlLocal,
+  eventually,
+  throughSink,
+  type Forward,
+} from '../support/kgw-forward';
 
-const CLI = join(__dirname, '../../dist/apps/kgw/src/main.js');
+const CLI = KGW_CLI;
 const run = promisify(execFile);
 
 let stack: GatewayStack;
 let caFile: string;
 const children = new Set<ChildProcess>();
+const forwards = new ForwardRunner();
 
 beforeAll(async () => {
-  stack = await startGatewayStack({ env: { KGW_FORWARD_RESUME_GRACE_SECONDS: '30' } });
+  // direct mode (the stack's kubeconfig upstream would make auto mean api): UDP needs it.
+  stack = await startGatewayStack({
+    env: { KGW_FORWARD_RESUME_GRACE_SECONDS: '30', KGW_FORWARD_MODE: 'direct' },
+  });
   caFile = join(stack.dir, 'forward-ca.crt');
   writeFileSync(caFile, stack.caPem);
 });
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
+  forwards.stopAll();
   await stack?.stop();
 });
-
-interface Forward {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** Local port of the n-th "Forwarding from" line. */
-  ports: number[];
-  stop(): Promise<number | null>;
-}
 
 function cliEnv(caller: CallerName, server = stack.url): NodeJS.ProcessEnv {
   return {
@@ -48,100 +51,22 @@ function cliEnv(caller: CallerName, server = stack.url): NodeJS.ProcessEnv {
   };
 }
 
-/** Starts `kgw forward ARGS` and waits until it listens on `expectPorts` ports (or exits). */
-async function forward(
+/** Starts `kgw forward ARGS` as `caller` and waits until it listens on `expectPorts` ports (or exits). */
+function forward(
   args: string[],
   caller: CallerName = 'alice',
   expectPorts = 1,
   server?: string,
 ): Promise<Forward> {
-  const child = spawn(process.execPath, [CLI, 'forward', ...args], {
-    env: cliEnv(caller, server),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | null>((done) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      done(code);
-    }),
-  );
-  const ports: number[] = [];
-  await new Promise<void>((ready) => {
-    const check = () => {
-      const found = [...out.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> /g)].map((m) => Number(m[1]));
-      if (found.length >= expectPorts) {
-        ports.push(...found);
-        ready();
-      }
-    };
-    child.stdout.on('data', check);
-    void exited.then(() => ready());
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    ports,
-    async stop() {
-      child.kill('SIGINT');
-      return exited;
-    },
-  };
+  return forwards.start(args, cliEnv(caller, server), expectPorts);
 }
 
-async function curl(port: number, path = '/'): Promise<string> {
-  const { stdout } = await run('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${port}${path}`]);
-  return stdout;
-}
-
-/** Sends `bytes` random bytes to the sink behind `port` and compares its SHA-256 with ours. */
-async function throughSink(
-  port: number,
-  bytes: number,
-  during?: (sent: number) => void,
-): Promise<{ ours: string; theirs: string }> {
-  const hash = createHash('sha256');
-  const block = randomBytes(1 << 20);
-  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-  let answer = '';
-  socket.setEncoding('utf8').on('data', (c: string) => (answer += c));
-  const ended = new Promise<void>((done, fail) => {
-    socket.on('end', () => done());
-    socket.on('error', fail);
-  });
-  await new Promise<void>((done) => socket.once('connect', () => done()));
-  for (let sent = 0; sent < bytes; sent += block.length) {
-    hash.update(block);
-    if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
-    during?.(sent + block.length);
-  }
-  socket.end();
-  await ended;
-  const [theirs, count] = answer.trim().split(' ');
-  expect(Number(count)).toBe(bytes);
-  return { ours: hash.digest('hex'), theirs };
-}
+const curl = curlLocal;
 
 async function auditRows(filter: string): Promise<Array<Record<string, unknown>>> {
   const res = await stack.request('alice', `/kgw/v1/audit?${filter}&limit=500`);
   expect(res.status).toBe(200);
   return (JSON.parse(res.body) as { items: Array<Record<string, unknown>> }).items;
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('kgw forward pod/nginx', () => {

@@ -12,6 +12,7 @@ import {
   SubjectAccessReviewClient,
   exchangeWithUpstream,
   loadUpstream,
+  openPodPortForward,
   upstreamReviewTransport,
   withGatewayCredential,
   type Upstream,
@@ -36,7 +37,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics';
 import { ClientAddressResolver } from './proxy/client-address';
 import { ProxyContentOrigin } from './proxy/content-origin';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
-import { ForwardTunnels } from './tunnel/forward-tunnels';
+import { ForwardTunnels, type ForwardMode } from './tunnel/forward-tunnels';
 import { GatewayEndpoint } from './connect/gateway-endpoint';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
@@ -50,7 +51,7 @@ export interface KubeTrafficHandler {
   banner?: (url: string) => void;
 }
 
-import { chooseUpstream } from './lifecycle/gateway-mode';
+import { chooseUpstream, type UpstreamChoice } from './lifecycle/gateway-mode';
 
 export interface GatewayServices {
   auth: GatewayAuth;
@@ -253,7 +254,11 @@ export async function gatewayServicesFromConfig(
       contentOrigin = origin;
       logger.info({ origin: origin.origin }, 'proxied content served at its own origin');
     }
+    const pinned = upstream;
     forward = new ForwardTunnels({
+      mode: forwardMode(config, choice),
+      portForwardAs: (identity, namespace, pod, requestId) =>
+        openPodPortForward(pinned, { identity, namespace, pod, requestId }),
       auth,
       accessReviews,
       reviewer,
@@ -346,3 +351,8 @@ async function upstreamReachable(upstream: Upstream): Promise<{ ok: boolean; det
   }
 }
 
+/** KGW_FORWARD_MODE with `auto` resolved: direct where the gateway can reach pod IPs. */
+function forwardMode(config: GatewayConfig, choice: UpstreamChoice): ForwardMode {
+  if (config.forward.mode !== 'auto') return config.forward.mode;
+  return choice === 'in-cluster' || choice === 'demo' ? 'direct' : 'api';
+}

@@ -257,9 +257,9 @@ export const SETTINGS = [
     env: 'KGW_FORWARD_MODE',
     path: 'forward.mode',
     type: 'enum',
-    values: ['auto', 'direct'],
+    values: ['auto', 'direct', 'api'],
     default: 'auto',
-    doc: 'How tunnels reach pods. direct: dial the pod IP from the pod status (one hop; the gateway must reach the pod network, and NetworkPolicy applies to its traffic). auto = direct. (The API-server mode through pods/portforward is not built yet.)',
+    doc: "How tunnels reach pods. direct: dial the pod IP from the pod status (one hop; TCP and UDP; the gateway must reach the pod network, and NetworkPolicy applies to its traffic). api: the API server's pods/portforward under the caller's identity, one upstream connection per pod shared by its streams (TCP only; works wherever the API server is reachable). auto: direct when the gateway runs in the cluster (in-cluster upstream) or runs the demo simulator (its pods are on this machine), api otherwise (a kubeconfig upstream: the gateway is usually outside the pod network).",
   },
   {
     env: 'KGW_FORWARD_RESUME_GRACE_SECONDS',

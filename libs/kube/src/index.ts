@@ -71,7 +71,9 @@ export {
   exchangeWithUpstream,
   openUpstreamRequest,
   requestUpstream,
+  upgradeUpstream,
   upstreamRequestOptions,
+  UpstreamUpgradeRefused,
   withGatewayCredential,
   withImpersonation,
   type BufferedUpstreamCall,
@@ -81,7 +83,17 @@ export {
   type UpstreamRequest,
   type UpstreamResponse,
   type UpstreamSend,
+  type UpstreamUpgrade,
 } from './upstream-client';
+export {
+  openPodPortForward,
+  PodPortForward,
+  PortForwardRefused,
+  PORT_FORWARD_TUNNEL_PROTOCOL,
+  type PodPortForwardOptions,
+  type PortForwardStream,
+  type PortForwardWire,
+} from './pod-port-forward';
 export { UpstreamHttp2Pool } from './upstream-http2';
 export {
   AccessReviewCache,

@@ -7,8 +7,8 @@
 // credential may only impersonate and create reviews/tokens, so a request that forgets
 // withImpersonation() fails closed at the API server. What it trusts: the headers handed in
 // (the proxy sanitizes the client's before they get here; impersonation headers come only from
-// the mapped Identity, via impersonationHeaders()). Tunnels (pod port-forwards under
-// impersonation) plug in here.
+// the mapped Identity, via impersonationHeaders()). Tunnels in api mode open their pod
+// port-forwards under impersonation here too (upgradeUpstream, used by pod-port-forward.ts).
 //
 // Protocol: requestUpstream() speaks HTTP/2 when the API server offers h2 by ALPN (the session
 // pool in upstream-http2.ts), HTTP/1.1 over the keep-alive agent when it does not; upgrades
@@ -17,6 +17,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { impersonationHeaders, type Identity } from './impersonation';
 import type { Upstream } from './upstream';
@@ -58,6 +59,68 @@ export function openUpstreamRequest(
   onResponse?: (response: http.IncomingMessage) => void,
 ): http.ClientRequest {
   return https.request(upstreamRequestOptions(upstream, call), onResponse);
+}
+
+/** An upgrade the API server accepted (101): the raw connection, now speaking the new protocol. */
+export interface UpstreamUpgrade {
+  readonly socket: Socket;
+  /** Bytes of the new protocol that arrived with the 101. */
+  readonly head: Buffer;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+/** The API server answered an upgrade with something other than 101. */
+export class UpstreamUpgradeRefused extends Error {
+  override readonly name = 'UpstreamUpgradeRefused';
+  constructor(
+    readonly statusCode: number,
+    /** The answer's body (a Kubernetes Status, usually), at most MAX_REFUSAL_BODY bytes. */
+    readonly body: string,
+  ) {
+    super(`the API server answered ${statusCode} to the upgrade`);
+  }
+}
+
+const MAX_REFUSAL_BODY = 64 * 1024;
+
+/**
+ * Sends an upgrade request (GET or POST with Connection: Upgrade, over HTTP/1.1) and resolves
+ * with the upgraded connection, or rejects with UpstreamUpgradeRefused (any other answer), a
+ * timeout (`call.timeoutMs` until the answer) or a connection error. For the gateway's own
+ * upgrades (tunnels in api mode); the proxy pipes client upgrades itself (forward-upgrade.ts).
+ */
+export function upgradeUpstream(upstream: Upstream, call: UpstreamCall): Promise<UpstreamUpgrade> {
+  return new Promise<UpstreamUpgrade>((resolve, reject) => {
+    const request = openUpstreamRequest(upstream, call);
+    request.once('upgrade', (response: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      request.setTimeout(0);
+      socket.setTimeout(0);
+      resolve({ socket, head, headers: response.headers });
+    });
+    request.once('response', (response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        if (size < MAX_REFUSAL_BODY) chunks.push(chunk);
+        size += chunk.length;
+      });
+      const refuse = () =>
+        reject(
+          new UpstreamUpgradeRefused(
+            response.statusCode ?? 502,
+            Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY).toString('utf8'),
+          ),
+        );
+      response.once('end', refuse);
+      response.once('aborted', refuse);
+    });
+    request.once('timeout', () => {
+      reject(new Error('the API server did not answer the upgrade in time'));
+      request.destroy();
+    });
+    request.once('error', reject);
+    request.end();
+  });
 }
 
 /** `headers` with the gateway's own credential as Authorization (when it has a token; else mTLS). */

@@ -1,9 +1,10 @@
-// Joins a TCP socket to a tunnel stream, both ways, keeping half-close and backpressure: the
+// Joins a TCP socket (or any byte stream: the gateway's api mode bridges a port-forward stream
+// through the API server) to a tunnel stream, both ways, keeping half-close and backpressure: the
 // socket is paused while its stream has a window's worth queued, and bytes written to the socket
 // return credit to the peer only once the socket has taken them (its write callback), so a
 // reader that stalls holds back exactly its own stream. Used by the gateway (pod side) and the
 // CLI (local side). The socket must be created with allowHalfOpen.
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ResetCode } from './frames';
 import type { StreamEnd, TunnelStream } from './session';
 
@@ -15,7 +16,7 @@ export interface BridgeCounters {
 }
 
 export function bridgeSocket(
-  socket: Socket,
+  socket: Duplex,
   stream: TunnelStream,
   onClose?: (end: StreamEnd, counters: BridgeCounters) => void,
 ): BridgeCounters {
@@ -46,7 +47,7 @@ export function bridgeSocket(
   };
 
   socket.on('error', () => undefined); // 'close' follows with hadError
-  socket.on('close', (hadError: boolean) => {
+  socket.on('close', (hadError?: boolean) => {
     // Closed before its end of data, or on an error: the connection was reset.
     if (hadError || !readEnded) stream.reset(ResetCode.ConnectionReset, 'connection reset');
   });

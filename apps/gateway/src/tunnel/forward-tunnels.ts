@@ -1,6 +1,7 @@
 // /kgw/v1/forward: `kgw forward` tunnels (protocol: libs/tunnel/README.md). One WebSocket per
-// tunnel; each accepted local connection is a stream to a pod, dialled directly at the pod IP
-// from the pod's status (`direct` mode).
+// tunnel; each accepted local connection is a stream to a pod, reached in the configured mode
+// (pod-connections.ts): `direct` dials the pod IP from the pod's status, `api` goes through the
+// API server's pods/portforward under the caller's identity (TCP only: UDP is refused there).
 //
 // Guards: the pod network, which the gateway can reach and the caller may not. Trusts: the
 // authenticator, the identity mapping, RBAC through SubjectAccessReviews, the pod's status.
@@ -8,15 +9,13 @@
 // without the `forward` scope or outside its namespaces, a target the caller may not
 // `create pods/portforward` on (checked per pod, per connection, and again every few seconds
 // while the tunnel lives, so a lost permission closes it within 5 s), an address the client
-// names (it names only targets; the pod IP comes from the API server), frames that break the
+// names (it names only targets; the pod comes from the API server), frames that break the
 // protocol, and a resume by anyone but the tunnel's own credential with its secret.
 // Every tunnel and every stream is an audit record with its bytes each way.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
-import * as dgram from 'node:dgram';
-import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -32,13 +31,10 @@ import {
   ResetCode,
   SUBPROTOCOL,
   TunnelSession,
-  bridgeDatagrams,
-  bridgeSocket,
   parseHello,
   FrameType,
   type Hello,
   type StreamEnd,
-  type BridgeCounters,
   type StreamProgress,
   type TargetRequest,
   type TunnelStream,
@@ -53,8 +49,26 @@ import type { ClientAddressResolver } from '../proxy/client-address';
 import { assignRequestId } from '../logging/request-id';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
+import {
+  ApiPortForwards,
+  dialDirect,
+  dialDirectUdp,
+  type OpenPortForward,
+  type PodConnection,
+} from './pod-connections';
+
+/** How tunnels reach pods (KGW_FORWARD_MODE, `auto` resolved): see pod-connections.ts. */
+export type ForwardMode = 'direct' | 'api';
 
 export interface ForwardTunnelsDeps {
+  mode: ForwardMode;
+  /** api mode: opens a pod's port-forward through the API server as `identity`. */
+  portForwardAs?: (
+    identity: Identity,
+    namespace: string,
+    pod: string,
+    requestId: string,
+  ) => ReturnType<OpenPortForward>;
   auth: GatewayAuth;
   /** Cached SubjectAccessReviews (per connection). */
   accessReviews: { check(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
@@ -110,7 +124,9 @@ export interface TunnelView {
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
-const MODE = 'direct';
+const UDP_NEEDS_DIRECT =
+  "UDP cannot be forwarded in this gateway's api mode: the API server's pods/portforward carries " +
+  "only TCP. UDP needs the gateway's direct mode (KGW_FORWARD_MODE=direct: the gateway dials the pod IP).";
 
 function portforwardAttributes(namespace: string, pod: string): ResourceAttributes {
   return {
@@ -303,7 +319,7 @@ function baseEvent(
     latencyMs: 0,
     bytesIn: 0,
     bytesOut: 0,
-    transport: `${SUBPROTOCOL} ${MODE}`,
+    transport: `${SUBPROTOCOL} ${deps.mode}`,
   };
 }
 
@@ -330,6 +346,8 @@ class Tunnel {
   private recheckTimer: NodeJS.Timeout | undefined;
   private ended = false;
   private streamCount = 0;
+  /** api mode: the upstream port-forward connections (made on the first stream). */
+  private apiForwards: ApiPortForwards | undefined;
   /** Pods with an open stream: re-authorized every few seconds. */
   private readonly podsInUse = new Map<string, { namespace: string; count: number }>();
   /** Registered with OpenStreams: the credential's revocation, logout or expiry ends the tunnel. */
@@ -417,6 +435,8 @@ class Tunnel {
             portforwardAttributes(request.namespace, ''),
           );
           if (!policy.allowed) throw new TargetError(ResetCode.Forbidden, `kgw: ${policy.message}`);
+          if (request.protocol === 'udp' && this.deps.mode === 'api')
+            throw new TargetError(ResetCode.Refused, UDP_NEEDS_DIRECT);
           await state.target.prepare();
           for (const pod of await state.target.podNames()) await this.authorize(request.namespace, pod);
           state.ok = true;
@@ -556,14 +576,14 @@ class Tunnel {
     // A pod that just went away may still be listed for a moment: a refused dial tries the
     // next ready pod (for pod/ targets there is no other), with a fresh list.
     let pod: PodEndpoint | undefined;
-    let socket: PodConnection | undefined;
+    let socket: (PodConnection & { wire?: string }) | undefined;
     let failure: TargetError | undefined;
     for (let attempt = 0; attempt < 3 && !socket; attempt++) {
       try {
         if (attempt > 0) state.target.forgetPods();
         pod = await state.target.next();
         await this.authorize(request.namespace, pod.pod);
-        socket = request.protocol === 'udp' ? await dialUdp(pod) : await dial(pod);
+        socket = await this.dial(request.namespace, request.protocol, pod);
       } catch (err) {
         failure = err instanceof TargetError ? err : new TargetError(ResetCode.Internal, 'internal error');
         if (failure.code !== ResetCode.Refused || request.kind === 'pod') break;
@@ -573,6 +593,7 @@ class Tunnel {
       event.name = pod.pod;
       event.query += `&podPort=${pod.port}`;
     }
+    if (socket?.wire) event.transport = `${SUBPROTOCOL} api ${socket.wire}`;
     if (!socket || !pod) {
       const e = failure ?? new TargetError(ResetCode.Internal, 'internal error');
       stream.reset(e.code, e.message);
@@ -610,6 +631,20 @@ class Tunnel {
     if (earlyFin) stream.onEnd();
   }
 
+  /** A connection to the pod for one stream, the mode's way (wire: api mode's upstream protocol). */
+  private async dial(
+    namespace: string,
+    protocol: 'tcp' | 'udp',
+    pod: PodEndpoint,
+  ): Promise<PodConnection & { wire?: string }> {
+    if (this.deps.mode === 'direct') return protocol === 'udp' ? dialDirectUdp(pod) : dialDirect(pod);
+    if (protocol === 'udp') throw new TargetError(ResetCode.Refused, UDP_NEEDS_DIRECT);
+    const open = this.deps.portForwardAs;
+    if (!open) throw new TargetError(ResetCode.Internal, 'api mode without an upstream');
+    this.apiForwards ??= new ApiPortForwards((ns, name) => open(this.who.identity, ns, name, this.requestId));
+    return this.apiForwards.dial(namespace, pod);
+  }
+
   /** Ends the tunnel now: every stream reset with `reason`, the WebSocket closed, audited once. */
   end(code: number, reason: string): void {
     if (this.ended) return;
@@ -617,6 +652,7 @@ class Tunnel {
     clearTimeout(this.graceTimer);
     clearInterval(this.recheckTimer);
     this.session.close(code, reason);
+    this.apiForwards?.closeAll();
     this.ws?.close(code === ResetCode.GoingAway ? 1001 : 1008, reason.slice(0, 120));
     this.forget(this);
     this.unmeter?.();
@@ -624,83 +660,11 @@ class Tunnel {
     const ms = Math.round((performance.now() - this.started) * 1000) / 1000;
     this.deps.audit.record({
       ...this.event,
-      reason: `mode ${MODE}; ${this.streamCount} streams; ended: ${reason}`,
+      reason: `mode ${this.deps.mode}; ${this.streamCount} streams; ended: ${reason}`,
       latencyMs: ms,
       streamMs: ms,
     });
   }
-}
-
-/** A connection to a pod port, TCP or UDP, ready to be joined to its stream. */
-interface PodConnection {
-  bridge(stream: TunnelStream, onClose: (end: StreamEnd, counters: BridgeCounters) => void): void;
-  destroy(): void;
-}
-
-/** Connects to the pod (direct mode); a failure is a Refused TargetError in the kubelet's words. */
-async function dial(pod: PodEndpoint): Promise<PodConnection> {
-  const socket = await dialTcp(pod);
-  return {
-    bridge: (stream, onClose) => bridgeSocket(socket, stream, onClose),
-    destroy: () => socket.destroy(),
-  };
-}
-
-/**
- * A UDP socket connected to the pod port (direct mode): it takes datagrams from that address
- * only. One per flow, so the pod sees each local client as its own source port.
- */
-function dialUdp(pod: PodEndpoint): Promise<PodConnection> {
-  const socket = dgram.createSocket(net.isIPv6(pod.ip) ? 'udp6' : 'udp4');
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    socket.close();
-  };
-  return new Promise((resolve, reject) => {
-    socket.once('error', (err) => {
-      close();
-      reject(new TargetError(ResetCode.Refused, `dial udp ${pod.ip}:${pod.port}: ${err.message}`));
-    });
-    socket.connect(pod.port, pod.ip, () => {
-      socket.removeAllListeners('error');
-      resolve({
-        bridge(stream, onClose) {
-          const bridge = bridgeDatagrams(
-            { send: (datagram, done) => socket.send(datagram, done), close },
-            stream,
-            onClose,
-          );
-          socket.on('message', (datagram) => bridge.fromSocket(datagram));
-          // ECONNREFUSED: the pod answered "port unreachable" to an earlier datagram.
-          socket.on('error', (err) =>
-            stream.reset(ResetCode.Refused, `udp ${pod.ip}:${pod.port}: ${err.message}`),
-          );
-        },
-        destroy: close,
-      });
-    });
-  });
-}
-
-function dialTcp(pod: PodEndpoint): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: pod.ip, port: pod.port, allowHalfOpen: true });
-    socket.setNoDelay(true);
-    socket.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new TargetError(
-          ResetCode.Refused,
-          `dial tcp ${pod.ip}:${pod.port}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`,
-        ),
-      ),
-    );
-    socket.once('connect', () => {
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-  });
 }
 
 function refuseUpgrade(

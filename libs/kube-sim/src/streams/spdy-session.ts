@@ -73,6 +73,7 @@ export class SpdySession {
   private lastClientStreamId = 0;
   private closed = false;
   private inputPaused = false;
+  private readonly waitingForDrain: Array<(error?: Error | null) => void> = [];
 
   constructor(
     private readonly transport: Duplex,
@@ -109,8 +110,14 @@ export class SpdySession {
         encodeDataFrame(streamId, payload.subarray(offset, end), fin && end === payload.length),
       );
     }
-    if (writable) callback();
-    else this.transport.once('drain', () => callback());
+    if (writable) return callback();
+    // Every stream waiting for the transport, woken by one 'drain' listener (a port-forward
+    // connection may carry a hundred streams).
+    this.waitingForDrain.push(callback);
+    if (this.waitingForDrain.length === 1)
+      this.transport.once('drain', () => {
+        for (const waiting of this.waitingForDrain.splice(0)) waiting();
+      });
   }
 
   resumeInput(): void {
