@@ -632,7 +632,7 @@ describe('in Chromium', () => {
     expect(file).toContain('certificate-authority-data');
     const install = (await carol.page.textContent('[data-testid="cmd-install"] pre')) ?? '';
     expect(install).toContain('sha256sum -c');
-    const shell = await run('bash', ['-euo', 'pipefail', '-c', `mkdir -p ~/.local/bin\n${install}`], {
+    const shell = await run('bash', ['-euo', 'pipefail', '-c', install], {
       cwd: home,
       env: { PATH: process.env.PATH, HOME: home },
     });

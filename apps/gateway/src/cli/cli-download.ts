@@ -49,7 +49,7 @@ export class CliDownload {
       install: [
         `curl -fsSLO ${url}`,
         `curl -fsSL ${url}.sha256 | sha256sum -c -`,
-        `chmod +x ${CLI_FILE_NAME} && mv ${CLI_FILE_NAME} ~/.local/bin/`,
+        `chmod +x ${CLI_FILE_NAME} && mkdir -p ~/.local/bin && mv ${CLI_FILE_NAME} ~/.local/bin/`,
       ],
     };
   }
