@@ -80,9 +80,12 @@ export function forwardRequest(
       chain.refuse(res, exchange, new Refusal(status, 'error', `upstream: ${err.message}`));
     },
   });
-  // A client that goes away cancels the upstream request (and with it a watch or logs -f).
+  // A client that goes away cancels the upstream request (and with it a watch or logs -f). Not
+  // writableFinished: on an HTTP/2 client's response it says true when the client reset an idle
+  // stream or dropped the connection, and the upstream watch stayed open (the watch-scale bench
+  // found it). writableEnded is true only once we ended the answer, i.e. the upstream did.
   res.on('close', () => {
-    if (!res.writableFinished) upstreamRequest.cancel();
+    if (!res.writableEnded) upstreamRequest.cancel();
     event.bytesIn = upstreamRequest.bodyBytes;
     chain.finish(exchange);
   });
