@@ -3,7 +3,7 @@
 // Everything it starts listens on 127.0.0.1 and is stopped at the end, on error and on Ctrl-C.
 // Not part of `npm test`: numbers depend on the machine, so no test asserts on them.
 //
-//   npm run bench                         proxy + audit-overhead + port-forward (+ audit-writer)
+//   npm run bench                         every default module (proxy … watch-scale, then targets)
 //   npm run bench -- --only proxy         one module (comma-separated names; `profile` is opt-in)
 //   npm run bench -- --quick              short runs, small transfers (a smoke test of the bench)
 //   npm run bench -- --connections 64 --duration 10
@@ -12,6 +12,7 @@
 //   npm run bench -- --load-generator autocannon   (default: wrk when installed)
 //   npm run bench -- --kgw-workers 1       kgw-http/kgw-https as one process (default 0 = per CPU)
 //   npm run bench -- --no-install         do not apt-get install missing wrk / nginx / h2load
+//   npm run bench -- --only watch-scale --watches 2000 --watch-events 3
 //
 // See docs/bench.md for what each line means and how to add a module.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -46,6 +47,8 @@ function parseArgs(argv: string[]): Args {
         forwardSingleBytes: 16 * MiB,
         forwardParallelBytes: 4 * MiB,
         forwardParallelStreams: 16,
+        watches: 500,
+        watchEvents: 2,
       }
     : {
         connections: 32,
@@ -56,6 +59,8 @@ function parseArgs(argv: string[]): Args {
         forwardSingleBytes: 256 * MiB,
         forwardParallelBytes: 32 * MiB,
         forwardParallelStreams: 16,
+        watches: 10_000,
+        watchEvents: 5,
       };
   let only: string[] | undefined;
   let generator: Args['loadGenerator'];
@@ -99,6 +104,12 @@ function parseArgs(argv: string[]): Args {
         options.kgwWorkers = n;
         break;
       }
+      case '--watches':
+        options.watches = Math.round(positive('--watches', value()));
+        break;
+      case '--watch-events':
+        options.watchEvents = Math.round(positive('--watch-events', value()));
+        break;
       case '--filter':
         options.filter = new RegExp(value());
         break;

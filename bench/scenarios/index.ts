@@ -10,6 +10,7 @@ import { portForwardBench } from './port-forward';
 import { profileBench } from './profile';
 import { proxyBench } from './proxy';
 import { targetsBench } from './targets';
+import { watchScaleBench } from './watch-scale';
 
 export const SCENARIOS: readonly BenchScenario[] = [
   proxyBench,
@@ -17,6 +18,7 @@ export const SCENARIOS: readonly BenchScenario[] = [
   auditOverheadBench,
   portForwardBench,
   auditWriterBench,
+  watchScaleBench,
   // Keep last among the default modules: it checks the targets on what the others measured.
   targetsBench,
   profileBench,

@@ -8,6 +8,13 @@
 // requests made it open and close hundreds of TLS connections a second — a handicap for the
 // anchor that a real API server would not impose. kgw speaks HTTP/1.1 upstream.
 //
+// Watches (the watch-scale module): `GET <list-50-pods path>?watch=true` is held open, and the
+// bench drives it directly (its own credential, not through a proxy): `GET /bench/watches` says
+// how many are open and over how many HTTP/2 connections; `POST /bench/events?count=N` writes N
+// MODIFIED events of the bench pod, resourceVersion 1…N, to every open watch. Like kube-apiserver
+// (250 by default), a connection carries at most 250 streams, so a proxy multiplexing thousands
+// of watches upstream must open several connections.
+//
 // Run as its own process (`node dist/bench/servers/fixed-upstream.js <dir>`), so the upstream's
 // CPU is not shared with the proxy under test nor with the load generator. Writes the CA to
 // <dir>/ca.crt and prints one JSON line `{"url":…,"caFile":…}` when listening.
@@ -17,7 +24,7 @@ import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse }
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createPki } from '@kgw/kube-sim';
-import { benchPod, benchPodList, PROXY_PATHS } from '../support/fixtures';
+import { benchPod, benchPodList, PROXY_PATHS, WATCH_CONTROL_PATHS } from '../support/fixtures';
 
 /** Headers a real API server sends on every answer (priority and fairness, audit id, caching). */
 function commonHeaders(length: number): Record<string, string | number> {
@@ -70,6 +77,40 @@ const UNAUTHORIZED = encode({
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
+/** SETTINGS_MAX_CONCURRENT_STREAMS, as kube-apiserver sends it by default. */
+const STREAMS_PER_CONNECTION = 250;
+
+const watchers = new Set<Response>();
+let sessions = 0;
+
+function isWatch(url: string): boolean {
+  return /[?&]watch=(?:true|1)(?:&|$)/.test(url);
+}
+
+function openWatch(res: Response): void {
+  res.writeHead(200, {
+    'Audit-Id': '3f1d7a52-8a0c-4a8e-9c7e-2b1f5e6d7c80',
+    'Cache-Control': 'no-cache, private',
+    'Content-Type': 'application/json',
+  });
+  // The head now: a watch's first event may be minutes away.
+  (res as ServerResponse).flushHeaders();
+  watchers.add(res);
+  res.on('close', () => watchers.delete(res));
+}
+
+/** N events to every open watch, in order; answers once all are handed to the sockets. */
+function sendEvents(count: number): number {
+  const pod = benchPod('default', 'nginx', 0);
+  const metadata = pod.metadata as Record<string, unknown>;
+  for (let n = 1; n <= count; n++) {
+    metadata.resourceVersion = String(n);
+    const line = Buffer.from(`${JSON.stringify({ type: 'MODIFIED', object: pod })}\n`);
+    for (const res of watchers) (res as ServerResponse).write(line);
+  }
+  return watchers.size;
+}
+
 function answer(res: Response, code: number, body: Buffer): void {
   res.writeHead(code, commonHeaders(body.length));
   res.end(body);
@@ -89,6 +130,13 @@ function handle(req: Request, res: Response): void {
     return;
   }
   req.resume();
+  if (req.method === 'GET' && path === PROXY_PATHS['list-50-pods'] && isWatch(url)) return openWatch(res);
+  if (path === WATCH_CONTROL_PATHS.watches)
+    return answer(res, 200, encode({ watches: watchers.size, sessions }));
+  if (req.method === 'POST' && path === WATCH_CONTROL_PATHS.events) {
+    const count = Number(new URLSearchParams(url.slice(path.length + 1)).get('count') ?? '1');
+    return answer(res, 200, encode({ watchers: sendEvents(count), events: count }));
+  }
   const body = req.method === 'GET' ? BODIES.get(path) : undefined;
   answer(res, body ? 200 : 404, body ?? NOT_FOUND);
 }
@@ -100,9 +148,18 @@ async function main(): Promise<void> {
   const caFile = join(dir, 'fixed-upstream-ca.crt');
   writeFileSync(caFile, pki.ca.certPem);
   const server = createSecureServer(
-    { cert: pki.serving.certPem, key: pki.serving.keyPem, allowHTTP1: true },
+    {
+      cert: pki.serving.certPem,
+      key: pki.serving.keyPem,
+      allowHTTP1: true,
+      settings: { maxConcurrentStreams: STREAMS_PER_CONNECTION },
+    },
     handle,
   );
+  server.on('session', (session) => {
+    sessions++;
+    session.once('close', () => sessions--);
+  });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`${JSON.stringify({ url: `https://127.0.0.1:${port}`, caFile })}\n`);

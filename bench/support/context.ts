@@ -28,6 +28,10 @@ export interface BenchOptions {
   /** Bytes per connection for the parallel port-forward transfer, and how many connections. */
   forwardParallelBytes: number;
   forwardParallelStreams: number;
+  /** `--watches`: concurrent watches in the watch-scale module (per transport). */
+  watches: number;
+  /** `--watch-events`: events the upstream writes to every watch once all are open. */
+  watchEvents: number;
   /** `--load-generator`: wrk (default when installed) or autocannon; `runLoad` uses it already (h2load is per load). */
   loadGenerator?: 'wrk' | 'autocannon';
   /**

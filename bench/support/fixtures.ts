@@ -18,6 +18,14 @@ export const PROXY_PATHS = {
 
 export type ProxyScenarioName = keyof typeof PROXY_PATHS;
 
+/** The fixed upstream's own controls for the watch-scale module (asked directly, never proxied). */
+export const WATCH_CONTROL_PATHS = {
+  /** GET: `{"watches": open watches, "sessions": open HTTP/2 connections}`. */
+  watches: '/bench/watches',
+  /** POST ?count=N: N MODIFIED events (resourceVersion 1…N) to every open watch. */
+  events: '/bench/events',
+} as const;
+
 type Json = Record<string, unknown>;
 
 /** A pod as a real API server returns it (metadata, spec and status, managedFields left out). */
