@@ -4,6 +4,8 @@
 // low here so a handful of requests reaches them.
 import type { ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { WebSocket } from 'ws';
+import { encodeFrame, FrameType, SUBPROTOCOL } from '@kgw/tunnel';
 import {
   startGatewayStack,
   type CallerName,
@@ -21,6 +23,8 @@ beforeAll(async () => {
       KGW_LIMITS_TOKEN_RATE: '1',
       KGW_LIMITS_TOKEN_BURST: '3',
       KGW_LIMITS_USER_LONGRUNNING: '2',
+      // A tunnel whose WebSocket closed ends at once (no resume wait): its slot comes back then.
+      KGW_FORWARD_RESUME_GRACE_SECONDS: '0',
       KGW_HTTP_MAX_BODY_BYTES: '65536',
       KGW_HTTP_MAX_HEADER_BYTES: '16384',
     },
@@ -146,6 +150,72 @@ describe('long-running requests', () => {
     expect((await watch('alice')).status).toBe(200);
     // One of carol's closes: the gateway counts it down when the connection ends.
     first.req.destroy();
+    let next = await watch('carol');
+    for (let i = 0; i < 100 && next.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      next = await watch('carol');
+    }
+    expect(next.status).toBe(200);
+  });
+
+  /**
+   * Opens a kgw forward tunnel as `caller` (the WebSocket the CLI opens, then its Hello); resolves
+   * with the refusal's status and body, or once the gateway welcomed the tunnel.
+   */
+  function tunnel(caller: CallerName): Promise<{ status: number; body: string; ws?: WebSocket }> {
+    return new Promise((done, fail) => {
+      const ws = new WebSocket(`${stack.url.replace('https:', 'wss:')}/kgw/v1/forward`, SUBPROTOCOL, {
+        ca: stack.caPem,
+        headers: { authorization: `Bearer tok-${caller}-0123456789` },
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      });
+      ws.on('open', () =>
+        ws.send(
+          encodeFrame({
+            type: FrameType.Hello,
+            stream: 0,
+            hello: {
+              version: 1,
+              targets: [{ namespace: 'default', kind: 'pod', name: 'nginx', port: 80, protocol: 'tcp' }],
+            },
+          }),
+        ),
+      );
+      ws.on('message', (data: Buffer) => {
+        if (data[0] === FrameType.Welcome) done({ status: 101, body: '', ws });
+      });
+      ws.on('error', (err) => (ws.readyState === WebSocket.CLOSED ? undefined : fail(err)));
+    });
+  }
+
+  it('stops: one user holding ever more kgw forward tunnels and watches (a tunnel is long-running too)', async () => {
+    const first = await watch('carol');
+    const second = await watch('carol');
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const refused = await tunnel('carol');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({
+      error: 'too_many_requests',
+      message: expect.stringMatching(/has 2 long-running requests open .*kgw forward tunnels; limit 2/),
+    });
+    // One watch ends: the tunnel takes its place, and then holds it against the next watch.
+    first.req.destroy();
+    let opened = await tunnel('carol');
+    for (let i = 0; i < 100 && opened.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      opened = await tunnel('carol');
+    }
+    expect(opened.status).toBe(101);
+    try {
+      expect((await watch('carol')).status).toBe(429);
+    } finally {
+      opened.ws!.close();
+    }
+    // The tunnel's end gives the slot back (held through a resume grace period, if there is one).
     let next = await watch('carol');
     for (let i = 0; i < 100 && next.status === 429; i++) {
       await new Promise((r) => setTimeout(r, 50));

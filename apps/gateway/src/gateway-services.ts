@@ -206,6 +206,8 @@ export async function gatewayServicesFromConfig(
       maxEntries: config.kube.sarCacheSize,
     });
     metrics.observeAccessReviews(() => accessReviews.stats);
+    // One set of per-user counts for the proxy chain and the tunnels (a tunnel is long-running).
+    const limits = new RequestLimits(config.limits);
     kube = {
       ...proxyChain({
         config,
@@ -217,6 +219,7 @@ export async function gatewayServicesFromConfig(
         openStreams: authn.openStreams,
         accessReviews,
         metrics,
+        limits,
       }),
       ...demoExtras,
     };
@@ -269,6 +272,7 @@ export async function gatewayServicesFromConfig(
       logger: logger.child({ component: 'forward' }),
       resumeGraceMs: config.forward.resumeGraceSeconds * 1000,
       metrics,
+      limits,
     });
   }
   const pinnedUpstream = upstream;
@@ -307,6 +311,7 @@ function proxyChain(deps: {
   openStreams: OpenStreams;
   accessReviews: AccessReviewCache;
   metrics: GatewayMetrics;
+  limits: RequestLimits;
 }): KubeTrafficHandler {
   const { config, logger, upstream, auth, accessReviews } = deps;
   const chain = new KubeProxyChain({
@@ -323,7 +328,7 @@ function proxyChain(deps: {
     openStreams: deps.openStreams,
     // For `serviceAccountMode: token-request` rules; asked with the gateway's own credential.
     serviceAccountTokens: new ServiceAccountTokens(upstreamReviewTransport(upstream)),
-    limits: new RequestLimits(config.limits),
+    limits: deps.limits,
     maxBodyBytes: config.http.maxBodyBytes,
     metrics: deps.metrics,
   });

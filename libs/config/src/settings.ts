@@ -234,7 +234,7 @@ export const SETTINGS = [
     type: 'int',
     default: '100',
     min: 0,
-    doc: 'Long-running requests (watch, logs -f, exec, attach, port-forward, proxy upgrades) one user may hold open at once; the next gets a 429 Status. 0 = no limit. Per gateway process: replicas and workers each allow this many.',
+    doc: 'Long-running requests (watch, logs -f, exec, attach, port-forward, proxy upgrades, and kgw forward tunnels — from the upgrade until the tunnel ends, resume grace included) one user may hold open at once; the next gets a 429 Status (a tunnel: a 429 JSON error before the upgrade). 0 = no limit. Per gateway process: replicas and workers each allow this many.',
   },
   // metrics
   {

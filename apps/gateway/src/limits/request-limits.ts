@@ -129,7 +129,7 @@ export class RequestLimits {
     if (max > 0 && open >= max)
       return {
         limit: 'user-longrunning',
-        message: `user "${caller.name}" has ${open} long-running requests open (watch, logs -f, exec, attach, port-forward; limit ${max}); close one and retry`,
+        message: `user "${caller.name}" has ${open} long-running requests open (watch, logs -f, exec, attach, port-forward, kgw forward tunnels; limit ${max}); close one and retry`,
         retryAfterSeconds: 1,
       };
     this.longRunning.set(caller.name, open + 1);

@@ -48,6 +48,7 @@ import type { OpenStreams } from '../auth/open-streams';
 import type { ClientAddressResolver } from '../proxy/client-address';
 import { assignRequestId } from '../logging/request-id';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
+import type { RequestLimits } from '../limits/request-limits';
 import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
 import {
   ApiPortForwards,
@@ -86,8 +87,13 @@ export interface ForwardTunnelsDeps {
   /** Keepalive (libs/tunnel defaults: 25 s ping, 60 s dead peer). */
   pingIntervalMs?: number;
   deadPeerMs?: number;
-  /** Open tunnels show in kgw_longrunning_requests{kind="tunnel"}. */
-  metrics?: Pick<GatewayMetrics, 'longRunningStarted'>;
+  /** Open tunnels show in kgw_longrunning_requests{kind="tunnel"}; refused ones in kgw_limited_requests_total. */
+  metrics?: Pick<GatewayMetrics, 'longRunningStarted' | 'requestLimited'>;
+  /**
+   * The proxy chain's per-user limits: a tunnel is one long-running request of its user (like a
+   * kubectl port-forward), held from the upgrade until it ends.
+   */
+  limits?: Pick<RequestLimits, 'openLongRunning'>;
 }
 
 /** A stream connected to a pod, as GET /kgw/v1/forwards shows it. */
@@ -179,8 +185,18 @@ export class ForwardTunnels {
           this.auditRefusal(req, requestId, admitted.status, admitted.message, admitted.who);
           return refuseUpgrade(socket, admitted.status, admitted.error, admitted.message, requestId);
         }
+        // The long-running slot goes to the tunnel the hello makes; anything else gives it back
+        // when the connection closes (no hello, a bad one, a resume of a tunnel that has one).
+        let handedOver = false;
+        const handOver = (): (() => void) => {
+          handedOver = true;
+          return admitted.release;
+        };
+        socket.once('close', () => {
+          if (!handedOver) admitted.release();
+        });
         this.wss.handleUpgrade(req, socket, head, (ws) =>
-          this.onConnection(ws, req, requestId, admitted.who),
+          this.onConnection(ws, req, requestId, admitted.who, handOver),
         );
       },
       (err: unknown) => {
@@ -194,7 +210,7 @@ export class ForwardTunnels {
     req: IncomingMessage,
     requestId: string,
   ): Promise<
-    | { ok: true; who: AuthenticatedRequest }
+    | { ok: true; who: AuthenticatedRequest; release: () => void }
     | { ok: false; status: number; error: string; message: string; who?: AuthenticatedRequest }
   > {
     void requestId;
@@ -227,7 +243,12 @@ export class ForwardTunnels {
     const policy = this.deps.auth.policy.check(authn.caller, portforwardAttributes('', ''));
     if (!policy.allowed)
       return { ok: false, status: 403, error: 'forbidden', message: `kgw: ${policy.message}`, who: authn };
-    return { ok: true, who: authn };
+    const opened = this.deps.limits?.openLongRunning(authn.caller) ?? (() => undefined);
+    if (typeof opened !== 'function') {
+      this.deps.metrics?.requestLimited(opened.limit);
+      return { ok: false, status: 429, error: 'too_many_requests', message: opened.message, who: authn };
+    }
+    return { ok: true, who: authn, release: opened };
   }
 
   private onConnection(
@@ -235,6 +256,7 @@ export class ForwardTunnels {
     req: IncomingMessage,
     requestId: string,
     who: AuthenticatedRequest,
+    handOver: () => () => void,
   ): void {
     const timer = setTimeout(() => ws.close(1008, 'no hello'), HELLO_TIMEOUT_MS);
     ws.once('message', (data: Buffer, isBinary: boolean) => {
@@ -249,8 +271,13 @@ export class ForwardTunnels {
         return;
       }
       const resumed = hello.resume ? this.tryResume(hello, who, ws) : false;
-      if (resumed) return;
-      const tunnel = new Tunnel(this.deps, req, requestId, who, hello, (t) => this.tunnels.delete(t.id));
+      // A resumed tunnel holds its slot already.
+      if (resumed) return handOver()();
+      const release = handOver();
+      const tunnel = new Tunnel(this.deps, req, requestId, who, hello, (t) => {
+        this.tunnels.delete(t.id);
+        release();
+      });
       this.tunnels.set(tunnel.id, tunnel);
       void tunnel.start(ws);
     });
@@ -276,7 +303,7 @@ export class ForwardTunnels {
       ...baseEvent(this.deps, req, requestId, who),
       kind: 'tunnel',
       code: status,
-      decision: status === 401 ? 'unauthenticated' : status === 403 ? 'deny' : 'error',
+      decision: status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'deny' : 'error',
       reason: message,
     });
   }
