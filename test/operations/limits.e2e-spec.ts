@@ -242,6 +242,61 @@ describe('sizes', () => {
     expect(stack.sim.requestLog.find((e) => e.seq > mark && e.method === 'POST')).toEqual([]);
   });
 
+  /** A POST whose body is sent chunked (no Content-Length), `chunks` pieces of `size` bytes. */
+  function chunkedPost(path: string, body: string, chunks: number): Promise<HttpResult> {
+    const url = new URL(stack.url);
+    return new Promise((done, fail) => {
+      const req = httpsRequest(
+        {
+          hostname: url.hostname,
+          port: url.port,
+          path,
+          method: 'POST',
+          ca: stack.caPem,
+          agent: false,
+          headers: { authorization: 'Bearer tok-alice-0123456789', 'content-type': 'application/json' },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () =>
+            done({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(parts).toString(),
+            }),
+          );
+        },
+      );
+      req.on('error', (err) => (req.destroyed ? undefined : fail(err)));
+      const size = Math.ceil(body.length / chunks);
+      for (let i = 0; i < body.length; i += size) req.write(body.slice(i, i + size));
+      req.end();
+      expect(req.getHeader('content-length')).toBeUndefined();
+    });
+  }
+
+  it('stops: a chunked body that grows past the limit (413 Status; the API server never gets it whole)', async () => {
+    const configMap = (name: string, bytes: number): string =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name },
+        data: { big: 'x'.repeat(bytes) },
+      });
+    const path = '/api/v1/namespaces/default/configmaps';
+    const res = await chunkedPost(path, configMap('chunked-too-large', 70_000), 10);
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({
+      kind: 'Status',
+      reason: 'RequestEntityTooLarge',
+      message: 'Request entity too large: limit is 65536',
+    });
+    expect((await stack.request('alice', `${path}/chunked-too-large`)).status).toBe(404);
+    // (allowed) the same way under the limit.
+    expect((await chunkedPost(path, configMap('chunked-small', 30_000), 10)).status).toBe(201);
+  });
+
   it('stops: oversized headers (431, the connection closed)', async () => {
     const res = await stack.request('alice', '/api/v1/namespaces/default/pods', {
       headers: { 'x-padding': 'x'.repeat(20_000) },

@@ -193,7 +193,7 @@ export const SETTINGS = [
     type: 'int',
     default: '3145728',
     min: 1024,
-    doc: "Largest request body on Kubernetes API paths (create, update, patch...), the API server's own default of 3 MiB; a larger one is refused with a 413 Status before it is forwarded. Bodies for pod, service and node proxy paths are not limited (they are not API objects).",
+    doc: "Largest request body on Kubernetes API paths (create, update, patch...), the API server's own default of 3 MiB; a larger one is refused with a 413 Status — by its Content-Length before it is forwarded, or, sent chunked, counted as it streams and cut (the upstream request cancelled) at the limit. Bodies for pod, service and node proxy paths are not limited (they are not API objects).",
   },
   // limits (per caller; each gateway process counts on its own)
   {

@@ -320,7 +320,7 @@ export function followRequested(target: string): boolean {
 
 /**
  * 4c. Bodies of API requests are held to the API server's own limit (3 MiB by default), checked
- * on Content-Length here (a chunked body without one is not counted yet); pod, service and
+ * on Content-Length here and counted while a body without one streams (forward-request.ts); pod, service and
  * node proxy bodies are not API objects and pass unlimited. Undefined when the body may pass.
  */
 export function bodyLimitFor(info: RequestInfo, maxBytes: number): number | undefined {

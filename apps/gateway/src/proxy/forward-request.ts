@@ -5,7 +5,7 @@
 // head comes at once but whose body may wait for hours); after the answer started, a failure
 // cuts the client connection, so a partial body never looks complete.
 import type * as http from 'node:http';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import {
   gatewayTimeout,
   internal,
@@ -24,7 +24,7 @@ import {
   MAX_API_VERSIONS_BYTES,
   rewriteApiVersions,
 } from './api-versions';
-import { Refusal } from './chain-steps';
+import { bodyTooLarge, Refusal } from './chain-steps';
 import { isProxiedContent, sanitizeResponseHeaders } from './header-sanitizer';
 import { upstreamCall, upstreamHeaders, type Exchange } from './proxy-exchange';
 import type { ForwardingChain } from './forwarding-chain';
@@ -47,7 +47,21 @@ export function forwardRequest(
     headTimeoutMs === undefined
       ? call
       : { ...call, headTimeoutMs, headTimeoutError: () => new UpstreamTimeout(headTimeoutMs) };
-  const upstreamRequest = requestUpstream(chain.upstream, !hasBody(req) ? send : { ...send, body: req }, {
+  // A body without Content-Length (chunked; HTTP/2 DATA frames) is counted as it streams: past
+  // the limit the upstream request is cancelled (the API server never gets a complete request)
+  // and the client gets the 413 a Content-Length over the limit gets up front (checkBodySize).
+  let overLimit = false;
+  const body = !hasBody(req)
+    ? undefined
+    : exchange.maxBodyBytes === undefined
+      ? req
+      : countedBody(req, exchange.maxBodyBytes, () => {
+          overLimit = true;
+          upstreamRequest.cancel();
+          if (res.headersSent) return void res.destroy();
+          chain.refuse(res, exchange, bodyTooLarge(exchange.maxBodyBytes!));
+        });
+  const upstreamRequest = requestUpstream(chain.upstream, body === undefined ? send : { ...send, body }, {
     onResponse: (upstreamRes) => {
       try {
         relayAnswer(chain, req, res, event, upstreamRes);
@@ -65,6 +79,7 @@ export function forwardRequest(
       }
     },
     onError: (err) => {
+      if (overLimit) return;
       if (res.headersSent) {
         // The answer broke off: cut the client too, so a partial body never looks complete.
         chain.metrics?.upstreamError('broken');
@@ -215,4 +230,24 @@ class UpstreamTimeout extends Error {
   constructor(timeoutMs: number) {
     super(`the Kubernetes API server did not answer within ${timeoutMs / 1000}s`);
   }
+}
+
+/** The request body, passed on until it exceeds `limit` bytes; then `onOver` runs, once. */
+function countedBody(req: http.IncomingMessage, limit: number, onOver: () => void): Readable {
+  let seen = 0;
+  let over = false;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (over) return done();
+      seen += chunk.length;
+      if (seen <= limit) return done(null, chunk);
+      over = true;
+      req.unpipe(counted);
+      // The rest of the body is read and dropped; the refusal closes the connection after it.
+      req.resume();
+      done();
+      onOver();
+    },
+  });
+  return req.pipe(counted);
 }
