@@ -142,13 +142,15 @@ export async function startGateway(
     const httpServers: RequestServer[] = [];
     // Header timeouts are checked every second (Node's default: every 30 s).
     const timers = { connectionsCheckingInterval: 1000 };
-    // KGW_HTTP_MAX_HEADER_BYTES for HTTP/1.1 (HTTP/2 has its own header list limit).
+    // KGW_HTTP_MAX_HEADER_BYTES for HTTP/1.1, on every port (HTTP/2 has its own header list limit).
     const http1Limits = { ...timers, maxHeaderSize: config.http.maxHeaderBytes };
     if (!tls || tls.alsoPlainHttp) httpServers.push(createServer(http1Limits, onRequest as RequestListener));
     // TLS: HTTP/2 and HTTP/1.1 by ALPN (http2-clients.ts), or HTTP/1.1 only when h2 is turned off.
     const http2 =
       tls && config.http2.enabled ? createHttp2Clients(tls, config.http2, onRequest, logger) : undefined;
-    if (http2) httpServers.push(Object.assign(http2.http1, timers));
+    // The HTTP/1.1 side of the HTTP/2 server reads maxHeaderSize from the server object as
+    // http.Server does (unset, Node's own 16 KiB would apply to HTTP/1.1 clients on the TLS port).
+    if (http2) httpServers.push(Object.assign(http2.http1, http1Limits));
     else if (tls)
       httpServers.push(
         createHttpsServer({ ...http1Limits, cert: tls.cert, key: tls.key }, onRequest as RequestListener),

@@ -185,7 +185,7 @@ export const SETTINGS = [
     default: '32768',
     min: 1024,
     max: 1048576,
-    doc: 'Largest request line plus headers a client may send; beyond it the connection gets 431 and is closed. Per process, like every HTTP limit.',
+    doc: 'Largest request line plus headers an HTTP/1.1 client may send, on every port (the TLS port too, where HTTP/1.1 clients reach the HTTP/2 server\'s fallback); beyond it the connection gets 431 and is closed. HTTP/2 clients: KGW_HTTP2_MAX_HEADER_LIST_BYTES. Per process, like every HTTP limit.',
   },
   {
     env: 'KGW_HTTP_MAX_BODY_BYTES',
