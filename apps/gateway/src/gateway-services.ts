@@ -253,6 +253,7 @@ export async function gatewayServicesFromConfig(
         openStreams: authn.openStreams,
         accessReviews,
         metrics,
+        limits,
       });
       contentOrigin = origin;
       logger.info({ origin: origin.origin }, 'proxied content served at its own origin');
