@@ -303,6 +303,13 @@ describe('kgw forward svc/my-nginx', () => {
     ).toBe(200);
     for (let i = 0; i < 10; i++) expect(await curl(fwd.ports[0])).toContain('Welcome to nginx!');
     await fwd.stop();
+    // The endpoints came from a watch on the service's EndpointSlices, made as alice — not a poll.
+    const watches = stack.sim.requestLog.entries.filter(
+      (e) => e.path === '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices' && e.verb === 'watch',
+    );
+    expect(watches.length).toBeGreaterThanOrEqual(1);
+    expect(watches[0].query).toContain(encodeURIComponent('kubernetes.io/service-name=my-nginx'));
+    expect(watches.map((e) => e.user?.username)).toEqual(watches.map(() => 'alice'));
   });
 });
 

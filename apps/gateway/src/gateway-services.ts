@@ -38,6 +38,7 @@ import { ClientAddressResolver } from './proxy/client-address';
 import { ProxyContentOrigin } from './proxy/content-origin';
 import { KubeProxyChain } from './proxy/kube-proxy-chain';
 import { ForwardTunnels, type ForwardMode } from './tunnel/forward-tunnels';
+import { watchAs } from './tunnel/kube-watch';
 import { GatewayEndpoint } from './connect/gateway-endpoint';
 
 /** Serves every non-/kgw/ path: the Kubernetes API as kubectl proxy would. */
@@ -267,6 +268,7 @@ export async function gatewayServicesFromConfig(
       accessReviews,
       reviewer,
       kubeAs: (identity, path) => authn.kubeAs(identity, 'GET', path),
+      watchAs: (identity) => watchAs(pinned, identity),
       audit,
       clientAddress,
       openStreams: authn.openStreams,

@@ -1,31 +1,19 @@
 // Resolves a tunnel target (`pod/`, `service/`, `deployment/`, `statefulset/` NAME and a port)
 // to a ready pod and the pod port to dial, as kubectl port-forward does — plus what it does not:
 // a service, deployment or statefulset target picks a ready pod per new connection (round
-// robin), from a list re-read when older than a second, so new connections spread over the
-// pods and move to a live pod when one goes away.
+// robin), so new connections spread over the pods and move to a live pod when one goes away.
+// A service's ready endpoints come from a watch on its EndpointSlices (service-endpoints.ts);
+// when the caller may not read those, and for deployments and statefulsets, from a list of the
+// selected pods re-read when older than a second.
 //
 // Guards: the pod network. Every read is made as the caller (impersonated), so a target the
 // caller may not see is not found or forbidden for them; the address dialled is always the pod
 // IP from the pod's status, never anything the client names.
-import { ResetCode, type ResetCodeValue, type TargetRequest } from '@kgw/tunnel';
+import { ResetCode, type TargetRequest } from '@kgw/tunnel';
+import { TargetError, type KubeRead, type PodEndpoint } from './pod-endpoint';
+import { ServiceEndpoints, type KubeWatch } from './service-endpoints';
 
-export interface PodEndpoint {
-  pod: string;
-  ip: string;
-  port: number;
-}
-
-export class TargetError extends Error {
-  constructor(
-    readonly code: ResetCodeValue,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** A GET against the API server as the caller. */
-export type KubeRead = (path: string) => Promise<{ status: number; body: unknown }>;
+export { TargetError, type KubeRead, type PodEndpoint } from './pod-endpoint';
 
 interface PodInfo {
   name: string;
@@ -42,10 +30,15 @@ export class ForwardTarget {
   /** Service targets: the service port's targetPort (number or name). */
   private targetPort: number | string | undefined;
   private selector: string | undefined;
+  /** Service targets: the service port's name ('' when unnamed), which names its slice port. */
+  private servicePortName = '';
+  /** Service targets: the watched endpoints; null when the caller may not read EndpointSlices. */
+  private endpoints: Promise<ServiceEndpoints | null> | undefined;
 
   constructor(
     readonly request: TargetRequest,
     private readonly read: KubeRead,
+    private readonly watch?: KubeWatch,
   ) {}
 
   get describe(): string {
@@ -60,6 +53,13 @@ export class ForwardTarget {
 
   /** The pod and port the next connection goes to. */
   async next(): Promise<PodEndpoint> {
+    const watched = await this.watchedEndpoints();
+    if (watched) {
+      const ready = watched.ready();
+      if (ready.length === 0)
+        throw new TargetError(ResetCode.NoReadyPod, `no ready pod behind ${this.describe}`);
+      return ready[this.turn++ % ready.length];
+    }
     const pods = (await this.pods()).filter((p) => p.ready);
     if (pods.length === 0)
       throw new TargetError(ResetCode.NoReadyPod, `no ready pod behind ${this.describe}`);
@@ -74,7 +74,46 @@ export class ForwardTarget {
 
   /** Names of the pods currently behind the target (for re-authorization). */
   async podNames(): Promise<string[]> {
+    const watched = await this.watchedEndpoints();
+    if (watched) return watched.ready().map((e) => e.pod);
     return (await this.pods()).map((p) => p.name);
+  }
+
+  /** Stops the watch (the tunnel ended). */
+  close(): void {
+    void this.endpoints?.then((e) => e?.close());
+  }
+
+  /** A service's watched endpoints, started on first use; null when it falls back to pods. */
+  private watchedEndpoints(): Promise<ServiceEndpoints | null> {
+    if (this.request.kind !== 'service' || !this.watch) return Promise.resolve(null);
+    this.endpoints ??= this.startWatch(this.watch).catch((err: unknown) => {
+      // Not learned yet (the service is missing...): the next call tries again.
+      this.endpoints = undefined;
+      throw err;
+    });
+    return this.endpoints;
+  }
+
+  private async startWatch(watch: KubeWatch): Promise<ServiceEndpoints | null> {
+    const ns = encodeURIComponent(this.request.namespace);
+    if (this.selector === undefined) await this.learnSelector(ns, encodeURIComponent(this.request.name));
+    const endpoints = new ServiceEndpoints(
+      this.read,
+      watch,
+      this.request.namespace,
+      this.request.name,
+      this.servicePortName,
+      this.request.protocol.toUpperCase(),
+    );
+    try {
+      await endpoints.start();
+      return endpoints;
+    } catch (err) {
+      // A caller who may read the service and its pods but not its EndpointSlices: list pods.
+      if (err instanceof TargetError && err.code === ResetCode.Forbidden) return null;
+      throw err;
+    }
   }
 
   private podPort(pod: PodInfo): number {
@@ -139,6 +178,7 @@ export class ForwardTarget {
           `Service ${this.request.name} does not have a service port ${wanted}${protocol === 'UDP' ? '/UDP' : ''}`,
         );
       this.targetPort = port.targetPort ?? port.port;
+      this.servicePortName = port.name ?? '';
     }
   }
 

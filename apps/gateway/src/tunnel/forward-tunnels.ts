@@ -50,6 +50,7 @@ import { assignRequestId } from '../logging/request-id';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { RequestLimits } from '../limits/request-limits';
 import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
+import type { KubeWatch } from './service-endpoints';
 import {
   ApiPortForwards,
   dialDirect,
@@ -75,6 +76,8 @@ export interface ForwardTunnelsDeps {
   accessReviews: { check(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
   /** Uncached SubjectAccessReviews (the periodic re-check must see a revoked permission). */
   reviewer: { review(identity: Identity, attributes: AccessAttributes): Promise<AccessDecision> };
+  /** A watch against the API server as the given identity (svc/ targets' EndpointSlices). */
+  watchAs?: (identity: Identity) => KubeWatch;
   /** A GET against the API server as the given identity. */
   kubeAs(identity: Identity, path: string): Promise<{ status: number; body: unknown }>;
   audit: AuditSink;
@@ -392,7 +395,11 @@ class Tunnel {
   ) {
     this.unmeter = deps.metrics?.longRunningStarted('tunnel');
     const read: KubeRead = (path) => deps.kubeAs(who.identity, path);
-    this.targets = hello.targets.map((request) => ({ target: new ForwardTarget(request, read), ok: false }));
+    const watch = deps.watchAs?.(who.identity);
+    this.targets = hello.targets.map((request) => ({
+      target: new ForwardTarget(request, read, watch),
+      ok: false,
+    }));
     this.event = {
       ...baseEvent(deps, req, requestId, who),
       kind: 'tunnel',
@@ -680,6 +687,7 @@ class Tunnel {
     clearInterval(this.recheckTimer);
     this.session.close(code, reason);
     this.apiForwards?.closeAll();
+    for (const { target } of this.targets) target.close();
     this.ws?.close(code === ResetCode.GoingAway ? 1001 : 1008, reason.slice(0, 120));
     this.forget(this);
     this.unmeter?.();
