@@ -227,6 +227,9 @@ function resultToStatus(result: CommandResult, command: string[]): KubeStatus {
   return 'failure' in result ? result.failure : exitStatus(result.exitCode, command);
 }
 
+/** How long the simulated runtime takes to start an exec'd process (see runExec). */
+const EXEC_START_MS = 25;
+
 export async function runExec(
   channels: CommandChannels,
   command: string[],
@@ -238,6 +241,11 @@ export async function runExec(
     terminal,
     command[0]?.replace(/^.*\//, '') === 'bash' ? 'bash' : 'sh',
   );
+  // A container runtime takes tens of milliseconds to start an exec'd process (runc exec); the
+  // simulator answering within microseconds of the upgrade races client-go's WebSocket executor,
+  // which reads frames before it has created its streams and drops the early ones ("Unknown
+  // stream id 1, discarding message", then "closed all streams"). Start like a runtime does.
+  await new Promise((started) => setTimeout(started, EXEC_START_MS));
   let status: KubeStatus;
   try {
     status = resultToStatus(await shell.exec(command), command);
