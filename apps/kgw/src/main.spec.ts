@@ -80,10 +80,13 @@ describe('kgw CLI', () => {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
     try {
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const c = capture({ HOME: mkdtempSync(join(tmpdir(), 'kgw-cli-')) });
-      expect(await run(['whoami', '--server', url, '--token', 'kgw_x'], c.io)).toBe(ExitCode.Unreachable);
-      expect(c.err()).toContain(`cannot reach ${url}: unable to verify the first certificate`);
-      expect(c.err()).toContain('pass --ca FILE (or set KGW_CA_FILE)');
+      // Every command that talks to the gateway: plain HTTPS (whoami) and the tunnel's WebSocket.
+      for (const args of [['whoami'], ['forward', 'pod/nginx', '0:80']]) {
+        const c = capture({ HOME: mkdtempSync(join(tmpdir(), 'kgw-cli-')) });
+        expect(await run([...args, '--server', url, '--token', 'kgw_x'], c.io)).toBe(ExitCode.Unreachable);
+        expect(c.err()).toContain(`cannot reach ${url}: unable to verify the first certificate`);
+        expect(c.err()).toContain('pass --ca FILE (or set KGW_CA_FILE)');
+      }
     } finally {
       server.close();
     }

@@ -22,7 +22,7 @@ import {
   type Welcome,
 } from '@kgw/tunnel';
 import { CliError, ExitCode, type CliIo, type ExitCodeValue } from '../cli-outcome';
-import type { GatewayConnection } from '../gateway-connection';
+import { unreachable, type GatewayConnection } from '../gateway-connection';
 import type { ForwardSpec } from './forward-specs';
 
 export function exitCodeForReset(code: number | undefined): ExitCodeValue {
@@ -329,11 +329,7 @@ export class ForwardClient {
           else fail(new CliError(message, status >= 500 ? ExitCode.Unreachable : ExitCode.Failure));
         });
       });
-      ws.on('error', (err) =>
-        fail(
-          new CliError(`cannot reach ${this.connection.server.origin}: ${err.message}`, ExitCode.Unreachable),
-        ),
-      );
+      ws.on('error', (err) => fail(unreachable(this.connection.server, err)));
       ws.once('open', () => {
         const hello: Hello = { version: 1, targets: this.targets, ...(resume ? { resume } : {}) };
         ws.send(encodeFrame({ type: FrameType.Hello, stream: 0, hello }));
