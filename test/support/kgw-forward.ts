@@ -17,6 +17,8 @@ export interface Forward {
   exited: Promise<number | null>;
   /** Local port of each "Forwarding from" line, in order. */
   ports: number[];
+  /** Resolves once what kgw printed on stderr matches `pattern`; rejects if kgw exits first. */
+  waitForStderr(pattern: RegExp): Promise<void>;
   stop(): Promise<number | null>;
 }
 
@@ -32,11 +34,18 @@ export class ForwardRunner {
     this.children.add(child);
     let out = '';
     let err = '';
+    let hasExited = false;
+    const errChanged: Array<() => void> = [];
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err += c;
+      errChanged.splice(0).forEach((w) => w());
+    });
     const exited = new Promise<number | null>((done) =>
       child.once('exit', (code) => {
         this.children.delete(child);
+        hasExited = true;
+        errChanged.splice(0).forEach((w) => w());
         done(code);
       }),
     );
@@ -58,6 +67,12 @@ export class ForwardRunner {
       stderr: () => err,
       exited,
       ports,
+      async waitForStderr(pattern) {
+        while (!pattern.test(err)) {
+          if (hasExited) throw new Error(`kgw exited before printing ${pattern}:\n${err}`);
+          await new Promise<void>((r) => errChanged.push(r));
+        }
+      },
       async stop() {
         child.kill('SIGINT');
         return exited;

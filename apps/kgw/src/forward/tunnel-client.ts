@@ -63,6 +63,7 @@ export interface ForwardStatus {
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
 const MAX_WAITING = 1000;
+const WELCOME_TIMEOUT_MS = 15_000;
 /** A UDP flow (one local source address) with no datagram either way for this long ends. */
 const UDP_FLOW_IDLE_MS = 60_000;
 
@@ -330,15 +331,42 @@ export class ForwardClient {
         });
       });
       ws.on('error', (err) => fail(unreachable(this.connection.server, err)));
+      let welcomeTimer: NodeJS.Timeout | undefined;
+      const closedEarly = (code: number): void => {
+        clearTimeout(welcomeTimer);
+        fail(
+          new CliError(
+            `the gateway closed the connection before its Welcome (${code})`,
+            ExitCode.Unreachable,
+          ),
+        );
+      };
       ws.once('open', () => {
+        // Upgraded: from here a failure is a close, not an HTTP answer. A gateway that dies (or
+        // is killed) between the upgrade and its Welcome would otherwise leave this attempt, and
+        // with it the reconnect loop, waiting forever.
+        ws.once('close', closedEarly);
+        welcomeTimer = setTimeout(
+          () =>
+            fail(
+              new CliError(
+                `no Welcome from the gateway in ${WELCOME_TIMEOUT_MS / 1000} s`,
+                ExitCode.Unreachable,
+              ),
+            ),
+          WELCOME_TIMEOUT_MS,
+        );
         const hello: Hello = { version: 1, targets: this.targets, ...(resume ? { resume } : {}) };
         ws.send(encodeFrame({ type: FrameType.Hello, stream: 0, hello }));
       });
       ws.once('message', (data: Buffer) => {
+        clearTimeout(welcomeTimer);
+        if (settled) return;
         if (data[0] !== FrameType.Welcome)
           return fail(new CliError('the gateway did not answer with a Welcome'));
         const welcome = JSON.parse(data.subarray(5).toString('utf8')) as Welcome;
         settled = true;
+        ws.off('close', closedEarly);
         this.adopt(ws, welcome);
         resolve(welcome);
       });
@@ -387,16 +415,44 @@ export class ForwardClient {
     if (this.reconnecting) return;
     this.reconnecting = true;
     this.io.err(`kgw: lost the connection to the gateway (${why}); reconnecting...\n`);
+    // Past the gateway's grace period it has closed the pod side of every open stream: close
+    // the local side too rather than leave those connections hanging while it stays away.
+    const grace = this.welcome?.resumeGraceMs ?? 0;
+    const abandon = setTimeout(() => this.abandonStreams(grace), grace);
+    abandon.unref();
+    try {
+      await this.reconnectWithBackoff();
+    } finally {
+      clearTimeout(abandon);
+    }
+  }
+
+  private abandonStreams(graceMs: number): void {
+    if (!this.reconnecting || this.stopped || this.session.isClosed) return;
+    const open = this.session.streams.size;
+    this.session.close(ResetCode.GoingAway, 'the gateway was away longer than its resume grace period');
+    if (open > 0)
+      this.io.err(
+        `kgw: ${open} open connection(s) closed: the gateway stayed out of reach past its ${graceMs / 1000} s resume grace period\n`,
+      );
+  }
+
+  private async reconnectWithBackoff(): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       const base = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
       await new Promise((r) => setTimeout(r, base / 2 + Math.random() * base));
       if (this.stopped) return;
       try {
-        const welcome = await this.connect({
-          tunnel: this.welcome!.tunnel,
-          secret: this.welcome!.secret,
-          streams: this.session.progress(),
-        });
+        // A tunnel whose streams were abandoned is not resumed: a fresh one is asked for.
+        const welcome = await this.connect(
+          this.session.isClosed
+            ? undefined
+            : {
+                tunnel: this.welcome!.tunnel,
+                secret: this.welcome!.secret,
+                streams: this.session.progress(),
+              },
+        );
         const failed = welcome.targets.find((t) => !t.ok);
         if (failed && (failed.code === ResetCode.Forbidden || failed.code === ResetCode.Unauthorized)) {
           this.io.err(`error: ${failed.message}\n`);

@@ -1,0 +1,204 @@
+// ForwardClient's reconnect against a scripted fake gateway on loopback (plain ws, the real
+// tunnel session on its side): what the CLI does when the gateway dies and comes back — as a
+// killed and restarted gateway process does, which knows nothing of the old tunnel.
+import { createServer, type Server } from 'node:http';
+import * as net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  FrameType,
+  LIMITS,
+  SUBPROTOCOL,
+  TunnelSession,
+  decodeFrame,
+  encodeFrame,
+  type Hello,
+  type Welcome,
+} from '@kgw/tunnel';
+import type { CliIo } from '../cli-outcome';
+import { ForwardClient } from './tunnel-client';
+
+/** What the fake gateway does with the n-th WebSocket: answer, or die before its Welcome. */
+type Step = { welcome: true; resumeGraceMs?: number } | { dieBeforeWelcome: true };
+
+class FakeGateway {
+  private http: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  readonly hellos: Hello[] = [];
+  readonly sockets: WebSocket[] = [];
+  private connections = 0;
+  port = 0;
+
+  constructor(private readonly steps: Step[]) {}
+
+  async listen(port = 0): Promise<void> {
+    this.http = createServer();
+    this.wss = new WebSocketServer({ server: this.http, handleProtocols: () => SUBPROTOCOL });
+    this.wss.on('connection', (ws) => this.serve(ws));
+    await new Promise<void>((r) => this.http!.listen(port, '127.0.0.1', () => r()));
+    this.port = (this.http.address() as net.AddressInfo).port;
+  }
+
+  /** Gone, as a killed process is: every WebSocket cut, nothing listening. */
+  async kill(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss?.close();
+    const closed = new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    this.http?.closeAllConnections();
+    await closed;
+  }
+
+  private serve(ws: WebSocket): void {
+    this.sockets.push(ws);
+    const step = this.steps[this.connections++] ?? { welcome: true };
+    if ('dieBeforeWelcome' in step) return void ws.terminate();
+    ws.once('message', (data: Buffer) => {
+      const hello = decodeFrame(data);
+      if (hello.type !== FrameType.Hello) throw new Error('expected a Hello');
+      this.hellos.push(hello.hello);
+      // A fresh tunnel every time: this gateway never resumes (it is a new process).
+      const welcome: Welcome = {
+        version: 1,
+        tunnel: `tun_${this.connections}`,
+        secret: 'secret',
+        resumed: false,
+        streams: [],
+        targets: hello.hello.targets.map(() => ({ ok: true, description: 'pod/echo' })),
+        limits: {
+          maxDataPayload: LIMITS.maxDataPayload,
+          initialWindow: LIMITS.initialWindow,
+          maxStreams: LIMITS.maxStreams,
+        },
+        resumeGraceMs: step.resumeGraceMs ?? 30_000,
+      };
+      ws.send(encodeFrame({ type: FrameType.Welcome, stream: 0, welcome }));
+      // Every stream echoes what it gets.
+      const session = new TunnelSession({
+        open: (stream) => {
+          stream.acknowledgeOpen('echo');
+          stream.onData = (chunk) => {
+            stream.write(chunk);
+            stream.consumed(chunk.length);
+          };
+          stream.onEnd = () => stream.end();
+        },
+      });
+      session.attach((frame) => ws.send(frame));
+      ws.on('message', (frame: Buffer) => session.receive(frame));
+      ws.on('close', () => session.detach());
+    });
+  }
+}
+
+/** The CLI's output, with a way to wait for a line (no sleeps). */
+function recordingIo(): CliIo & { text: () => string; waitFor: (pattern: RegExp) => Promise<void> } {
+  let text = '';
+  const waiters: Array<() => void> = [];
+  const add = (t: string) => {
+    text += t;
+    waiters.splice(0).forEach((w) => w());
+  };
+  return {
+    out: add,
+    err: add,
+    env: {},
+    text: () => text,
+    async waitFor(pattern) {
+      while (!pattern.test(text)) await new Promise<void>((r) => waiters.push(r));
+    },
+  };
+}
+
+async function startClient(
+  gateway: FakeGateway,
+  io: CliIo,
+): Promise<{ client: ForwardClient; port: number }> {
+  const client = new ForwardClient(
+    { server: new URL(`http://127.0.0.1:${gateway.port}`), token: 'token' },
+    [
+      {
+        target: { namespace: 'default', kind: 'pod', name: 'echo' },
+        ports: [{ local: 0, remote: 7, protocol: 'tcp' }],
+        addresses: ['127.0.0.1'],
+      },
+    ],
+    io,
+  );
+  await client.start();
+  const port = Number(
+    /Forwarding from 127\.0\.0\.1:(\d+)/.exec((io as ReturnType<typeof recordingIo>).text())![1],
+  );
+  return { client, port };
+}
+
+/** Connects to the local listener, sends `text`, resolves with the socket once it is echoed. */
+async function echoed(port: number, text: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  await new Promise<void>((done, fail) => {
+    socket.on('error', fail);
+    socket.setEncoding('utf8').on('data', (c: string) => {
+      got += c;
+      if (got === text) done();
+    });
+    socket.write(text);
+  });
+  return socket;
+}
+
+const gateways: FakeGateway[] = [];
+const clients: ForwardClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.stop(0);
+  for (const g of gateways.splice(0)) await g.kill();
+});
+
+describe('ForwardClient reconnect', () => {
+  it('a gateway that dies between the upgrade and its Welcome: the CLI retries, then takes a fresh tunnel', async () => {
+    const gateway = new FakeGateway([{ welcome: true }, { dieBeforeWelcome: true }, { welcome: true }]);
+    gateways.push(gateway);
+    await gateway.listen();
+    const io = recordingIo();
+    const { client, port } = await startClient(gateway, io);
+    clients.push(client);
+    (await echoed(port, 'before')).destroy();
+
+    gateway.sockets[0].terminate();
+    await io.waitFor(/lost the connection to the gateway/);
+    await io.waitFor(/kgw: reconnected \(new tunnel\)/);
+    expect(io.text()).toContain('the gateway closed the connection before its Welcome');
+    // The retry asked to resume tun_1 (unknown to a new process) and got a fresh tunnel.
+    expect(gateway.hellos[1].resume?.tunnel).toBe('tun_1');
+    (await echoed(port, 'after')).destroy();
+  }, 30_000);
+
+  it('the gateway stays away past its grace period: open connections close, the listener stays, a fresh tunnel serves it', async () => {
+    const gateway = new FakeGateway([{ welcome: true, resumeGraceMs: 200 }]);
+    gateways.push(gateway);
+    await gateway.listen();
+    const io = recordingIo();
+    const { client, port } = await startClient(gateway, io);
+    clients.push(client);
+    const held = await echoed(port, 'held');
+    const heldClosed = new Promise<void>((r) => held.once('close', () => r()));
+    held.on('error', () => undefined);
+
+    await gateway.kill();
+    await io.waitFor(/lost the connection to the gateway/);
+    // Closed by the CLI itself while nothing answers: not left hanging.
+    await heldClosed;
+    expect(io.text()).toMatch(
+      /1 open connection\(s\) closed: the gateway stayed out of reach past its 0\.2 s/,
+    );
+
+    // The listener still accepts meanwhile; the connection waits for the gateway to return.
+    const waiting = echoed(port, 'queued');
+    await io.waitFor(/(Handling connection for \d+\n[^]*){2}/);
+    const back = new FakeGateway([]);
+    gateways.push(back);
+    await back.listen(gateway.port);
+    (await waiting).destroy();
+    await io.waitFor(/kgw: reconnected \(new tunnel\)/);
+    // Its streams were given up: the new Hello asked for a fresh tunnel, not a resume.
+    expect(back.hellos[0].resume).toBeUndefined();
+  }, 30_000);
+});
