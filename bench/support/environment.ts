@@ -203,6 +203,8 @@ export async function startGateway(ctx: BenchContext, options: GatewayOptions): 
         KGW_LIMITS_USER_RATE: '10000000',
         KGW_LIMITS_TOKEN_RATE: '10000000',
         ...(tls ? { KGW_HTTP_TLS_CERT_FILE: tls.certFile, KGW_HTTP_TLS_KEY_FILE: tls.keyFile } : {}),
+        // Settings for every gateway of the run (e.g. KGW_KUBE_HTTP2=off: A/B the HTTP/1.1 path).
+        ...settingsFrom('KGW_BENCH_GATEWAY_ENV'),
         ...options.env,
       },
     },
@@ -222,6 +224,17 @@ export async function startGateway(ctx: BenchContext, options: GatewayOptions): 
   return { url, caPem: tls?.caPem, authorization: `Bearer ${BENCH_TOKEN}`, child };
 }
 
+/** `NAME=value,…` from the environment variable `variable` (none when it is unset). */
+function settingsFrom(variable: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of (process.env[variable] ?? '').split(',').filter(Boolean)) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw new Error(`${variable}: "${pair}" is not NAME=value`);
+    env[pair.slice(0, equals).trim()] = pair.slice(equals + 1);
+  }
+  return env;
+}
+
 /**
  * KGW_BENCH_BASELINE_GATEWAY=<other checkout>/dist/apps/gateway/src/main.js adds a `kgw-http-baseline`
  * target: the same load against that build in the same run, to A/B an optimisation on a machine
@@ -236,12 +249,7 @@ export function baselineGateway(
   const main = process.env.KGW_BENCH_BASELINE_GATEWAY;
   const settings = process.env.KGW_BENCH_BASELINE_ENV;
   if (!main && !settings) return undefined;
-  const env: Record<string, string> = { KGW_HTTP_WORKERS: '1' };
-  for (const pair of (settings ?? '').split(',').filter(Boolean)) {
-    const equals = pair.indexOf('=');
-    if (equals <= 0) throw new Error(`KGW_BENCH_BASELINE_ENV: "${pair}" is not NAME=value`);
-    env[pair.slice(0, equals).trim()] = pair.slice(equals + 1);
-  }
+  const env = { KGW_HTTP_WORKERS: '1', ...settingsFrom('KGW_BENCH_BASELINE_ENV') };
   return ctx.shared(`gateway-${upstream}-http-baseline`, async () => {
     const info = await startGateway(ctx, { upstream, tls: false, main, env, tag: 'baseline' });
     return { value: info, stop: () => info.child.stop() };

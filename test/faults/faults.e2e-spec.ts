@@ -47,7 +47,8 @@ async function audited(code: number): Promise<{ decision: string; reason: string
   }
 }
 
-describe('faults: the API server down, resetting or slow', () => {
+/** R1–R4: the API server's faults, against whichever stack `stack` and `faults` are now. */
+function apiServerFaultRows(): void {
   afterEach(async () => {
     await faults.setMode('pass');
   });
@@ -121,6 +122,36 @@ describe('faults: the API server down, resetting or slow', () => {
     for (const stream of [watch, logs, exec]) expect(stream.child.exitCode).toBeNull();
     await Promise.all([watch.stop(), logs.stop(), exec.stop()]);
   });
+}
+
+describe('faults: the API server (HTTP/2 upstream) down, resetting or slow', () => {
+  apiServerFaultRows();
+});
+
+describe('faults: the API server down, resetting or slow, over HTTP/1.1 (KGW_KUBE_HTTP2=off)', () => {
+  // The same rows through the HTTP/1.1 upstream client (undici's pool): its own stack, swapped in
+  // for these rows only.
+  let saved: { stack: GatewayStack; faults: FaultProxy } | undefined;
+  beforeAll(async () => {
+    saved = { stack, faults };
+    stack = await startGatewayStack({
+      upstreamFaults: true,
+      env: { KGW_KUBE_RESPONSE_TIMEOUT_SECONDS: String(RESPONSE_TIMEOUT_SECONDS), KGW_KUBE_HTTP2: 'off' },
+    });
+    faults = stack.upstreamFaults!;
+  }, 120_000);
+  afterAll(async () => {
+    const http1Stack = stack;
+    if (saved) ({ stack, faults } = saved);
+    if (http1Stack !== saved?.stack) await http1Stack?.stop();
+  });
+
+  it('the gateway speaks HTTP/1.1 to the API server here', async () => {
+    expect((await stack.request('alice', PODS)).status).toBe(200);
+    const [get] = stack.sim.requestLog.find((e) => e.path === PODS && e.impersonation?.user === 'alice');
+    expect(get.httpVersion).toBe('1.1');
+  });
+  apiServerFaultRows();
 });
 
 /** Makes marked requests through the pod proxy until one shows in `logs -f` (no attach signal). */

@@ -5,7 +5,8 @@
 // stream is still open (unbuffered), a client that goes away cancelling its upstream stream, 300
 // watches through the gateway each receiving every event in order, the pool opening a second
 // session when the server's stream limit is reached, a fresh session after GOAWAY, and HTTP/1.1
-// against an API server that does not offer h2.
+// against an API server that does not offer h2. The gateway-level checks run against both: an
+// API server offering h2, and one speaking only HTTP/1.1 (undici's pool in upstream-client.ts).
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
@@ -68,27 +69,79 @@ function openStream(stack: GatewayStack, path: string, agent?: https.Agent): Pro
   });
 }
 
-describe('through the gateway, to an API server that offers h2', () => {
+describe.each([
+  { protocol: 'HTTP/2', simHttp2: true, httpVersion: '2.0' },
+  { protocol: 'HTTP/1.1 only', simHttp2: false, httpVersion: '1.1' },
+])('through the gateway, to an API server speaking $protocol', ({ simHttp2, httpVersion }) => {
   let stack: GatewayStack;
   beforeAll(async () => {
     // One user holds 300 watches below: lift the per-user long-running limit (default 100),
     // which test/operations/limits.e2e-spec.ts covers on its own.
-    stack = await startGatewayStack({ env: { KGW_LIMITS_USER_LONGRUNNING: '0' } });
+    stack = await startGatewayStack({ simHttp2, env: { KGW_LIMITS_USER_LONGRUNNING: '0' } });
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
   });
 
-  it('proxied requests reach the API server over HTTP/2; SubjectAccessReviews too', async () => {
+  it(`proxied requests reach the API server over HTTP/${simHttp2 ? '2' : '1.1'}; SubjectAccessReviews too`, async () => {
     const res = await stack.request('alice', '/api/v1/namespaces/default/pods/nginx');
     expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Pod', metadata: { name: 'nginx' } });
     const [get] = stack.sim.requestLog.find(
       (e) => e.path === '/api/v1/namespaces/default/pods/nginx' && e.impersonation?.user === 'alice',
     );
-    expect(get.httpVersion).toBe('2.0');
+    expect(get.httpVersion).toBe(httpVersion);
     const reviews = stack.sim.requestLog.find((e) => e.path.endsWith('/subjectaccessreviews'));
     expect(reviews.length).toBeGreaterThan(0);
-    for (const review of reviews) expect(review.httpVersion).toBe('2.0');
+    for (const review of reviews) expect(review.httpVersion).toBe(httpVersion);
+  });
+
+  it('a request body streamed without Content-Length reaches the API server whole, and is audited', async () => {
+    const name = `streamed-body-${simHttp2 ? 'h2' : 'h1'}`;
+    const url = new URL(stack.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = https.request(
+        {
+          hostname: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/api/v1/namespaces/team-b/configmaps',
+          ca: stack.caPem,
+          agent: false,
+          headers: { authorization: `Bearer ${CALLERS.alice.token}`, 'content-type': 'application/json' },
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      // Two writes, no Content-Length: chunked to the gateway, streamed on to the API server.
+      const body = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name },
+        data: { a: 'b' },
+      });
+      request.write(body.slice(0, 20));
+      setImmediate(() => request.end(body.slice(20)));
+    });
+    expect(status).toBe(201);
+    const created = await stack.request('alice', `/api/v1/namespaces/team-b/configmaps/${name}`);
+    expect(JSON.parse(created.body)).toMatchObject({ data: { a: 'b' } });
+    const [post] = stack.sim.requestLog.find((e) => e.method === 'POST' && e.path.endsWith('/configmaps'));
+    expect(post.httpVersion).toBe(httpVersion);
+    for (;;) {
+      const { rows } = await stack.gateway.db.pool.query<{ bytes_in: string }>(
+        `SELECT bytes_in FROM audit_event WHERE verb = 'create' AND name IS NULL AND resource = 'configmaps' AND code = 201 ORDER BY time DESC LIMIT 1`,
+      );
+      if (rows[0]) {
+        expect(Number(rows[0].bytes_in)).toBeGreaterThan(40);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await stack.request('alice', `/api/v1/namespaces/team-b/configmaps/${name}`, { method: 'DELETE' });
   });
 
   it('a watch event arrives while the stream is open; closing the client cancels the upstream stream', async () => {
@@ -108,12 +161,13 @@ describe('through the gateway, to an API server that offers h2', () => {
     // The event came through while the watch is still open: nothing waited for its end.
     expect(watch.response.complete).toBe(false);
     const [upstreamWatch] = stack.sim.requestLog.find((e) => e.query.includes(marker));
-    expect(upstreamWatch.httpVersion).toBe('2.0');
+    expect(upstreamWatch.httpVersion).toBe(httpVersion);
     expect(upstreamWatch.status).toBeUndefined();
 
     watch.close();
     // The simulator completes a watch's log entry only when its stream closes: the RST_STREAM
-    // the gateway sent when the client went away is what closes it (timeoutSeconds is 600).
+    // (HTTP/2) or the closed connection (HTTP/1.1) the gateway sent when the client went away is
+    // what closes it (timeoutSeconds is 600).
     const ended = await stack.sim.requestLog.waitFor((e) => e.query.includes(marker));
     expect(ended.status).toBe(200);
     await stack.request('alice', '/api/v1/namespaces/team-b/configmaps/h2-watched', { method: 'DELETE' });
@@ -135,65 +189,67 @@ describe('through the gateway, to an API server that offers h2', () => {
     expect(logs.response.complete).toBe(false);
     const isFollow = (e: { path: string; query: string }): boolean =>
       e.path === '/api/v1/namespaces/default/pods/nginx/log' && e.query.includes('follow=true');
-    expect(stack.sim.requestLog.find(isFollow)[0].httpVersion).toBe('2.0');
+    expect(stack.sim.requestLog.find(isFollow)[0].httpVersion).toBe(httpVersion);
     logs.close();
     await stack.sim.requestLog.waitFor(isFollow);
   });
 
-  it('300 watches over HTTP/1.1 client connections, multiplexed upstream: every watcher gets every event, in order', async () => {
-    const watchers = 300;
-    const events = 10;
-    const agent = new https.Agent({ keepAlive: false, maxSockets: Infinity });
-    const name = 'h2-fanout';
-    const streams = await Promise.all(
-      Array.from({ length: watchers }, () =>
-        openStream(
-          stack,
-          `/api/v1/namespaces/team-b/configmaps?watch=1&fieldSelector=metadata.name%3D${name}&timeoutSeconds=600`,
-          agent,
+  // Multiplexed upstream only: over HTTP/1.1 each watch holds a connection of the pool (256).
+  if (simHttp2)
+    it('300 watches over HTTP/1.1 client connections, multiplexed upstream: every watcher gets every event, in order', async () => {
+      const watchers = 300;
+      const events = 10;
+      const agent = new https.Agent({ keepAlive: false, maxSockets: Infinity });
+      const name = 'h2-fanout';
+      const streams = await Promise.all(
+        Array.from({ length: watchers }, () =>
+          openStream(
+            stack,
+            `/api/v1/namespaces/team-b/configmaps?watch=1&fieldSelector=metadata.name%3D${name}&timeoutSeconds=600`,
+            agent,
+          ),
         ),
-      ),
-    );
-    for (const s of streams) expect(s.response.statusCode).toBe(200);
-    const base = '/api/v1/namespaces/team-b/configmaps';
-    const body = (n: number): string =>
-      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { n: String(n) } });
-    expect(
-      (
-        await stack.request('alice', base, {
-          method: 'POST',
-          body: body(0),
+      );
+      for (const s of streams) expect(s.response.statusCode).toBe(200);
+      const base = '/api/v1/namespaces/team-b/configmaps';
+      const body = (n: number): string =>
+        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { n: String(n) } });
+      expect(
+        (
+          await stack.request('alice', base, {
+            method: 'POST',
+            body: body(0),
+            headers: { 'content-type': 'application/json' },
+          })
+        ).status,
+      ).toBe(201);
+      for (let n = 1; n < events; n++) {
+        const res = await stack.request('alice', `${base}/${name}`, {
+          method: 'PUT',
+          body: body(n),
           headers: { 'content-type': 'application/json' },
-        })
-      ).status,
-    ).toBe(201);
-    for (let n = 1; n < events; n++) {
-      const res = await stack.request('alice', `${base}/${name}`, {
-        method: 'PUT',
-        body: body(n),
-        headers: { 'content-type': 'application/json' },
-      });
-      expect(res.status).toBe(200);
-    }
-    await Promise.all(streams.map((s) => s.waitFor(new RegExp(`"n":"${events - 1}"`))));
-    for (const s of streams) {
-      const seen = s
-        .text()
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as { type: string; object: { data: { n: string } } });
-      expect(seen.map((e) => e.type)).toEqual(['ADDED', ...Array<string>(events - 1).fill('MODIFIED')]);
-      expect(seen.map((e) => Number(e.object.data.n))).toEqual(Array.from({ length: events }, (_, n) => n));
-      s.close();
-    }
-    agent.destroy();
-    const upstreamWatches = stack.sim.requestLog.find(
-      (e) => e.verb === 'watch' && e.query.includes(`metadata.name%3D${name}`),
-    );
-    expect(upstreamWatches).toHaveLength(watchers);
-    for (const e of upstreamWatches) expect(e.httpVersion).toBe('2.0');
-    await stack.request('alice', `${base}/${name}`, { method: 'DELETE' });
-  }, 120_000);
+        });
+        expect(res.status).toBe(200);
+      }
+      await Promise.all(streams.map((s) => s.waitFor(new RegExp(`"n":"${events - 1}"`))));
+      for (const s of streams) {
+        const seen = s
+          .text()
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { type: string; object: { data: { n: string } } });
+        expect(seen.map((e) => e.type)).toEqual(['ADDED', ...Array<string>(events - 1).fill('MODIFIED')]);
+        expect(seen.map((e) => Number(e.object.data.n))).toEqual(Array.from({ length: events }, (_, n) => n));
+        s.close();
+      }
+      agent.destroy();
+      const upstreamWatches = stack.sim.requestLog.find(
+        (e) => e.verb === 'watch' && e.query.includes(`metadata.name%3D${name}`),
+      );
+      expect(upstreamWatches).toHaveLength(watchers);
+      for (const e of upstreamWatches) expect(e.httpVersion).toBe('2.0');
+      await stack.request('alice', `${base}/${name}`, { method: 'DELETE' });
+    }, 120_000);
 });
 
 describe('the upstream client against HTTP/2 servers', () => {

@@ -103,6 +103,10 @@ export async function gatewayServicesFromConfig(
   let stopDemo: (() => Promise<void>) | undefined;
   let demoExtras: Pick<KubeTrafficHandler, 'tls' | 'banner'> = {};
 
+  const upstreamOptions = {
+    http2: config.kube.http2,
+    socketKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
+  };
   switch (choice) {
     case 'none':
       logger.warn(
@@ -116,7 +120,7 @@ export async function gatewayServicesFromConfig(
           path: config.kube.kubeconfig!,
           context: config.kube.context,
         },
-        { http2: config.kube.http2 },
+        upstreamOptions,
       );
       break;
     case 'in-cluster':
@@ -129,7 +133,7 @@ export async function gatewayServicesFromConfig(
           },
           saDir: config.kube.serviceAccountDir,
         },
-        { http2: config.kube.http2 },
+        upstreamOptions,
       );
       break;
     case 'demo': {

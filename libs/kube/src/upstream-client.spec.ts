@@ -1,5 +1,10 @@
 import type { Upstream } from './upstream';
-import { upstreamRequestOptions, withGatewayCredential, withImpersonation } from './upstream-client';
+import {
+  nodeHeaders,
+  upstreamRequestOptions,
+  withGatewayCredential,
+  withImpersonation,
+} from './upstream-client';
 
 const upstream = {
   url: new URL('https://[::1]:6443/prefix'),
@@ -51,5 +56,23 @@ describe('upstream client', () => {
 
   it('refuses an identity the API server would read differently (fails before anything is sent)', () => {
     expect(() => withImpersonation({}, { username: 'alice\n', groups: [] })).toThrow(/control character/);
+  });
+
+  it("reads an HTTP/1.1 head's raw lines as Node's parser would: repeats joined, set-cookie a list, single-valued first", () => {
+    const raw = [
+      ['Content-Type', 'application/json'],
+      ['Content-Type', 'text/html'],
+      ['Warning', '299 - "a"'],
+      ['warning', '299 - "b"'],
+      ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', 'b=2'],
+      ['X-Latin1', 'caf\xe9'],
+    ].flatMap(([name, value]) => [Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1')]);
+    expect(nodeHeaders(raw)).toEqual({
+      'content-type': 'application/json',
+      warning: '299 - "a", 299 - "b"',
+      'set-cookie': ['a=1', 'b=2'],
+      'x-latin1': 'caf\xe9',
+    });
   });
 });

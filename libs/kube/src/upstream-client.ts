@@ -11,14 +11,16 @@
 // port-forwards under impersonation here too (upgradeUpstream, used by pod-port-forward.ts).
 //
 // Protocol: requestUpstream() speaks HTTP/2 when the API server offers h2 by ALPN (the session
-// pool in upstream-http2.ts), HTTP/1.1 over the keep-alive agent when it does not; upgrades
-// (exec, attach, port-forward, proxy) always go over HTTP/1.1 through openUpstreamRequest(), as
-// kubectl sends them. Either way the answer is streamed as it arrives, never buffered.
+// pool in upstream-http2.ts), HTTP/1.1 over undici's connection pool when it does not (or with
+// KGW_KUBE_HTTP2=off); upgrades (exec, attach, port-forward, proxy) always go over HTTP/1.1
+// through openUpstreamRequest() and the https agent, as kubectl sends them. Either way the answer
+// is streamed as it arrives, never buffered.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { impersonationHeaders, type Identity } from './impersonation';
 import type { Upstream } from './upstream';
 
@@ -178,7 +180,10 @@ export interface UpstreamResponse {
   readonly headers: http.IncomingHttpHeaders;
   /** The body as it arrives: a watch event or a log line is readable the moment it comes. */
   readonly body: Readable;
-  /** TCP keepalive for a long-running answer (HTTP/2 sessions have it from the start). */
+  /**
+   * TCP keepalive for a long-running answer (HTTP/2 sessions and undici's HTTP/1.1 connections
+   * have it from the start).
+   */
   keepAlive(delayMs: number): void;
 }
 
@@ -194,7 +199,8 @@ export interface UpstreamHandlers {
 export interface UpstreamRequest {
   /**
    * The caller is gone: stop the request. Over HTTP/2 an RST_STREAM (CANCEL) reaches the API
-   * server, which ends a watch or logs -f; over HTTP/1.1 the connection is closed.
+   * server, which ends a watch or logs -f; over HTTP/1.1 the connection is closed (a request
+   * still waiting for a connection is dropped when it gets one, before anything is sent).
    */
   cancel(): void;
   /** Request body bytes sent so far (for the audit record). */
@@ -211,7 +217,7 @@ export function requestUpstream(
   handlers: UpstreamHandlers,
 ): UpstreamRequest {
   const exchange = new UpstreamExchange(upstream, call, handlers);
-  if (call.headTimeoutMs !== undefined) exchange.startHeadTimer(call.headTimeoutMs);
+  if (call.headTimeoutMs !== undefined) exchange.startHeadTimer(call.headTimeoutMs, call.headTimeoutError);
   dispatch(exchange);
   return exchange;
 }
@@ -238,7 +244,7 @@ class UpstreamExchange implements UpstreamRequest {
   bodyBytes = 0;
   /** Cancelled by the caller or failed: nothing more reaches the handlers. */
   settled = false;
-  private http1: http.ClientRequest | undefined;
+  private http1: Http1Answer | undefined;
   private stream: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
   private headTimer: NodeJS.Timeout | undefined;
@@ -253,7 +259,7 @@ class UpstreamExchange implements UpstreamRequest {
     if (this.settled) return;
     this.settled = true;
     this.stopHeadTimer();
-    this.http1?.destroy();
+    this.http1?.cancel();
     if (this.stream !== undefined && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
   }
 
@@ -264,12 +270,12 @@ class UpstreamExchange implements UpstreamRequest {
     this.handlers.onError(error);
   }
 
-  startHeadTimer(timeoutMs: number): void {
+  startHeadTimer(timeoutMs: number, timeoutError: (() => Error) | undefined): void {
     this.headTimer = setTimeout(() => {
       this.headTimer = undefined;
       if (this.settled) return;
-      this.fail(this.call.headTimeoutError?.() ?? new Error('the API server did not answer in time'));
-      this.http1?.destroy();
+      this.fail(timeoutError?.() ?? new Error('the API server did not answer in time'));
+      this.http1?.cancel();
       if (this.stream !== undefined && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
       // A session that answers nothing may be dead under us (a half-open connection): if it does
       // not answer a PING either, it leaves the pool, so the next request connects afresh.
@@ -282,37 +288,46 @@ class UpstreamExchange implements UpstreamRequest {
     this.headTimer = undefined;
   }
 
-  private answered(response: UpstreamResponse): void {
+  answered(response: UpstreamResponse): void {
     this.stopHeadTimer();
     this.handlers.onResponse(response);
   }
 
   overHttp1(): void {
     const { call } = this;
-    const request = https.request(upstreamRequestOptions(this.upstream, call), (response) => {
-      // After the head, a lost connection shows only on the response: an answer cut short must
-      // not end as if complete (the caller cuts its client), so it is an error here.
-      response.once('error', (error) => this.fail(error));
-      response.once('aborted', () => this.fail(new Error('the API server connection closed mid-answer')));
-      this.answered({
-        protocol: 'http/1.1',
-        statusCode: response.statusCode ?? 502,
-        statusMessage: response.statusMessage ?? '',
-        headers: response.headers,
-        body: response,
-        keepAlive: (delayMs) => response.socket.setKeepAlive(true, delayMs),
-      });
-    });
-    this.http1 = request;
-    request.on('error', (error) => this.fail(error));
-    if (call.timeoutMs !== undefined) {
-      request.on('timeout', () => {
-        const error = call.timeoutError?.() ?? new Error('the API server did not answer in time');
-        this.fail(error);
-        request.destroy();
-      });
-    }
-    this.sendBody(request);
+    const { headers } = call;
+    // The gateway's server already answered the client's Expect: 100-continue; undici refuses
+    // to send one (it would wait for a 100 the API server owes nobody).
+    if (headers.expect !== undefined) delete headers.expect;
+    // No timeout unless asked: undici's defaults (300 s for the head, 300 s between body
+    // chunks) would cut a quiet watch or logs -f. Asked, it is an idle timeout as a socket's
+    // was: for the head (from now, so connecting and the TLS handshake count, which undici's
+    // headersTimeout would not) and between body chunks.
+    const timeoutMs = call.timeoutMs ?? 0;
+    if (call.timeoutMs !== undefined && this.headTimer === undefined)
+      this.startHeadTimer(call.timeoutMs, call.timeoutError);
+    const answer = new Http1Answer(this);
+    this.http1 = answer;
+    this.upstream.http1.dispatch(
+      {
+        method: call.method,
+        path: this.upstream.basePath + call.path,
+        // Numbers (content-length) are sent as their decimal text, as https.request does.
+        headers: headers as Record<string, string | string[]>,
+        body: call.body ?? null,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      answer as unknown as Dispatcher.DispatchHandler,
+    );
+  }
+
+  /** A failure of the HTTP/1.1 request, worded as today's callers expect. */
+  http1Failed(error: Error & { code?: string }): void {
+    const timedOut = error.code === 'UND_ERR_HEADERS_TIMEOUT' || error.code === 'UND_ERR_BODY_TIMEOUT';
+    this.fail(
+      timedOut ? (this.call.timeoutError?.() ?? new Error('the API server did not answer in time')) : error,
+    );
   }
 
   overHttp2(session: http2.ClientHttp2Session): void {
@@ -365,7 +380,7 @@ class UpstreamExchange implements UpstreamRequest {
     if (call.body !== undefined) this.sendBody(stream);
   }
 
-  private sendBody(destination: NodeJS.WritableStream): void {
+  private sendBody(destination: http2.ClientHttp2Stream): void {
     const { body } = this.call;
     if (body === undefined) {
       destination.end();
@@ -379,6 +394,119 @@ class UpstreamExchange implements UpstreamRequest {
       body.pipe(destination);
     }
   }
+}
+
+/**
+ * One HTTP/1.1 request on undici's pool, through dispatch()'s handler interface: no fetch, no
+ * Response objects, the head's raw lines turned into Node's header object once. (The classic
+ * handler methods are undici 7's own; its newer controller interface wraps them, at a cost per
+ * request.) The body is a Readable fed as the bytes arrive, with back-pressure: undici stops
+ * reading the connection while the body is full.
+ */
+class Http1Answer {
+  private abort: ((error?: Error) => void) | undefined;
+  private cancelled = false;
+  private body: Readable | undefined;
+  private resumeReading: (() => void) | undefined;
+  private complete = false;
+
+  constructor(private readonly exchange: UpstreamExchange) {}
+
+  /** Closes the connection under the request; one still queued is dropped once it gets one. */
+  cancel(): void {
+    this.cancelled = true;
+    this.abort?.();
+    this.body?.destroy();
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.cancelled) abort();
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx (103 Early Hints…): informational, the answer follows.
+    if (statusCode < 200) return true;
+    this.resumeReading = resume;
+    const body = new Readable({
+      read: () => this.resumeReading?.(),
+      destroy: (error, done) => {
+        // The reader gave up on the answer (it was destroyed): the rest must not be read.
+        if (!this.complete) this.abort?.();
+        done(error);
+      },
+    });
+    this.body = body;
+    this.exchange.answered({
+      protocol: 'http/1.1',
+      statusCode,
+      statusMessage: statusText,
+      headers: nodeHeaders(rawHeaders),
+      body,
+      keepAlive: () => undefined,
+    });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.body!.push(chunk);
+  }
+
+  onComplete(): void {
+    this.complete = true;
+    this.body?.push(null);
+  }
+
+  onError(error: Error): void {
+    // Before the head: no answer. After it: the answer broke off, and must not end as if whole
+    // (no 'end' on the body; the caller hears of it through onError and cuts its client).
+    this.exchange.http1Failed(error);
+    this.body?.destroy();
+  }
+
+  onBodySent(chunk: Buffer | string): void {
+    this.exchange.bodyBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+  }
+}
+
+/** Header names that Node's HTTP parser keeps once (the first), as the proxy has always seen them. */
+const SINGLE_VALUED_HEADERS = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * The head's raw name/value lines as Node's IncomingMessage.headers has them: names lowercased,
+ * values as latin1 text, a repeated header joined with ', ' (set-cookie kept as a list, the
+ * single-valued ones kept first).
+ */
+export function nodeHeaders(raw: Buffer[]): http.IncomingHttpHeaders {
+  const headers: http.IncomingHttpHeaders = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toString('latin1').toLowerCase();
+    const value = raw[i + 1].toString('latin1');
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else if (!SINGLE_VALUED_HEADERS.has(name)) headers[name] = `${existing}, ${value}`;
+  }
+  return headers;
 }
 
 function withoutPseudoHeaders(head: http2.IncomingHttpHeaders): http.IncomingHttpHeaders {

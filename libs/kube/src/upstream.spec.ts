@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { loadUpstream, UpstreamConfigError, type Upstream } from './upstream';
 import { SubjectAccessReviewClient, upstreamReviewTransport } from './subject-access-review';
+import { exchangeWithUpstream } from './upstream-client';
 
 let dir: string;
 let caPem: string;
@@ -380,5 +383,105 @@ describe('direct upstream over real TLS', () => {
     await expect(
       client.review({ username: 'a', groups: [] }, { kind: 'nonResource', verb: 'get', path: '/' }),
     ).rejects.toThrow(/certificate/i);
+  });
+});
+
+describe('kubeconfig upstream over real TLS: client certificate and tls-server-name (HTTP/1.1)', () => {
+  let server: https.Server;
+  let port: number;
+  const seen: Array<{ servername: string | false; clientCn: unknown; authorization?: string }> = [];
+
+  beforeAll(async () => {
+    // An API server that wants a client certificate from the CA (as kube-apiserver with
+    // --client-ca-file) and offers only HTTP/1.1: the request goes through undici's pool.
+    server = https.createServer(
+      { key: serverKey, cert: serverCert, ca: caPem, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const socket = req.socket as TLSSocket;
+        seen.push({
+          servername: (socket as { servername?: string | false }).servername ?? false,
+          clientCn: socket.getPeerCertificate().subject?.CN,
+          authorization: req.headers.authorization,
+        });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  function upstreamNamed(tlsServerName: string): Upstream {
+    const file = writeKubeconfig(
+      `mtls-${tlsServerName}.yaml`,
+      kubeconfig(
+        `    server: https://127.0.0.1:${port}\n    certificate-authority: ca.crt\n    tls-server-name: ${tlsServerName}`,
+        `    client-certificate: server.crt\n    client-key: server.key`,
+      ),
+    );
+    return loadUpstream({ mode: 'kubeconfig', path: file });
+  }
+
+  const get = (upstream: Upstream) =>
+    exchangeWithUpstream(upstream, {
+      method: 'GET',
+      path: '/version',
+      headers: {},
+      timeoutMs: 10_000,
+      timeoutError: () => new Error('timeout'),
+    });
+
+  it('presents the client certificate, sends SNI tls-server-name and checks the certificate against it', async () => {
+    const upstream = upstreamNamed('kube.test');
+    try {
+      expect(await get(upstream)).toEqual({ statusCode: 200, body: 'ok' });
+      expect(seen[seen.length - 1]).toEqual({
+        servername: 'kube.test',
+        clientCn: 'kube-apiserver',
+        authorization: undefined,
+      });
+    } finally {
+      upstream.close();
+    }
+  });
+
+  it('refuses a server whose certificate does not name tls-server-name (though it names the dialled IP)', async () => {
+    const upstream = upstreamNamed('elsewhere.test');
+    try {
+      await expect(get(upstream)).rejects.toThrow(/elsewhere\.test/);
+    } finally {
+      upstream.close();
+    }
+  });
+});
+
+describe('an API server that accepts connections and never answers (HTTP/1.1)', () => {
+  it('a request with timeoutMs fails with its timeout error, the TLS handshake counted', async () => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const upstream = loadUpstream(
+      { mode: 'direct', url: `https://127.0.0.1:${port}`, caPem, token: 't' },
+      { http2: 'off' },
+    );
+    try {
+      await expect(
+        exchangeWithUpstream(upstream, {
+          method: 'GET',
+          path: '/version',
+          headers: {},
+          timeoutMs: 300,
+          timeoutError: () => new Error('no answer within 300 ms'),
+        }),
+      ).rejects.toThrow('no answer within 300 ms');
+    } finally {
+      upstream.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as path from 'node:path';
+import { Pool } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { UpstreamHttp2Pool } from './upstream-http2';
 
@@ -31,6 +32,11 @@ export interface UpstreamOptions {
    * upgrades; `off`: HTTP/1.1 only.
    */
   readonly http2?: 'auto' | 'off';
+  /**
+   * TCP keepalive delay on every HTTP/1.1 connection to the API server (a watch or logs -f may be
+   * quiet for hours; a dead peer must still be found). Default 30 s.
+   */
+  readonly socketKeepaliveMs?: number;
 }
 
 export interface Upstream {
@@ -39,8 +45,16 @@ export interface Upstream {
   readonly url: URL;
   /** The server URL's path without a trailing slash ('' for none); prefix every forwarded path with it. */
   readonly basePath: string;
-  /** Keep-alive pool; TLS verified against the configured CA (or system roots when none is set). */
+  /**
+   * Keep-alive pool for upgrades (exec, attach, port-forward, proxy); TLS verified against the
+   * configured CA (or system roots when none is set).
+   */
   readonly agent: https.Agent;
+  /**
+   * undici's connection pool, same TLS material: every other HTTP/1.1 request (when the API
+   * server does not offer h2, or KGW_KUBE_HTTP2=off). Cheaper per request than https.request.
+   */
+  readonly http1: Pool;
   /** HTTP/2 sessions to the same server with the same TLS material; undefined when turned off. */
   readonly http2: UpstreamHttp2Pool | undefined;
   /** The name the server certificate is checked against, when it differs from the URL host. */
@@ -114,6 +128,10 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     maxFreeSockets: Math.min(64, options.maxSockets ?? 256),
     ...tlsOptions,
   });
+  const http1 = new Pool(server.origin, {
+    connections: options.maxSockets ?? 256,
+    connect: { ...tlsOptions, keepAliveInitialDelay: options.socketKeepaliveMs ?? 30_000 },
+  });
   const http2 =
     options.http2 === 'off'
       ? undefined
@@ -125,6 +143,7 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     url: server,
     basePath,
     agent,
+    http1,
     http2,
     tlsServerName: tls.tlsServerName,
     insecureSkipTlsVerify: tls.insecureSkipTlsVerify,
@@ -134,6 +153,7 @@ function buildUpstream(parts: UpstreamParts, options: UpstreamOptions): Upstream
     describe: () => parts.description,
     close: () => {
       agent.destroy();
+      http1.destroy(() => undefined);
       http2?.close();
     },
   };
