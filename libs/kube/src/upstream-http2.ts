@@ -11,6 +11,7 @@
 import * as http2 from 'node:http2';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
+import { installLeanAsyncResourceBind } from './async-resource-bind';
 
 /**
  * Flow-control windows: Go's HTTP/2 transport (kubectl, client-go) uses 4 MiB per stream and
@@ -59,7 +60,10 @@ export class UpstreamHttp2Pool {
   constructor(
     private readonly destination: Http2Destination,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // session.request() binds an AsyncResource per request: without its DEP0172 wrapper.
+    installLeanAsyncResourceBind();
+  }
 
   /**
    * A session with room for one more stream (the hot path: one is open), `'http/1.1'` when the
