@@ -1,9 +1,10 @@
 // HTTP/2 to clients on the TLS port: kubectl 1.32 negotiates h2 by ALPN for get, list and watch
 // (the gateway's request log says which protocol each request came on), while exec and
 // port-forward — upgrades — still arrive on HTTP/1.1 connections and work. The /kgw/ routes
-// (Nest on express) answer over h2 too, and a request body without Content-Length (legal on
-// h2) reaches the API server whole.
-import { connect, type ClientHttp2Session } from 'node:http2';
+// (Nest on express) answer over h2 too, a request body without Content-Length (legal on h2)
+// reaches the API server whole, and a client that resets a watch's stream or drops the
+// connection cancels the watch at the API server.
+import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
 
 let stack: GatewayStack;
@@ -164,5 +165,63 @@ describe('other HTTP/2 clients', () => {
     });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body).message).toMatch(/Impersonate-User may be given once/);
+  });
+
+  // A client that leaves a watch must end it at the API server too, or every watch a client ever
+  // dropped stays open upstream (until its timeoutSeconds; the watch-scale bench once found all
+  // of them left). Over HTTP/2 the compatibility response reports writableFinished once the
+  // client reset the stream or dropped the connection, so that flag cannot tell "the client
+  // left" from "the answer ended": the proxy asks writableEnded (forward-request.ts).
+  it.each([
+    ['resets the stream (RST_STREAM CANCEL) of an idle watch', 'reset'],
+    ['drops the whole connection under an idle watch', 'drop'],
+  ] as const)('a client that %s cancels the watch at the API server', async (_name, leave) => {
+    const own = connect(stack.url, { ca: stack.caPem });
+    const name = `h2-leave-${leave}`;
+    const marker = `metadata.name%3D${name}`;
+    const watch = own.request({
+      ':path': `/api/v1/namespaces/team-b/configmaps?watch=1&fieldSelector=${marker}&timeoutSeconds=600`,
+      authorization: `Bearer ${CALLERS.alice.token}`,
+    });
+    watch.on('error', () => undefined); // the reset is reported on this side too
+    let text = '';
+    watch.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    const status = await new Promise<number>((resolve) =>
+      watch.once('response', (h) => resolve(Number(h[':status']))),
+    );
+    expect(status).toBe(200);
+    // One event first, so the stream has carried data and is then idle, as a real watch is.
+    const created = await stack.request('alice', '/api/v1/namespaces/team-b/configmaps', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } }),
+    });
+    expect(created.status).toBe(201);
+    await new Promise<void>((resolve) => {
+      const seen = (): void => {
+        if (!text.includes('"ADDED"')) return;
+        watch.off('data', seen);
+        resolve();
+      };
+      watch.on('data', seen);
+      seen();
+    });
+    const [upstream] = stack.sim.requestLog.find((e) => e.verb === 'watch' && e.query.includes(marker));
+    expect(upstream.status).toBeUndefined();
+
+    if (leave === 'reset') watch.close(constants.NGHTTP2_CANCEL);
+    else own.destroy();
+    // The simulator completes a watch's log entry only when its upstream stream closes, which
+    // only the gateway's cancel does here (timeoutSeconds is 600). Bounded, so a regression fails
+    // with a message rather than the suite's timeout.
+    let deadline: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      stack.sim.requestLog.waitFor((e) => e.verb === 'watch' && e.query.includes(marker)),
+      new Promise<undefined>((resolve) => (deadline = setTimeout(resolve, 30_000, undefined))),
+    ]);
+    clearTimeout(deadline);
+    expect(ended?.status).toBe(200);
+    own.destroy();
+    await stack.request('alice', `/api/v1/namespaces/team-b/configmaps/${name}`, { method: 'DELETE' });
   });
 });
