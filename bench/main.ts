@@ -1,4 +1,4 @@
-// `npm run bench`: kgw against its anchors (kubectl proxy, kubectl port-forward, nginx, raw TCP)
+// `npm run bench`: kgw against its anchors (kubectl proxy, kubectl port-forward, nginx, raw TCP, iperf3)
 // in one run, on this machine, printing JSON lines on stdout (progress for humans on stderr).
 // Everything it starts listens on 127.0.0.1 and is stopped at the end, on error and on Ctrl-C.
 // Not part of `npm test`: numbers depend on the machine, so no test asserts on them.
@@ -13,6 +13,7 @@
 //   npm run bench -- --kgw-workers 1       kgw-http/kgw-https as one process (default 0 = per CPU)
 //   npm run bench -- --no-install         do not apt-get install missing wrk / nginx / h2load
 //   npm run bench -- --only watch-scale --watches 2000 --watch-events 3
+//   npm run bench -- --only tunnels --tunnels 500 --filter 'kgw-'
 //
 // See docs/bench.md for what each line means and how to add a module.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -23,8 +24,6 @@ import type { BenchContext, BenchLine, BenchOptions, Resource } from './support/
 import { abortLoads, findWrk, loadGenerator, machineTicks, setLoadGenerator } from './support/load';
 import { installPrerequisites } from './support/prerequisites';
 import { ProcessGroup } from './support/processes';
-
-const MiB = 1024 * 1024;
 
 interface Args {
   only?: string[];
@@ -44,9 +43,9 @@ function parseArgs(argv: string[]): Args {
         warmupSec: 0.5,
         rounds: 2,
         kgwWorkers: 0,
-        forwardSingleBytes: 16 * MiB,
-        forwardParallelBytes: 4 * MiB,
         forwardParallelStreams: 16,
+        idleTunnels: 200,
+        firstByteConnections: 50,
         watches: 500,
         watchEvents: 2,
       }
@@ -56,9 +55,9 @@ function parseArgs(argv: string[]): Args {
         warmupSec: 1,
         rounds: 5,
         kgwWorkers: 0,
-        forwardSingleBytes: 256 * MiB,
-        forwardParallelBytes: 32 * MiB,
         forwardParallelStreams: 16,
+        idleTunnels: 1000,
+        firstByteConnections: 200,
         watches: 10_000,
         watchEvents: 5,
       };
@@ -107,6 +106,9 @@ function parseArgs(argv: string[]): Args {
       case '--watches':
         options.watches = Math.round(positive('--watches', value()));
         break;
+      case '--tunnels':
+        options.idleTunnels = Math.round(positive('--tunnels', value()));
+        break;
       case '--watch-events':
         options.watchEvents = Math.round(positive('--watch-events', value()));
         break;
@@ -144,7 +146,10 @@ async function main(): Promise<number> {
   };
   // Before anything is started or measured: wrk and nginx when missing (root + apt-get only).
   if (!args.noInstall)
-    await installPrerequisites({ wrk: args.loadGenerator !== 'autocannon', nginx: true, h2load: true }, log);
+    await installPrerequisites(
+      { wrk: args.loadGenerator !== 'autocannon', nginx: true, h2load: true, iperf3: true },
+      log,
+    );
   // Throws for `--load-generator wrk` without wrk; the default falls back to autocannon.
   setLoadGenerator(args.loadGenerator ?? (findWrk() ? 'wrk' : 'autocannon'));
   args.options.loadGenerator = loadGenerator();

@@ -6,17 +6,17 @@ import { abBench } from './ab';
 import { auditOverheadBench } from './audit-overhead';
 import { auditWriterBench } from './audit-writer';
 import { fixedRateBench } from './fixed-rate';
-import { portForwardBench } from './port-forward';
 import { profileBench } from './profile';
 import { proxyBench } from './proxy';
 import { targetsBench } from './targets';
+import { tunnelsBench } from './tunnels';
 import { watchScaleBench } from './watch-scale';
 
 export const SCENARIOS: readonly BenchScenario[] = [
   proxyBench,
   fixedRateBench,
   auditOverheadBench,
-  portForwardBench,
+  tunnelsBench,
   auditWriterBench,
   watchScaleBench,
   // Keep last among the default modules: it checks the targets on what the others measured.

@@ -1,14 +1,22 @@
 // The cluster simulator for the bench, in its own process (`node dist/bench/servers/sim.js <dir>`):
 // the demo scenario with pod streams, plus what the bench needs on top:
 //   - namespace `bench` with 50 running pods (the list scenario),
-//   - pod `bench/pf` with a `sink` port (9) and an `echo` port (7) for port-forward throughput,
+//   - pod `bench/pf` with a `sink` port (9), an `echo` port (7) and an `iperf3` port (5201) that
+//     the sim hands over to the bench's iperf3 server (the tunnels module starts it there),
 //   - user `bench` (the gateway's caller in the bench) bound to cluster-admin, so every request
 //     the bench makes is allowed and the SubjectAccessReview answers `allowed`.
-// Prints one JSON line when ready: the URL, the kubeconfigs it wrote, and the loopback port of the
-// sink behind bench/pf (the "raw TCP" anchor talks to that same listener directly).
+// Prints one JSON line when ready: the URL, the kubeconfigs it wrote, and the loopback addresses
+// behind bench/pf's ports (the "raw" anchors talk to those same listeners directly).
 import { join } from 'node:path';
 import { PodStreams, startSimulator, type KubeObject } from '@kgw/kube-sim';
-import { BENCH_NAMESPACE, BENCH_USER, benchPod, LIST_POD_COUNT, PORT_FORWARD_POD } from '../support/fixtures';
+import {
+  BENCH_NAMESPACE,
+  BENCH_USER,
+  benchPod,
+  IPERF3_PORT,
+  LIST_POD_COUNT,
+  PORT_FORWARD_POD,
+} from '../support/fixtures';
 
 /** Only what a client would send: metadata name/namespace/labels and the spec. */
 function asCreated(pod: Record<string, unknown>): KubeObject {
@@ -49,6 +57,7 @@ async function main(): Promise<void> {
             ports: [
               { name: 'sink', containerPort: 9, protocol: 'TCP' },
               { name: 'echo', containerPort: 7, protocol: 'TCP' },
+              { name: 'iperf3', containerPort: IPERF3_PORT, protocol: 'TCP' },
             ],
           },
         ],
@@ -70,7 +79,11 @@ async function main(): Promise<void> {
       runtime = await streams.runtimes.get(BENCH_NAMESPACE, PORT_FORWARD_POD);
     }
     const sink = runtime?.backendFor(9);
-    if (!sink) throw new Error(`pod ${BENCH_NAMESPACE}/${PORT_FORWARD_POD} has no sink listener`);
+    const echo = runtime?.backendFor(7);
+    // The pod's iperf3 port is served by the bench's iperf3 server (a sidecar, in effect).
+    const iperf3 = await runtime?.handOver(IPERF3_PORT);
+    if (!sink || !echo || !iperf3)
+      throw new Error(`pod ${BENCH_NAMESPACE}/${PORT_FORWARD_POD} is missing a listener`);
 
     const kubeconfigs = await sim.writeKubeconfigs(join(dir, 'sim'));
     process.stdout.write(
@@ -81,6 +94,10 @@ async function main(): Promise<void> {
         gatewayKubeconfig: kubeconfigs.kgw,
         sinkHost: sink.host,
         sinkPort: sink.port,
+        echoHost: echo.host,
+        echoPort: echo.port,
+        iperf3Host: iperf3.host,
+        iperf3Port: iperf3.port,
       })}\n`,
     );
   } catch (err) {

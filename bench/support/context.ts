@@ -23,11 +23,12 @@ export interface BenchOptions {
   kgwWorkers: number;
   /** `--rounds`: interleaved runs per target in modules that repeat to measure noise (audit-overhead). */
   rounds: number;
-  /** Bytes for the single-connection port-forward transfer. */
-  forwardSingleBytes: number;
-  /** Bytes per connection for the parallel port-forward transfer, and how many connections. */
-  forwardParallelBytes: number;
+  /** Parallel connections of the tunnels module's second throughput shape (the first is 1). */
   forwardParallelStreams: number;
+  /** `--tunnels`: idle tunnels the tunnels module holds open to measure gateway memory per tunnel. */
+  idleTunnels: number;
+  /** New connections, one after another, whose time to first byte the tunnels module measures per path. */
+  firstByteConnections: number;
   /** `--watches`: concurrent watches in the watch-scale module (per transport). */
   watches: number;
   /** `--watch-events`: events the upstream writes to every watch once all are open. */

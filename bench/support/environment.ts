@@ -33,9 +33,15 @@ export interface UpstreamInfo {
 }
 
 export interface SimInfo extends UpstreamInfo {
-  /** Loopback address and port of the sink listener behind pod bench/pf port 9 (the raw TCP anchor). */
+  /** Loopback address and port of the sink listener behind pod bench/pf port 9. */
   sinkHost: string;
   sinkPort: number;
+  /** The echo listener behind bench/pf port 7 (the raw anchor of time to first byte). */
+  echoHost: string;
+  echoPort: number;
+  /** Where the iperf3 server behind bench/pf's iperf3 port must listen (the pod IP and port). */
+  iperf3Host: string;
+  iperf3Port: number;
 }
 
 export function distPath(ctx: BenchContext, ...parts: string[]): string {
@@ -113,6 +119,10 @@ export function simulator(ctx: BenchContext): Promise<SimInfo> {
       gatewayKubeconfig: string;
       sinkHost: string;
       sinkPort: number;
+      echoHost: string;
+      echoPort: number;
+      iperf3Host: string;
+      iperf3Port: number;
     }>();
     const admin = /token: (\S+)/.exec(readFileSync(ready.adminKubeconfig, 'utf8'));
     if (!admin) throw new Error('the simulator admin kubeconfig has no token');

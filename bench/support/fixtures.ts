@@ -7,8 +7,10 @@ export const LIST_POD_COUNT = 50;
 /** The caller the gateway authenticates in the bench (static token), cluster-admin in the sim. */
 export const BENCH_USER = 'bench';
 export const BENCH_TOKEN = 'kgw-bench-token-0123456789abcdef';
-/** The simulator pod with `sink` (9) and `echo` (7) ports, for port-forward throughput. */
+/** The simulator pod with `sink` (9), `echo` (7) and `iperf3` ports, for the tunnels module. */
 export const PORT_FORWARD_POD = 'pf';
+/** bench/pf's iperf3 port: the sim hands it to the bench's iperf3 server (iperf3's default port). */
+export const IPERF3_PORT = 5201;
 
 /** The paths each proxy scenario requests. */
 export const PROXY_PATHS = {

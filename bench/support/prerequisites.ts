@@ -1,11 +1,13 @@
 // The bench's optional tools, installed at start when missing: wrk (the HTTP load generator; else
 // autocannon in-process), h2load (the HTTP/2 and fixed-rate load generator, package
-// nghttp2-client; else those loads are skipped) and nginx (an anchor; else skipped). Only as root with apt-get (Debian,
+// nghttp2-client; else those loads are skipped), nginx (an anchor; else skipped) and iperf3 (the
+// tunnels module's traffic source and sink; else its throughput lines are skipped). Only as root with apt-get (Debian,
 // Ubuntu), never with `--no-install`; a failure is logged and the bench goes on without the tool.
 // apt's output goes to stderr, so stdout stays JSON lines.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findIperf3 } from './iperf3';
 import { findH2load, findWrk } from './load';
 import { findNginx } from './nginx';
 
@@ -19,14 +21,16 @@ export interface WantedTools {
   wrk: boolean;
   nginx: boolean;
   h2load: boolean;
+  iperf3: boolean;
 }
 
-/** The packages of the missing tools: wrk (unless autocannon was asked for), nghttp2-client, nginx-light. */
+/** The packages of the missing tools: wrk (unless autocannon was asked for), nghttp2-client, nginx-light, iperf3. */
 export function missingPackages(options: WantedTools): string[] {
   const packages: string[] = [];
   if (options.wrk && !findWrk()) packages.push('wrk');
   if (options.h2load && !findH2load()) packages.push('nghttp2-client');
   if (options.nginx && !findNginx()) packages.push('nginx-light');
+  if (options.iperf3 && !findIperf3()) packages.push('iperf3');
   return packages;
 }
 
@@ -103,6 +107,7 @@ export async function installPrerequisites(
   if (packages.includes('nghttp2-client'))
     without.push('without h2load the HTTP/2 client and fixed-rate loads are skipped');
   if (packages.includes('nginx-light')) without.push('without nginx its anchor is skipped');
+  if (packages.includes('iperf3')) without.push("without iperf3 the tunnels module's throughput is skipped");
   const what = `${packages.join(' ')} (${without.join('; ')})`;
   const aptGet = onPath('apt-get');
   if (process.getuid?.() !== 0 || !aptGet) {
@@ -168,6 +173,7 @@ export async function installPrerequisites(
     wrk: findWrk,
     'nghttp2-client': findH2load,
     'nginx-light': findNginx,
+    iperf3: findIperf3,
   };
   for (const pkg of packages) {
     const found = finders[pkg]?.();

@@ -23,7 +23,8 @@ import type { KubeObject, SimObjectStore, StoreEvent } from '../contract';
 import { ContainerLog } from './pod-logs';
 import { ContainerSpec, PodView, readPod } from './pod-model';
 
-export type BackendKind = 'http' | 'echo' | 'sink';
+/** `external`: handed over to another process listening at the same address (handOver). */
+export type BackendKind = 'http' | 'echo' | 'sink' | 'external';
 
 export interface PortBackend {
   containerPort: number;
@@ -136,6 +137,7 @@ export class PodRuntime {
   readonly containers = new Map<string, ContainerRuntime>();
   private readonly backends = new Map<number, PortBackend>();
   private readonly servers: net.Server[] = [];
+  private readonly serverFor = new Map<number, net.Server>();
   private readonly udpSockets: dgram.Socket[] = [];
   private readonly sockets = new Set<net.Socket>();
   private stopped = false;
@@ -156,6 +158,24 @@ export class PodRuntime {
 
   listBackends(): PortBackend[] {
     return [...this.backends.values()];
+  }
+
+  /**
+   * Hands a TCP pod port over to a process of the caller's, as a sidecar sharing the pod's
+   * network namespace would serve it (the bench's iperf3 server): our listener there closes, and
+   * port-forwards and direct dials to the port then reach whatever listens at the returned
+   * address next. Undefined when the pod has no such TCP port.
+   */
+  async handOver(containerPort: number): Promise<PortBackend | undefined> {
+    const backend = this.backends.get(containerPort);
+    const server = this.serverFor.get(containerPort);
+    if (!backend || !server) return undefined;
+    this.serverFor.delete(containerPort);
+    this.servers.splice(this.servers.indexOf(server), 1);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const external: PortBackend = { ...backend, kind: 'external' };
+    this.backends.set(containerPort, external);
+    return external;
   }
 
   async start(): Promise<void> {
@@ -179,6 +199,7 @@ export class PodRuntime {
           return;
         }
         this.servers.push(server);
+        this.serverFor.set(port.containerPort, server);
         this.backends.set(port.containerPort, {
           containerPort: port.containerPort,
           container: container.name,
@@ -264,6 +285,8 @@ export class PodRuntime {
         });
       case 'http':
         return this.createHttpServer(containerName);
+      case 'external':
+        throw new Error('an external port has no listener of ours');
     }
   }
 
