@@ -33,6 +33,15 @@ import { cpuTicks, withDescendants } from '../support/load';
 import type { Child } from '../support/processes';
 
 const BENCH = 'tunnels';
+/**
+ * KGW_BENCH_TUNNELS_CPU_PROF=<dir>: the kgw CLI and the forward gateways run under
+ * `node --cpu-prof` and write their profiles there at exit (summarise them with
+ * `summariseProfile` from ./profile, or open them in Chrome DevTools).
+ */
+function profileFlags(): string[] {
+  const dir = process.env.KGW_BENCH_TUNNELS_CPU_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
 const ECHO_PORT = 7;
 const round = (value: number, digits = 1): number => Number(value.toFixed(digits));
 
@@ -90,7 +99,7 @@ function forwardGateway(ctx: BenchContext, mode: 'direct' | 'api' | 'memory'): P
       tag: `forward-${mode}`,
       // The memory gateway gets an inspector on loopback: the bench asks it for a GC and
       // process.memoryUsage() (no bench-only code in the gateway).
-      nodeFlags: mode === 'memory' ? ['--inspect=127.0.0.1:0'] : [],
+      nodeFlags: mode === 'memory' ? ['--inspect=127.0.0.1:0'] : profileFlags(),
       env: {
         KGW_FORWARD_MODE: mode === 'api' ? 'api' : 'direct',
         KGW_HTTP_WORKERS: '1',
@@ -113,6 +122,7 @@ async function kgwForward(ctx: BenchContext, gw: GatewayInfo, name: string) {
     name,
     process.execPath,
     [
+      ...profileFlags(),
       distPath(ctx, 'apps', 'kgw', 'src', 'main.js'),
       'forward',
       '-n',

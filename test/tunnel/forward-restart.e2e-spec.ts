@@ -1,16 +1,17 @@
 // `kgw forward` across a gateway that is killed (SIGKILL to its whole process group: the
 // primary and its workers, as the OOM killer or a node failure ends a pod) and started again on
 // the same port and database. Real processes throughout: the built gateway (two workers), the
-// built CLI under a personal token minted before the kill, curl, the simulator's pods on their
-// loopback IPs. The CLI must keep its listeners, say it is reconnecting and back off while the
+// built CLI logged in with `kgw login` (device flow, approved in a browser session) before the
+// kill, curl, the simulator's pods on their loopback IPs. The CLI must keep its listeners, say it is reconnecting and back off while the
 // port is dead, close the connection that was open across the kill (a new process cannot resume
 // it) instead of leaving it hanging, take a fresh tunnel, and serve new connections — including
 // one accepted while the gateway was down.
-import { execFile } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { browserLogin } from '../support/browser-login';
 import {
   processAlive,
   processGroupOf,
@@ -55,7 +56,13 @@ beforeAll(async () => {
   // Direct mode (the stack's kubeconfig upstream would make auto mean api). The stack's own
   // in-process gateway stays idle: it shares the database and answers audit queries while the
   // process under test is dead.
-  stack = await startGatewayStack({ env: { KGW_FORWARD_MODE: 'direct' } });
+  // A grace period far longer than the outage: the connection open across the kill is closed
+  // because the new process does not know its tunnel, not because the CLI gave up waiting
+  // (that path is tunnel-client.spec.ts's).
+  stack = await startGatewayStack({
+    oidc: true,
+    env: { KGW_FORWARD_MODE: 'direct', KGW_FORWARD_RESUME_GRACE_SECONDS: '600' },
+  });
   caFile = join(stack.dir, 'restart-ca.crt');
   writeFileSync(caFile, stack.caPem);
   gatewayEnv = {
@@ -114,33 +121,53 @@ describe('killing and restarting the gateway under kgw forward', () => {
   it('the CLI backs off while it is down, closes the connection it cannot resume, reconnects to a fresh tunnel; new connections work', async () => {
     const gatewayUrl = gateway!.url;
     const port = Number(new URL(gatewayUrl).port);
-    // A personal token, minted before the kill: it lives in Postgres, so the new process honours it.
-    const created = await run(
+    // `kgw login` as a user runs it: the device flow, approved by alice in a browser session; the
+    // personal token it saves lives in Postgres, so the restarted process honours it too.
+    const home = mkdtempSync(join(stack.dir, 'home-'));
+    const login = spawn(
       process.execPath,
-      [KGW_CLI, 'token', 'create', '--name', 'restart', '--scope', 'forward'],
+      [KGW_CLI, 'login', gatewayUrl, '--ca', caFile, '--timeout', '120'],
       {
-        env: {
-          PATH: process.env.PATH,
-          HOME: stack.dir,
-          KGW_SERVER: gatewayUrl,
-          KGW_TOKEN: CALLERS.alice.token,
-          KGW_CA_FILE: caFile,
-        },
+        env: { PATH: process.env.PATH, HOME: home },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const token = created.stdout.trim();
-    expect(token).toMatch(/^kgw_/);
+    let loginOut = '';
+    const printed = new Promise<RegExpExecArray>((found, fail) => {
+      const check = (c: string) => {
+        loginOut += c;
+        const m = /Open (\S+)\nand approve the code (\S+)/.exec(loginOut);
+        if (m) found(m);
+      };
+      login.stdout.setEncoding('utf8').on('data', check);
+      login.stderr.setEncoding('utf8').on('data', check);
+      login.once('exit', () => fail(new Error(`kgw login exited: ${loginOut}`)));
+    });
+    const loggedIn = new Promise<number | null>((done) => login.once('exit', (code) => done(code)));
+    const [, link, code] = await printed;
+    const page = new URL(link);
+    const { browser } = await browserLogin(
+      { ...stack, url: gatewayUrl },
+      'alice',
+      page.pathname + page.search,
+    );
+    const form = await browser.fetch(page.href);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(form.body)![1];
+    const approved = await browser.fetch(`${gatewayUrl}/kgw/auth/device/approve`, {
+      form: { user_code: code, decision: 'approve', csrf },
+    });
+    expect(approved.status).toBe(200);
+    expect(await loggedIn).toBe(0);
+    expect(loginOut).toMatch(/Logged in to .* as alice/);
+
+    // kgw forward LOCAL:REMOTE with nothing but the saved login (no server, token or CA given).
+    const local = await freePort();
     const fwd = await forwards.start(
-      ['pod/nginx', ':80', ':7'],
-      {
-        PATH: process.env.PATH,
-        HOME: stack.dir,
-        KGW_SERVER: gatewayUrl,
-        KGW_TOKEN: token,
-        KGW_CA_FILE: caFile,
-      },
+      ['pod/nginx', `${local}:80`, ':7'],
+      { PATH: process.env.PATH, HOME: home },
       2,
     );
+    expect(fwd.ports[0]).toBe(local);
     const [http, echo] = fwd.ports;
     expect(await curlLocal(http)).toContain('Welcome to nginx!');
     const before = await tunnelOfStream(80);
@@ -176,7 +203,10 @@ describe('killing and restarting the gateway under kgw forward', () => {
     });
     await new Promise<void>((ok, fail) => dead.once('error', fail).listen(port, '127.0.0.1', () => ok()));
     // The listener stays up: a connection accepted now waits for the gateway to come back.
-    const whileDown = run('curl', ['-sS', '--max-time', '240', `http://127.0.0.1:${http}/`]);
+    const whileDown = run('curl', ['-sS', '--max-time', '240', `http://127.0.0.1:${http}/`]).then(
+      (r) => r.stdout,
+      (err: Error) => `curl failed: ${err.message}`,
+    );
     await fourAttempts;
     await new Promise<void>((r) => dead.close(() => r()));
     // Backoff: at least 250 + 500 + 1000 ms between the first and the fourth attempt (a slow
@@ -194,7 +224,7 @@ describe('killing and restarting the gateway under kgw forward', () => {
     // The connection open across the kill is closed, not left hanging.
     await heldClosed;
     // The connection accepted while the gateway was down went through once it was back.
-    expect((await whileDown).stdout).toContain('Welcome to nginx!');
+    expect(await whileDown).toContain('Welcome to nginx!');
     expect(await curlLocal(http)).toContain('Welcome to nginx!');
     (await echoed(echo, 'after the restart')).destroy();
 
