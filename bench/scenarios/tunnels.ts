@@ -47,6 +47,15 @@ const round = (value: number, digits = 1): number => Number(value.toFixed(digits
 
 type PathName = 'raw' | 'kubectl-sim' | 'kubectl-kgw' | 'kgw-direct' | 'kgw-api';
 
+/**
+ * KGW_BENCH_TUNNELS_BASELINE=<another build's dist/> adds `kgw-direct`/`baseline`: that build's
+ * CLI and gateway, measured right after this build's `kgw-direct`, to A/B a data-path change in
+ * one run. Keep the copy inside the repository so its requires resolve (`cp -r dist
+ * .kgw/ab/tunnels-base/ && mkdir -p .kgw/ab/tunnels-base/prisma && cp -r prisma/migrations
+ * .kgw/ab/tunnels-base/prisma/`).
+ */
+const BASELINE_DIST = process.env.KGW_BENCH_TUNNELS_BASELINE;
+
 interface OpenedPath {
   /** Where iperf3 and the echo probes connect. */
   host: string;
@@ -91,12 +100,17 @@ async function kubectlForward(
 }
 
 /** A gateway for `kgw forward` in `mode`: one process (a tunnel lives on one), TLS, no long-running cap. */
-function forwardGateway(ctx: BenchContext, mode: 'direct' | 'api' | 'memory'): Promise<GatewayInfo> {
-  return ctx.shared(`gateway-forward-${mode}`, async () => {
+function forwardGateway(
+  ctx: BenchContext,
+  mode: 'direct' | 'api' | 'memory',
+  baseline?: string,
+): Promise<GatewayInfo> {
+  return ctx.shared(`gateway-forward-${mode}${baseline ? '-baseline' : ''}`, async () => {
     const info = await startGateway(ctx, {
       upstream: 'sim',
       tls: true,
-      tag: `forward-${mode}`,
+      tag: `forward-${mode}${baseline ? '-baseline' : ''}`,
+      main: baseline ? join(baseline, 'apps', 'gateway', 'src', 'main.js') : undefined,
       // The memory gateway gets an inspector on loopback: the bench asks it for a GC and
       // process.memoryUsage() (no bench-only code in the gateway).
       nodeFlags: mode === 'memory' ? ['--inspect=127.0.0.1:0'] : profileFlags(),
@@ -117,13 +131,15 @@ function caFileFor(ctx: BenchContext, info: GatewayInfo): string {
 }
 
 /** The built `kgw forward pod/pf :iperf3 :echo` through `gw`; waits for both lines. */
-async function kgwForward(ctx: BenchContext, gw: GatewayInfo, name: string) {
+async function kgwForward(ctx: BenchContext, gw: GatewayInfo, name: string, baseline?: string) {
   const child = ctx.processes.spawn(
     name,
     process.execPath,
     [
       ...profileFlags(),
-      distPath(ctx, 'apps', 'kgw', 'src', 'main.js'),
+      baseline
+        ? join(baseline, 'apps', 'kgw', 'src', 'main.js')
+        : distPath(ctx, 'apps', 'kgw', 'src', 'main.js'),
       'forward',
       '-n',
       BENCH_NAMESPACE,
@@ -197,24 +213,27 @@ const PATHS: PathUnderTest[] = [
       };
     },
   })),
-  ...(['direct', 'api'] as const).map((mode): PathUnderTest => ({
-    path: `kgw-${mode}`,
-    wire: mode === 'direct' ? 'tunnel' : 'tunnel+api',
-    async open(ctx, sim) {
-      const gw = await forwardGateway(ctx, mode);
-      const fwd = await kgwForward(ctx, gw, `tunnels-kgw-${mode}`);
-      return {
-        host: '127.0.0.1',
-        ...fwd,
-        pids: {
-          client: [fwd.child.process.pid!],
-          gateway: withDescendants(gw.child.process.pid!),
-          sim: [sim.child.process.pid!],
-        },
-        close: () => fwd.child.stop(),
-      };
-    },
-  })),
+  ...(['direct', 'baseline', 'api'] as const)
+    .filter((mode) => mode !== 'baseline' || BASELINE_DIST)
+    .map((mode): PathUnderTest => ({
+      path: mode === 'api' ? 'kgw-api' : 'kgw-direct',
+      wire: mode === 'direct' ? 'tunnel' : mode === 'baseline' ? 'baseline' : 'tunnel+api',
+      async open(ctx, sim) {
+        const baseline = mode === 'baseline' ? BASELINE_DIST : undefined;
+        const gw = await forwardGateway(ctx, mode === 'api' ? 'api' : 'direct', baseline);
+        const fwd = await kgwForward(ctx, gw, `tunnels-kgw-${mode}`, baseline);
+        return {
+          host: '127.0.0.1',
+          ...fwd,
+          pids: {
+            client: [fwd.child.process.pid!],
+            gateway: withDescendants(gw.child.process.pid!),
+            sim: [sim.child.process.pid!],
+          },
+          close: () => fwd.child.stop(),
+        };
+      },
+    })),
 ];
 
 /** ms from connect() to the first echoed byte, for `count` new connections one after another. */
