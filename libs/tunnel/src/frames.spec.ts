@@ -71,6 +71,13 @@ describe('tunnel frames', () => {
     ['a port name with spaces', { version: 1, targets: [{ ...target, port: 'a b' }] }],
     ['an unknown protocol (sctp)', { version: 1, targets: [{ ...target, protocol: 'sctp' }] }],
     [
+      'a receive window above the bound (the gateway would buffer that much per stream)',
+      { version: 1, targets: [target], window: LIMITS.maxWindow + 1 },
+    ],
+    ['a receive window of 1 byte (a frame per byte)', { version: 1, targets: [target], window: 1 }],
+    ['a fractional receive window', { version: 1, targets: [target], window: 65536.5 }],
+    ['a receive window as a string', { version: 1, targets: [target], window: '2097152' }],
+    [
       'a resume with a negative offset',
       {
         version: 1,
@@ -84,6 +91,13 @@ describe('tunnel frames', () => {
     ],
   ])('refuses a hello with %s', (_attack, hello) => {
     expect(() => parseHello(hello)).toThrow(ProtocolError);
+  });
+
+  it('keeps an announced receive window within the bounds; none from an older client', () => {
+    expect(parseHello({ version: 1, targets: [target], window: LIMITS.maxWindow }).window).toBe(
+      LIMITS.maxWindow,
+    );
+    expect(parseHello({ version: 1, targets: [target] }).window).toBeUndefined();
   });
 
   it('accepts a named port and every kind', () => {

@@ -62,8 +62,15 @@ export const LIMITS = {
   maxControlPayload: 64 * 1024,
   /** Largest Reset reason, in bytes. */
   maxReasonBytes: 1024,
-  /** Each direction of each stream starts with this much credit. */
+  /**
+   * Each direction of each stream starts with this much credit, unless the receiving side
+   * announced its own receive window (the gateway in the Welcome's limits, the CLI in the Hello).
+   */
   initialWindow: 512 * 1024,
+  /** The largest receive window a side may announce (and the CLI's own: see README, Flow control). */
+  maxWindow: 2 * 1024 * 1024,
+  /** The smallest: one full Data frame. */
+  minWindow: 64 * 1024,
   /** Concurrent streams per tunnel. */
   maxStreams: 1024,
   /** Targets per tunnel. */
@@ -114,6 +121,11 @@ export interface StreamProgress {
 export interface Hello {
   version: 1;
   targets: TargetRequest[];
+  /**
+   * The client's receive window per stream (LIMITS.minWindow…maxWindow): how far the gateway may
+   * send ahead of the client's Windows. Absent (older clients): LIMITS.initialWindow.
+   */
+  window?: number;
   /** Set when reconnecting: the tunnel to resume and this side's progress on each open stream. */
   resume?: { tunnel: string; secret: string; streams: StreamProgress[] };
 }
@@ -304,6 +316,15 @@ export function parseHello(value: unknown): Hello {
       protocol: t.protocol as Protocol,
     };
   });
+  const window = hello.window;
+  if (
+    window !== undefined &&
+    (typeof window !== 'number' ||
+      !Number.isInteger(window) ||
+      window < LIMITS.minWindow ||
+      window > LIMITS.maxWindow)
+  )
+    fail(`window must be a whole number of bytes from ${LIMITS.minWindow} to ${LIMITS.maxWindow}`);
   let resume: Hello['resume'];
   if (hello.resume !== undefined) {
     const r = (typeof hello.resume === 'object' && hello.resume !== null ? hello.resume : {}) as Record<
@@ -319,7 +340,12 @@ export function parseHello(value: unknown): Hello {
       streams: (r.streams as unknown[]).map((s) => parseProgress(s, fail)),
     };
   }
-  return { version: 1, targets, ...(resume ? { resume } : {}) };
+  return {
+    version: 1,
+    targets,
+    ...(window !== undefined ? { window: window as number } : {}),
+    ...(resume ? { resume } : {}),
+  };
 }
 
 export function parseProgress(value: unknown, fail: (what: string) => never): StreamProgress {

@@ -48,15 +48,24 @@ function wire(stream: TunnelStream, me: Side): void {
 }
 
 /** Runs one scenario; returns the per-stream sides for checking. */
-function runScenario(plans: StreamPlan[], schedule: number[], dropAt: number | undefined) {
+function runScenario(
+  plans: StreamPlan[],
+  schedule: number[],
+  dropAt: number | undefined,
+  /** The client's receive window, announced to the gateway (the Hello's `window`). */
+  clientWindow = WINDOW,
+) {
   const toGateway: Buffer[] = [];
   const toClient: Buffer[] = [];
   const clientSides = plans.map((p) => side(p.up));
   const gatewaySides = plans.map((p) => side(p.down));
-  const client = new TunnelSession({}, { initialWindow: WINDOW, maxDataPayload: PAYLOAD, pingIntervalMs: 0 });
+  const client = new TunnelSession(
+    {},
+    { initialWindow: WINDOW, receiveWindow: clientWindow, maxDataPayload: PAYLOAD, pingIntervalMs: 0 },
+  );
   const gateway = new TunnelSession(
     { open: (stream) => wire(stream, gatewaySides[stream.id - 1]) },
-    { initialWindow: WINDOW, maxDataPayload: PAYLOAD, pingIntervalMs: 0 },
+    { initialWindow: WINDOW, sendWindow: clientWindow, maxDataPayload: PAYLOAD, pingIntervalMs: 0 },
   );
   client.attach((f) => toGateway.push(f));
   gateway.attach((f) => toClient.push(f));
@@ -161,11 +170,15 @@ const concat = (parts: Buffer[]) => Buffer.concat(parts);
 const allBytes = (s: Side) => concat(s.chunks);
 const receivedBytes = (s: Side) => concat([...s.delivered, ...s.unconsumed]);
 
-describe('tunnel session (properties)', () => {
+// Equal windows, and a client that announced a larger receive window than the gateway's.
+describe.each([
+  ['equal windows', WINDOW],
+  ['a larger client window', 4 * WINDOW],
+])('tunnel session (properties), %s', (_windows, clientWindow) => {
   it('delivers every stream’s bytes in order, whole, under any interleaving; a stalled stream blocks only itself', () => {
     fc.assert(
       fc.property(plans, fc.array(fc.nat(), { maxLength: 400, size: 'max' }), (streamPlans, schedule) => {
-        const { clientSides, gatewaySides } = runScenario(streamPlans, schedule, undefined);
+        const { clientSides, gatewaySides } = runScenario(streamPlans, schedule, undefined, clientWindow);
         streamPlans.forEach((plan, i) => {
           // Gateway → client always completes (the client reads everything).
           expect(receivedBytes(clientSides[i]).equals(allBytes(gatewaySides[i]))).toBe(true);
@@ -196,6 +209,7 @@ describe('tunnel session (properties)', () => {
             streamPlans,
             schedule,
             drop % schedule.length,
+            clientWindow,
           );
           streamPlans.forEach((_, i) => {
             expect(receivedBytes(gatewaySides[i]).equals(allBytes(clientSides[i]))).toBe(true);
@@ -209,7 +223,9 @@ describe('tunnel session (properties)', () => {
       { numRuns: 300 },
     );
   });
+});
 
+describe('tunnel session', () => {
   it('never lets a sender run past its window, and a peer that does is reset', () => {
     const gatewaySide = side([]);
     const sent: Buffer[] = [];

@@ -19,8 +19,15 @@ import {
 } from './frames';
 
 export interface SessionOptions {
-  /** Credit each direction of a stream starts with (both sides must agree; the Welcome says). */
+  /** Credit each direction of a stream starts with, both ways (default LIMITS.initialWindow). */
   initialWindow?: number;
+  /**
+   * What the peer grants each of our streams before its first Window: its receive window, as it
+   * announced it (the gateway's in the Welcome, the CLI's in the Hello). Default initialWindow.
+   */
+  sendWindow?: number;
+  /** What we grant each of the peer's streams before our first Window (default initialWindow). */
+  receiveWindow?: number;
   maxDataPayload?: number;
   maxStreams?: number;
   /** Keepalive: a Ping this often while a link is attached (default 25 s). */
@@ -54,7 +61,10 @@ export interface StreamEnd {
 
 export class TunnelSession {
   readonly streams = new Map<number, TunnelStream>();
-  readonly window: number;
+  /** The peer's receive window: how far ahead of its Windows we may send, per stream. */
+  readonly sendWindow: number;
+  /** Our receive window: how far ahead of our Windows the peer may send, per stream. */
+  readonly receiveWindow: number;
   readonly maxDataPayload: number;
   readonly maxStreams: number;
   private link: ((frame: Buffer) => void) | undefined;
@@ -71,7 +81,9 @@ export class TunnelSession {
     private readonly events: SessionEvents = {},
     options: SessionOptions = {},
   ) {
-    this.window = options.initialWindow ?? LIMITS.initialWindow;
+    const window = options.initialWindow ?? LIMITS.initialWindow;
+    this.sendWindow = options.sendWindow ?? window;
+    this.receiveWindow = options.receiveWindow ?? window;
     this.maxDataPayload = Math.min(options.maxDataPayload ?? LIMITS.maxDataPayload, LIMITS.maxDataPayload);
     this.maxStreams = options.maxStreams ?? LIMITS.maxStreams;
     this.pingIntervalMs = options.pingIntervalMs ?? 25_000;
@@ -304,8 +316,8 @@ export class TunnelStream {
     /** UDP: each write is one datagram, sent whole (never split or merged). */
     readonly datagrams: boolean,
   ) {
-    this.limit = session.window;
-    this.granted = session.window;
+    this.limit = session.sendWindow;
+    this.granted = session.receiveWindow;
   }
 
   get isClosed(): boolean {
@@ -317,14 +329,14 @@ export class TunnelStream {
     if (this.isClosed || this.ending) return false;
     if (this.datagrams) {
       if (chunk.length > this.session.maxDataPayload) return true; // too big for a frame: dropped, as UDP may
-      if (this.pendingBytes + chunk.length > this.session.window) return false; // no room: dropped
+      if (this.pendingBytes + chunk.length > this.session.sendWindow) return false; // no room: dropped
     }
     if (chunk.length > 0) {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
     }
     this.flush();
-    if (this.pendingBytes >= this.session.window) this.blocked = true;
+    if (this.pendingBytes >= this.session.sendWindow) this.blocked = true;
     return !this.blocked;
   }
 
@@ -357,9 +369,9 @@ export class TunnelStream {
   }
 
   private announceWindow(force: boolean): void {
-    const increment = this.consumedTotal + this.session.window - this.granted;
+    const increment = this.consumedTotal + this.session.receiveWindow - this.granted;
     // Batch: a Window per quarter window consumed keeps frames few and the pipe full.
-    if (increment <= 0 || (!force && increment < this.session.window / 4)) return;
+    if (increment <= 0 || (!force && increment < this.session.receiveWindow / 4)) return;
     if (!this.session.attached) return;
     this.granted += increment;
     this.session.sendFrame({ type: FrameType.Window, stream: this.id, increment });
@@ -418,7 +430,7 @@ export class TunnelStream {
       }
       case FrameType.Window: {
         this.limit += frame.increment;
-        if (this.limit - this.sent > this.session.window * 2)
+        if (this.limit - this.sent > this.session.sendWindow * 2)
           return this.reset(ResetCode.FlowControl, 'window grown beyond its bound');
         this.flush();
         return;
@@ -461,7 +473,7 @@ export class TunnelStream {
       this.session.sendFrame({ type: FrameType.Fin, stream: this.id });
       this.closeIfDone();
     }
-    if (this.blocked && this.pendingBytes < this.session.window && !this.ended) {
+    if (this.blocked && this.pendingBytes < this.session.sendWindow && !this.ended) {
       this.blocked = false;
       this.onDrain();
     }
@@ -469,7 +481,7 @@ export class TunnelStream {
 
   /** Drops kept bytes the peer has consumed (it granted credit past them). */
   private trimRetained(): void {
-    const consumedByPeer = this.limit - this.session.window;
+    const consumedByPeer = this.limit - this.session.sendWindow;
     while (this.retained.length > 0 && this.retainedFrom + this.retained[0].length <= consumedByPeer) {
       this.retainedFrom += this.retained[0].length;
       this.retained.shift();

@@ -416,7 +416,12 @@ class Tunnel {
         protocolError: (err) => this.ws?.close(1002, err.message.slice(0, 120)),
         tunnelReset: () => this.end(ResetCode.GoingAway, 'the client closed the tunnel'),
       },
-      { pingIntervalMs: deps.pingIntervalMs, deadPeerMs: deps.deadPeerMs },
+      {
+        pingIntervalMs: deps.pingIntervalMs,
+        deadPeerMs: deps.deadPeerMs,
+        // What the client grants each stream (parseHello bounds it); older clients: the default.
+        sendWindow: hello.window ?? LIMITS.initialWindow,
+      },
     );
   }
 

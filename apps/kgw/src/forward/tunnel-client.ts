@@ -64,6 +64,19 @@ export interface ForwardStatus {
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
 const MAX_WAITING = 1000;
 const WELCOME_TIMEOUT_MS = 15_000;
+/**
+ * What this CLI grants each stream before its Windows (announced in the Hello): the largest the
+ * protocol allows. Downloads on one stream were bound by the 512 KiB default on a loaded
+ * machine (a Window's round trip through two busy event loops); the memory is the user's own.
+ */
+const RECEIVE_WINDOW = LIMITS.maxWindow;
+
+/** The gateway's receive window from its Welcome, kept within the protocol's bounds. */
+function gatewayWindow(welcome: Welcome): number {
+  const announced = welcome.limits?.initialWindow;
+  if (typeof announced !== 'number' || !Number.isInteger(announced)) return LIMITS.initialWindow;
+  return Math.min(LIMITS.maxWindow, Math.max(LIMITS.minWindow, announced));
+}
 /** A UDP flow (one local source address) with no datagram either way for this long ends. */
 const UDP_FLOW_IDLE_MS = 60_000;
 
@@ -356,7 +369,12 @@ export class ForwardClient {
             ),
           WELCOME_TIMEOUT_MS,
         );
-        const hello: Hello = { version: 1, targets: this.targets, ...(resume ? { resume } : {}) };
+        const hello: Hello = {
+          version: 1,
+          targets: this.targets,
+          window: RECEIVE_WINDOW,
+          ...(resume ? { resume } : {}),
+        };
         ws.send(encodeFrame({ type: FrameType.Hello, stream: 0, hello }));
       });
       ws.once('message', (data: Buffer) => {
@@ -384,11 +402,14 @@ export class ForwardClient {
       if (this.session) this.session.close(ResetCode.GoingAway, 'the tunnel was not resumed');
       if (previous && lost > 0)
         this.io.err(`kgw: the gateway did not resume the tunnel; ${lost} open connection(s) closed\n`);
-      this.session = new TunnelSession({
-        dead: () => ws.terminate(),
-        protocolError: (err) => ws.close(1002, err.message.slice(0, 120)),
-        tunnelReset: (code, reason) => this.onTunnelReset(code, reason),
-      });
+      this.session = new TunnelSession(
+        {
+          dead: () => ws.terminate(),
+          protocolError: (err) => ws.close(1002, err.message.slice(0, 120)),
+          tunnelReset: (code, reason) => this.onTunnelReset(code, reason),
+        },
+        { receiveWindow: RECEIVE_WINDOW, sendWindow: gatewayWindow(welcome) },
+      );
     }
     this.session.attach((frame) => ws.send(frame));
     if (welcome.resumed) this.session.resume(welcome.streams);
