@@ -170,6 +170,19 @@ describe('load: 40 kubectl clients at once', () => {
   // the concurrency are the issue's; only the duration is shorter.
   const CLIENTS = 40;
   const GETS_PER_CLIENT = 3;
+  // Its own stack, with the default upstream deadline: the 2 s one that R3 needs would turn "no
+  // error under load" into "every answer within 2 s", a wall-clock bound a busy CI machine misses
+  // (seen: 504s on GET pods/nginx while the machine ran at load 7).
+  let saved: GatewayStack | undefined;
+  beforeAll(async () => {
+    saved = stack;
+    stack = await startGatewayStack({});
+  }, 120_000);
+  afterAll(async () => {
+    const loadStack = stack;
+    if (saved) stack = saved;
+    if (loadStack !== saved) await loadStack?.stop();
+  });
 
   it('R5 load: 40 parallel kubectl clients mixing get, watch, logs -f and exec → no error', async () => {
     const started = new Date();
