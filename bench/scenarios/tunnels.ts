@@ -7,8 +7,9 @@
 //   kubectl-kgw  — the same with the kubeconfig pointing at kgw (which pipes the upgrade on),
 //   kgw-direct   — `kgw forward` (the built CLI) through a gateway in direct mode (pod IP),
 //   kgw-api      — the same through a gateway in api mode (pods/portforward under impersonation).
-// Per path: time to first byte of a new connection on the already-open forward (p50/p99), then
-// iperf3 throughput, 1 and --parallel-streams connections, each way. Then gateway memory per idle
+// All forwards are opened first, then each measurement goes round every path in turn (so load
+// drifting on a shared machine falls on all alike): time to first byte of a new connection on
+// the already-open forward (p50/p99), then iperf3 throughput, 1 and 16 connections, each way. Then gateway memory per idle
 // tunnel at --tunnels open tunnels (after a GC, through the inspector of a gateway started for
 // it), and the issue's target lines, each with target_met.
 import * as net from 'node:net';
@@ -487,37 +488,50 @@ export const tunnelsBench: BenchScenario = {
       yield { bench: BENCH, skipped: true, reason: 'iperf3 is not installed (apt-get install -y iperf3)' };
     } else {
       await iperf3Server(ctx, sim.iperf3Host, sim.iperf3Port);
-      for (const candidate of PATHS) {
-        const id = `${candidate.path}/${candidate.wire}`;
-        // raw always runs: the ratios need it.
-        if (ctx.options.filter && candidate.path !== 'raw' && !ctx.options.filter.test(id)) continue;
-        ctx.log(`tunnels ${id}`);
-        let opened: OpenedPath;
-        try {
-          opened = await candidate.open(ctx, sim);
-        } catch (err) {
-          yield { bench: BENCH, path: candidate.path, wire: candidate.wire, error: (err as Error).message };
-          continue;
+      // Every forward is opened first; then each measurement goes round all paths before the
+      // next one, so a shared machine's load drifting during the run falls on all of them alike
+      // (one path after another let the later ones run on a busier machine).
+      const open: Array<{ id: string; candidate: PathUnderTest; opened: OpenedPath; mine: Measured }> = [];
+      try {
+        for (const candidate of PATHS) {
+          const id = `${candidate.path}/${candidate.wire}`;
+          // raw always runs: the ratios need it.
+          if (ctx.options.filter && candidate.path !== 'raw' && !ctx.options.filter.test(id)) continue;
+          ctx.log(`tunnels: opening ${id}`);
+          try {
+            const opened = await candidate.open(ctx, sim);
+            const mine: Measured = { throughput: new Map() };
+            measured.set(id, mine);
+            open.push({ id, candidate, opened, mine });
+          } catch (err) {
+            yield { bench: BENCH, path: candidate.path, wire: candidate.wire, error: (err as Error).message };
+          }
         }
-        const mine: Measured = { throughput: new Map() };
-        measured.set(id, mine);
-        const common = { bench: BENCH, path: candidate.path, wire: candidate.wire };
-        try {
-          // First byte of a new connection on the open forward (kubectl's first one opens its
-          // upstream connection: the warm-up connections take that).
-          const probes = ctx.options.firstByteConnections;
-          await firstByteTimes(opened.host, opened.echoPort, Math.max(5, Math.round(probes / 10)));
-          const times = await firstByteTimes(opened.host, opened.echoPort, probes);
-          yield {
-            ...common,
-            measure: 'first-byte',
-            connections: probes,
-            p50_ms: round(percentile(times, 50), 3),
-            p99_ms: round(percentile(times, 99), 3),
-            max_ms: round(times[times.length - 1], 3),
-          };
-          for (const streams of shapes)
-            for (const direction of ['upload', 'download'] as const) {
+        // First byte of a new connection on the open forward (kubectl's first one opens its
+        // upstream connection: the warm-up connections take that).
+        const probes = ctx.options.firstByteConnections;
+        for (const { candidate, opened } of open) {
+          const common = { bench: BENCH, path: candidate.path, wire: candidate.wire };
+          try {
+            await firstByteTimes(opened.host, opened.echoPort, Math.max(5, Math.round(probes / 10)));
+            const times = await firstByteTimes(opened.host, opened.echoPort, probes);
+            yield {
+              ...common,
+              measure: 'first-byte',
+              connections: probes,
+              p50_ms: round(percentile(times, 50), 3),
+              p99_ms: round(percentile(times, 99), 3),
+              max_ms: round(times[times.length - 1], 3),
+            };
+          } catch (err) {
+            yield { ...common, measure: 'first-byte', error: (err as Error).message };
+          }
+        }
+        for (const streams of shapes)
+          for (const direction of ['upload', 'download'] as const)
+            for (const { id, candidate, opened, mine } of open) {
+              ctx.log(`tunnels: ${id} ${streams} stream(s) ${direction}`);
+              const common = { bench: BENCH, path: candidate.path, wire: candidate.wire };
               const before = {
                 client: cpuTicks(opened.pids.client),
                 gateway: cpuTicks(opened.pids.gateway),
@@ -571,9 +585,8 @@ export const tunnelsBench: BenchScenario = {
                 cpu_s_per_gb: candidate.path === 'raw' ? null : round(cores / 100 / (mbPerSec / 1000), 2),
               };
             }
-        } finally {
-          await opened.close();
-        }
+      } finally {
+        for (const { opened } of open) await opened.close();
       }
     }
 

@@ -47,7 +47,23 @@ export interface Iperf3Run {
  * (after `omit` seconds of warm-up, not counted), client → server, or server → client with
  * `reverse` (iperf3 -R).
  */
-export function runIperf3(
+export async function runIperf3(
+  port: number,
+  options: { streams: number; seconds: number; omit: number; reverse: boolean; host?: string },
+): Promise<Iperf3Run> {
+  // The server takes a moment to finish the previous test after its client is done; a client
+  // that comes too soon is told "busy" at once, before any data moves: ask again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runIperf3Once(port, options);
+    } catch (err) {
+      if (attempt >= 5 || !/server is busy/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
+function runIperf3Once(
   port: number,
   options: { streams: number; seconds: number; omit: number; reverse: boolean; host?: string },
 ): Promise<Iperf3Run> {
