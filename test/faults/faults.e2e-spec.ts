@@ -5,6 +5,8 @@
 //
 // Rows are named R<n> in docs/security.md.
 import { createHash } from 'node:crypto';
+import WebSocket from 'ws';
+import { encodeFrame, FrameType, SUBPROTOCOL, type Hello } from '@kgw/tunnel';
 import { browserLogin } from '../support/browser-login';
 import { CALLERS, startGatewayStack, type GatewayStack, type HttpResult } from '../support/gateway-stack';
 import type { FaultProxy } from '../support/fault-proxy';
@@ -236,6 +238,54 @@ describe('load: 40 kubectl clients at once', () => {
     );
     expect(rows).toEqual([]);
   }, 300_000);
+});
+
+describe('faults: a kgw forward client leaves while the API server is slow', () => {
+  afterEach(async () => {
+    await faults.setMode('pass');
+  });
+
+  it('R7 fault: the API server stalls while a tunnel resolves its targets and the client leaves before the Welcome → the tunnel ends, audited, its long-running slot given back (not leaked)', async () => {
+    // The CLI gives up on a Welcome that does not come and tries again: every such attempt left a
+    // tunnel behind (its close came before the tunnel listened), holding one of the user's
+    // long-running slots until the process restarted.
+    const tunnelsOfAlice = async (): Promise<number> => {
+      const res = await stack.request('alice', '/kgw/v1/forwards');
+      expect(res.status).toBe(200);
+      return (JSON.parse(res.body) as { items: unknown[] }).items.length;
+    };
+    expect(await tunnelsOfAlice()).toBe(0);
+    await faults.setMode('stall');
+    const ws = new WebSocket(`${stack.url.replace(/^https/, 'wss')}/kgw/v1/forward`, SUBPROTOCOL, {
+      ca: stack.caPem,
+      headers: { authorization: `Bearer ${CALLERS.alice.token}` },
+    });
+    await new Promise<void>((opened, failed) => ws.once('open', opened).once('error', failed));
+    const hello: Hello = {
+      version: 1,
+      targets: [{ namespace: 'default', kind: 'pod', name: 'nginx', port: 80, protocol: 'tcp' }],
+    };
+    ws.send(encodeFrame({ type: FrameType.Hello, stream: 0, hello }));
+    // The gateway is resolving the target now (its read of the pod stalls): the tunnel exists.
+    for (let i = 0; i < 100 && (await tunnelsOfAlice()) === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await tunnelsOfAlice()).toBe(1);
+    const closed = new Promise<void>((done) => ws.once('close', () => done()));
+    ws.close();
+    await closed;
+    // The stalled read times out (KGW_KUBE_RESPONSE_TIMEOUT_SECONDS): the tunnel must end then.
+    const { rows } = await (async () => {
+      for (let i = 0; ; i++) {
+        const result = await stack.gateway.db.pool.query<{ reason: string }>(
+          `SELECT reason FROM audit_event WHERE kind = 'tunnel' AND reason LIKE '%before the Welcome%'`,
+        );
+        if (result.rows.length > 0 || i > 300) return result;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    expect(rows).toHaveLength(1);
+    expect(await tunnelsOfAlice()).toBe(0);
+  }, 120_000);
 });
 
 describe('faults: the OpenID provider down', () => {

@@ -18,7 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import {
   forbiddenStatusFor,
   type AccessAttributes,
@@ -488,6 +488,11 @@ class Tunnel {
       }),
     );
     if (this.ended) return void ws.close(1000);
+    // The client may have left while the targets were resolved (a slow API server; the CLI gives
+    // up on a Welcome that takes too long and tries again). Its close came before attach() had
+    // a listener: end now, or the tunnel, its long-running slot and its watches stay forever.
+    if (ws.readyState !== WebSocket.OPEN)
+      return this.end(ResetCode.GoingAway, 'the client left before the Welcome');
     this.attach(ws);
     this.sendWelcome(false);
     this.recheckTimer = setInterval(() => void this.recheck(), this.deps.recheckMs ?? 4000);

@@ -63,7 +63,12 @@ export interface ForwardStatus {
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 10000];
 const MAX_WAITING = 1000;
-const WELCOME_TIMEOUT_MS = 15_000;
+/**
+ * The gateway resolves and authorizes every target before its Welcome (a read and a review per
+ * pod, each bounded by its API server timeouts): on a slow API server that takes a while, and
+ * giving up early only makes the next attempt start over. This bounds a silent, half-open link.
+ */
+const WELCOME_TIMEOUT_MS = 60_000;
 /**
  * What this CLI grants each stream before its Windows (announced in the Hello): the largest the
  * protocol allows. Downloads on one stream were bound by the 512 KiB default on a loaded
