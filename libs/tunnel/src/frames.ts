@@ -148,7 +148,17 @@ export interface Welcome {
   resumed: boolean;
   streams: StreamProgress[];
   targets: TargetResult[];
-  limits: { maxDataPayload: number; initialWindow: number; maxStreams: number };
+  limits: {
+    maxDataPayload: number;
+    /** The gateway's receive window per stream: how far the client may send ahead. */
+    initialWindow: number;
+    maxStreams: number;
+    /**
+     * The client's receive window the gateway honours (the Hello's `window`, bounded): the client
+     * counts on it only when confirmed here. Absent (older gateways): LIMITS.initialWindow.
+     */
+    clientWindow?: number;
+  };
   /** The gateway's grace period for resuming after a drop, in ms. */
   resumeGraceMs: number;
 }

@@ -514,6 +514,7 @@ class Tunnel {
         maxDataPayload: LIMITS.maxDataPayload,
         initialWindow: LIMITS.initialWindow,
         maxStreams: LIMITS.maxStreams,
+        clientWindow: this.session.sendWindow,
       },
       resumeGraceMs: this.deps.resumeGraceMs,
     };

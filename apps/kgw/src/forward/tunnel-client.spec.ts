@@ -25,6 +25,8 @@ class FakeGateway {
   private wss: WebSocketServer | undefined;
   readonly hellos: Hello[] = [];
   readonly sockets: WebSocket[] = [];
+  /** Window frames the CLI sent (credit for what this gateway sends). */
+  windowFrames = 0;
   private connections = 0;
   port = 0;
 
@@ -83,7 +85,10 @@ class FakeGateway {
         },
       });
       session.attach((frame) => ws.send(frame));
-      ws.on('message', (frame: Buffer) => session.receive(frame));
+      ws.on('message', (frame: Buffer) => {
+        if (frame[0] === FrameType.Window) this.windowFrames++;
+        session.receive(frame);
+      });
       ws.on('close', () => session.detach());
     });
   }
@@ -150,6 +155,23 @@ const clients: ForwardClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.stop(0);
   for (const g of gateways.splice(0)) await g.kill();
+});
+
+describe('ForwardClient flow control', () => {
+  it('an older gateway (no clientWindow in its Welcome) sends only LIMITS.initialWindow ahead: the CLI grants credit by that window, not by the larger one its Hello asked for', async () => {
+    // Granting by 2 MiB against a gateway that sends 512 KiB ahead turns every download into
+    // stop-and-wait and stalls a UDP flow whose datagrams never fill the last bytes of credit.
+    const gateway = new FakeGateway([{ welcome: true }]);
+    gateways.push(gateway);
+    await gateway.listen();
+    const io = recordingIo();
+    const { client, port } = await startClient(gateway, io);
+    clients.push(client);
+    expect(gateway.hellos[0].window).toBe(LIMITS.maxWindow);
+    (await echoed(port, 'x'.repeat(1024 * 1024))).destroy();
+    // 1 MiB at a quarter of 512 KiB per Window: one per 128 KiB consumed, less the last (by 2 MiB: one per 512 KiB).
+    expect(gateway.windowFrames).toBeGreaterThanOrEqual(4);
+  }, 30_000);
 });
 
 describe('ForwardClient reconnect', () => {

@@ -76,9 +76,8 @@ const WELCOME_TIMEOUT_MS = 60_000;
  */
 const RECEIVE_WINDOW = LIMITS.maxWindow;
 
-/** The gateway's receive window from its Welcome, kept within the protocol's bounds. */
-function gatewayWindow(welcome: Welcome): number {
-  const announced = welcome.limits?.initialWindow;
+/** A window from the Welcome, kept within the protocol's bounds; absent: the protocol's default. */
+function boundedWindow(announced: unknown): number {
   if (typeof announced !== 'number' || !Number.isInteger(announced)) return LIMITS.initialWindow;
   return Math.min(LIMITS.maxWindow, Math.max(LIMITS.minWindow, announced));
 }
@@ -413,7 +412,13 @@ export class ForwardClient {
           protocolError: (err) => ws.close(1002, err.message.slice(0, 120)),
           tunnelReset: (code, reason) => this.onTunnelReset(code, reason),
         },
-        { receiveWindow: RECEIVE_WINDOW, sendWindow: gatewayWindow(welcome) },
+        {
+          // Our Hello's window counts only once the gateway confirms it: an older gateway sends
+          // just LIMITS.initialWindow ahead, and a receiver that waits for more before granting
+          // a Window would stall it (a UDP flow whose datagrams never fill the last bytes).
+          receiveWindow: boundedWindow(welcome.limits?.clientWindow),
+          sendWindow: boundedWindow(welcome.limits?.initialWindow),
+        },
       );
     }
     this.session.attach((frame) => ws.send(frame));
