@@ -18,13 +18,19 @@ import type { CliIo } from '../cli-outcome';
 import { ForwardClient } from './tunnel-client';
 
 /** What the fake gateway does with the n-th WebSocket: answer, or die before its Welcome. */
-type Step = { welcome: true; resumeGraceMs?: number } | { dieBeforeWelcome: true };
+type Step =
+  | { welcome: true; resumeGraceMs?: number }
+  | { dieBeforeWelcome: true }
+  /** Resumes the Hello's tunnel, but only once `when` settles (a Welcome slow on its way). */
+  | { resumeWhen: Promise<void> };
 
 class FakeGateway {
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   readonly hellos: Hello[] = [];
   readonly sockets: WebSocket[] = [];
+  /** Reset frames on stream 0 (the whole tunnel) the CLI sent, by connection number. */
+  readonly tunnelResets: number[] = [];
   /** Window frames the CLI sent (credit for what this gateway sends). */
   windowFrames = 0;
   private connections = 0;
@@ -53,10 +59,34 @@ class FakeGateway {
     this.sockets.push(ws);
     const step = this.steps[this.connections++] ?? { welcome: true };
     if ('dieBeforeWelcome' in step) return void ws.terminate();
+    const connection = this.connections;
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === FrameType.Reset && data.readUInt32BE(1) === 0) this.tunnelResets.push(connection);
+    });
     ws.once('message', (data: Buffer) => {
       const hello = decodeFrame(data);
       if (hello.type !== FrameType.Hello) throw new Error('expected a Hello');
       this.hellos.push(hello.hello);
+      if ('resumeWhen' in step) {
+        const resumed: Welcome = {
+          version: 1,
+          tunnel: hello.hello.resume!.tunnel,
+          secret: 'secret',
+          resumed: true,
+          streams: [],
+          targets: hello.hello.targets.map(() => ({ ok: true, description: 'pod/echo' })),
+          limits: {
+            maxDataPayload: LIMITS.maxDataPayload,
+            initialWindow: LIMITS.initialWindow,
+            maxStreams: LIMITS.maxStreams,
+          },
+          resumeGraceMs: 30_000,
+        };
+        void step.resumeWhen.then(() =>
+          ws.send(encodeFrame({ type: FrameType.Welcome, stream: 0, welcome: resumed })),
+        );
+        return;
+      }
       // A fresh tunnel every time: this gateway never resumes (it is a new process).
       const welcome: Welcome = {
         version: 1,
@@ -190,6 +220,34 @@ describe('ForwardClient reconnect', () => {
     expect(io.text()).toContain('the gateway closed the connection before its Welcome');
     // The retry asked to resume tun_1 (unknown to a new process) and got a fresh tunnel.
     expect(gateway.hellos[1].resume?.tunnel).toBe('tun_1');
+    (await echoed(port, 'after')).destroy();
+  }, 30_000);
+
+  it('the grace period runs out while a resume is on its way: the resumed tunnel is ended at the gateway (Reset on stream 0), a fresh one taken', async () => {
+    let abandoned!: () => void;
+    const gateway = new FakeGateway([
+      // Long enough for the first retry (at most 375 ms after the loss) to be waiting by then.
+      { welcome: true, resumeGraceMs: 3000 },
+      { resumeWhen: new Promise<void>((r) => (abandoned = r)) },
+    ]);
+    gateways.push(gateway);
+    await gateway.listen();
+    const io = recordingIo();
+    const { client, port } = await startClient(gateway, io);
+    clients.push(client);
+    const held = await echoed(port, 'held');
+    held.on('error', () => undefined);
+
+    gateway.sockets[0].terminate();
+    await io.waitFor(/lost the connection to the gateway/);
+    // The CLI gives up its connections while its resume attempt waits for the Welcome...
+    await io.waitFor(/1 open connection\(s\) closed: the gateway stayed out of reach/);
+    expect(gateway.hellos[1].resume?.tunnel).toBe('tun_1');
+    // ...which then comes, resuming streams the CLI no longer has.
+    abandoned();
+    await io.waitFor(/kgw: reconnected \(new tunnel\)/);
+    expect(gateway.tunnelResets).toContain(2);
+    expect(gateway.hellos[2].resume).toBeUndefined();
     (await echoed(port, 'after')).destroy();
   }, 30_000);
 

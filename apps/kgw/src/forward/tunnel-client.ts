@@ -387,6 +387,24 @@ export class ForwardClient {
         if (data[0] !== FrameType.Welcome)
           return fail(new CliError('the gateway did not answer with a Welcome'));
         const welcome = JSON.parse(data.subarray(5).toString('utf8')) as Welcome;
+        if (welcome.resumed && this.session?.isClosed) {
+          // The grace period ran out while this attempt was on its way: our side of the streams
+          // is gone, and the gateway has just resumed them. End that tunnel there (a Reset on
+          // stream 0), or it holds their pod connections for as long as this link lives, and
+          // ask for a fresh one.
+          const reset = encodeFrame({
+            type: FrameType.Reset,
+            stream: 0,
+            code: ResetCode.GoingAway,
+            reason: 'the client gave up the tunnel',
+          });
+          ws.send(reset, () =>
+            fail(
+              new CliError('the tunnel came back after its connections were closed', ExitCode.Unreachable),
+            ),
+          );
+          return;
+        }
         settled = true;
         ws.off('close', closedEarly);
         this.adopt(ws, welcome);
