@@ -75,4 +75,44 @@ describe('upstream client', () => {
       'x-latin1': 'caf\xe9',
     });
   });
+
+  const lines = (pairs: string[][]): Buffer[] =>
+    pairs.flatMap(([name, value]) => [Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1')]);
+
+  it.each([
+    // A pod behind pods/proxy writes these heads: Object.prototype's members are no earlier value
+    // (names are lowercased first, so constructor and __proto__ are the ones that could collide).
+    ['a header named constructor finds no inherited function', [['Constructor', 'x']], { constructor: 'x' }],
+    [
+      'a repeated constructor header joins its own values only',
+      [
+        ['constructor', 'x'],
+        ['constructor', 'y'],
+      ],
+      { constructor: 'x, y' },
+    ],
+    [
+      'repeated cookie headers join as Node does',
+      [
+        ['Cookie', 'a=1'],
+        ['Cookie', 'b=2'],
+      ],
+      { cookie: 'a=1; b=2' },
+    ],
+  ])('%s', (_attack, pairs, expected) => {
+    expect(nodeHeaders(lines(pairs))).toEqual(expected);
+  });
+
+  it('a header named __proto__ is a plain header and never sets the prototype (prototype pollution)', () => {
+    const headers = nodeHeaders(
+      lines([
+        ['__proto__', 'x'],
+        ['__Proto__', 'y'],
+        ['x-a', '1'],
+      ]),
+    );
+    expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('x, y');
+    expect(Object.keys(headers)).toEqual(['__proto__', 'x-a']);
+  });
 });

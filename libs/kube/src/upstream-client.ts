@@ -493,18 +493,32 @@ const SINGLE_VALUED_HEADERS = new Set([
 
 /**
  * The head's raw name/value lines as Node's IncomingMessage.headers has them: names lowercased,
- * values as latin1 text, a repeated header joined with ', ' (set-cookie kept as a list, the
- * single-valued ones kept first).
+ * values as latin1 text, a repeated header joined with ', ' (cookie with '; ', set-cookie kept
+ * as a list, the single-valued ones kept first).
+ *
+ * The names are the API server's — or a pod's, through pods/proxy — so hostile: a name like
+ * `constructor` or `toString` must not find Object.prototype's member as an earlier value (own
+ * properties only), and `__proto__` is stored as a plain header, never as the prototype.
  */
 export function nodeHeaders(raw: Buffer[]): http.IncomingHttpHeaders {
   const headers: http.IncomingHttpHeaders = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i].toString('latin1').toLowerCase();
     const value = raw[i + 1].toString('latin1');
-    const existing = headers[name];
-    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else if (!SINGLE_VALUED_HEADERS.has(name)) headers[name] = `${existing}, ${value}`;
+    const existing = Object.hasOwn(headers, name) ? headers[name] : undefined;
+    if (existing === undefined) {
+      const first = name === 'set-cookie' ? [value] : value;
+      if (name === '__proto__')
+        Object.defineProperty(headers, name, {
+          value: first,
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      else headers[name] = first;
+    } else if (Array.isArray(existing)) existing.push(value);
+    else if (!SINGLE_VALUED_HEADERS.has(name))
+      headers[name] = `${existing}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   return headers;
 }
