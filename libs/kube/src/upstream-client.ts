@@ -219,6 +219,7 @@ export function requestUpstream(
   const exchange = new UpstreamExchange(upstream, call, handlers);
   if (call.headTimeoutMs !== undefined) exchange.startHeadTimer(call.headTimeoutMs, call.headTimeoutError);
   dispatch(exchange);
+  exchange.returned = true;
   return exchange;
 }
 
@@ -244,6 +245,12 @@ class UpstreamExchange implements UpstreamRequest {
   bodyBytes = 0;
   /** Cancelled by the caller or failed: nothing more reaches the handlers. */
   settled = false;
+  /**
+   * requestUpstream() has returned. Until then a failure waits a microtask: undici's dispatch()
+   * (a closed pool, a header or path it refuses) and session.request() fail synchronously, and
+   * callers refer to the request they are given from onError (a `const` still uninitialised).
+   */
+  returned = false;
   private http1: Http1Answer | undefined;
   private stream: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
@@ -265,6 +272,10 @@ class UpstreamExchange implements UpstreamRequest {
 
   fail(error: Error): void {
     if (this.settled) return;
+    if (!this.returned) {
+      queueMicrotask(() => this.fail(error));
+      return;
+    }
     this.settled = true;
     this.stopHeadTimer();
     this.handlers.onError(error);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { loadUpstream, UpstreamConfigError, type Upstream } from './upstream';
 import { SubjectAccessReviewClient, upstreamReviewTransport } from './subject-access-review';
-import { exchangeWithUpstream } from './upstream-client';
+import { exchangeWithUpstream, requestUpstream } from './upstream-client';
 
 let dir: string;
 let caPem: string;
@@ -482,6 +482,43 @@ describe('an API server that accepts connections and never answers (HTTP/1.1)', 
       upstream.close();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('a request undici refuses at once (HTTP/1.1)', () => {
+  // Callers refer to the request they were handed from onError (kube-watch: `const request =
+  // requestUpstream(…)`): a failure delivered before requestUpstream() returned hit its TDZ.
+  it.each([
+    ['the upstream was closed (shutdown)', true, '/version', {}],
+    ['a header value with a line break', false, '/version', { 'x-a': 'a\r\nb' }],
+    ['a path not starting with a slash', false, 'version', {}],
+  ])('%s: onError comes after requestUpstream() returned', async (_case, closed, requestPath, headers) => {
+    const upstream = loadUpstream(
+      { mode: 'direct', url: 'https://127.0.0.1:1', caPem, token: 't' },
+      { http2: 'off' },
+    );
+    if (closed) upstream.close();
+    try {
+      const events: string[] = [];
+      const failed = new Promise<Error>((resolve) => {
+        requestUpstream(
+          upstream,
+          { method: 'GET', path: requestPath, headers: { ...headers } },
+          {
+            onResponse: () => events.push('response'),
+            onError: (error) => {
+              events.push('error');
+              resolve(error);
+            },
+          },
+        );
+        events.push('returned');
+      });
+      await expect(failed).resolves.toBeInstanceOf(Error);
+      expect(events).toEqual(['returned', 'error']);
+    } finally {
+      upstream.close();
     }
   });
 });
