@@ -16,6 +16,7 @@ import {
   upstreamReviewTransport,
   withGatewayCredential,
   type Upstream,
+  type UpstreamOptions,
 } from '@kgw/kube';
 import type { AuditSink } from './audit/audit-sink';
 import { openAuditTrail } from './audit/audit-trail';
@@ -103,7 +104,7 @@ export async function gatewayServicesFromConfig(
   let stopDemo: (() => Promise<void>) | undefined;
   let demoExtras: Pick<KubeTrafficHandler, 'tls' | 'banner'> = {};
 
-  const upstreamOptions = {
+  const upstreamOptions: UpstreamOptions = {
     http2: config.kube.http2,
     socketKeepaliveMs: config.http.streamKeepaliveSeconds * 1000,
   };
@@ -137,7 +138,7 @@ export async function gatewayServicesFromConfig(
       );
       break;
     case 'demo': {
-      const demo = await startDemoCluster(config, logger);
+      const demo = await startDemoCluster(config, logger, upstreamOptions);
       demoCluster = demo;
       serviceAccountRules.push(...demo.serviceAccountRules);
       adminGroups.push(...demo.adminGroups);

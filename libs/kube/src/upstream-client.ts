@@ -32,7 +32,12 @@ export interface UpstreamCall {
    */
   readonly path: string;
   readonly headers: http.OutgoingHttpHeaders;
-  /** Socket idle timeout; the caller decides what a timeout means (`'timeout'` event). */
+  /**
+   * The caller decides what a timeout means. openUpstreamRequest (https.request, upgrades): the
+   * socket's idle timeout (`'timeout'` event). requestUpstream over HTTP/1.1 (undici): a deadline
+   * for the head from the call — time queued for a pooled connection, connecting and TLS
+   * included — then an idle timeout between body chunks; over HTTP/2 the stream's idle timeout.
+   */
   readonly timeoutMs?: number;
 }
 

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import type { GatewayConfig } from '@kgw/config';
-import { loadUpstream, type Upstream } from '@kgw/kube';
+import { loadUpstream, type Upstream, type UpstreamOptions } from '@kgw/kube';
 import { createPki, PodStreams, startSimulator, type RunningSimulator } from '@kgw/kube-sim';
 import type { PersonalTokens } from '../auth/personal-tokens';
 import type { ServiceAccountRule } from '../identity/identity-mapper';
@@ -78,7 +78,15 @@ interface DemoSecrets {
   passwords: Record<string, string>;
 }
 
-export async function startDemoCluster(config: GatewayConfig, logger: Logger): Promise<DemoCluster> {
+/**
+ * `upstreamOptions`: the same as a kubeconfig or in-cluster upstream gets (HTTP/2 choice, TCP
+ * keepalive of the HTTP/1.1 connections — the only place that setting applies there).
+ */
+export async function startDemoCluster(
+  config: GatewayConfig,
+  logger: Logger,
+  upstreamOptions: UpstreamOptions,
+): Promise<DemoCluster> {
   const dir = resolve(config.demo.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const secrets = demoSecrets(dir);
@@ -97,7 +105,7 @@ export async function startDemoCluster(config: GatewayConfig, logger: Logger): P
       caPem: simulator.caPem,
       token: gatewayToken,
     },
-    { http2: config.kube.http2 },
+    upstreamOptions,
   );
   const serviceAccountRules = DEMO_USERS.filter((u) => u.serviceAccount).map((u) => ({
     user: u.username,
