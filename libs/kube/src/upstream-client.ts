@@ -19,7 +19,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { impersonationHeaders, type Identity } from './impersonation';
 import type { Upstream } from './upstream';
@@ -330,7 +330,7 @@ class UpstreamExchange implements UpstreamRequest {
         path: this.upstream.basePath + call.path,
         // Numbers (content-length) are sent as their decimal text, as https.request does.
         headers: headers as Record<string, string | string[]>,
-        body: call.body ?? null,
+        body: typeof call.body === 'object' ? ownBody(call.body) : (call.body ?? null),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       },
@@ -410,6 +410,17 @@ class UpstreamExchange implements UpstreamRequest {
       body.pipe(destination);
     }
   }
+}
+
+/**
+ * undici destroys the body stream it sends once done or failed; the caller's stream (the
+ * client's request: destroying it drops its socket) must outlive that, so undici gets its own.
+ * The caller's errors still reach it (a client that broke off fails the upstream request).
+ */
+function ownBody(body: Readable): Readable {
+  const own = new PassThrough();
+  body.once('error', (error) => own.destroy(error));
+  return body.pipe(own);
 }
 
 /**

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { loadUpstream, UpstreamConfigError, type Upstream } from './upstream';
 import { SubjectAccessReviewClient, upstreamReviewTransport } from './subject-access-review';
@@ -521,6 +522,49 @@ describe('a request undici refuses at once (HTTP/1.1)', () => {
       expect(events).toEqual(['returned', 'error']);
     } finally {
       upstream.close();
+    }
+  });
+});
+
+describe('a request body sent over HTTP/1.1', () => {
+  it("is read whole and left undestroyed: undici destroys only its own stream, never the caller's (the client's request)", async () => {
+    const server = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(Buffer.concat(chunks)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const upstream = loadUpstream(
+      { mode: 'direct', url: `https://127.0.0.1:${port}`, caPem, token: 't' },
+      { http2: 'off' },
+    );
+    try {
+      // As an IncomingMessage: not destroyed by its own end.
+      const body = new Readable({ read: () => undefined, autoDestroy: false });
+      body.push('hello ');
+      body.push('world');
+      body.push(null);
+      const answer = await new Promise<string>((resolve, reject) => {
+        requestUpstream(
+          upstream,
+          { method: 'POST', path: '/echo', headers: {}, body },
+          {
+            onResponse: (response) => {
+              const chunks: Buffer[] = [];
+              response.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+              response.body.on('end', () => resolve(Buffer.concat(chunks).toString()));
+            },
+            onError: reject,
+          },
+        );
+      });
+      expect(answer).toBe('hello world');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(body.destroyed).toBe(false);
+    } finally {
+      upstream.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
