@@ -523,9 +523,9 @@ const SINGLE_VALUED_HEADERS = new Set([
  * values as latin1 text, a repeated header joined with ', ' (cookie with '; ', set-cookie kept
  * as a list, the single-valued ones kept first).
  *
- * The names are the API server's — or a pod's, through pods/proxy — so hostile: a name like
- * `constructor` or `toString` must not find Object.prototype's member as an earlier value (own
- * properties only), and `__proto__` is stored as a plain header, never as the prototype.
+ * The names are the API server's — or a pod's, through pods/proxy — so hostile: `constructor`
+ * must not find Object.prototype's member as an earlier value (own properties only), and
+ * `__proto__` is stored as a plain header, never as the prototype.
  */
 export function nodeHeaders(raw: Buffer[]): http.IncomingHttpHeaders {
   const headers: http.IncomingHttpHeaders = {};
