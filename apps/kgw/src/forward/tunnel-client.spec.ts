@@ -24,6 +24,24 @@ type Step =
   /** Resumes the Hello's tunnel, but only once `when` settles (a Welcome slow on its way). */
   | { resumeWhen: Promise<void> };
 
+/** The fake gateway's Welcome: every target resolved, the protocol's default limits. */
+function welcomeFor(hello: Hello, tunnel: string, resumed: boolean, resumeGraceMs: number): Welcome {
+  return {
+    version: 1,
+    tunnel,
+    secret: 'secret',
+    resumed,
+    streams: [],
+    targets: hello.targets.map(() => ({ ok: true, description: 'pod/echo' })),
+    limits: {
+      maxDataPayload: LIMITS.maxDataPayload,
+      initialWindow: LIMITS.initialWindow,
+      maxStreams: LIMITS.maxStreams,
+    },
+    resumeGraceMs,
+  };
+}
+
 class FakeGateway {
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -68,40 +86,14 @@ class FakeGateway {
       if (hello.type !== FrameType.Hello) throw new Error('expected a Hello');
       this.hellos.push(hello.hello);
       if ('resumeWhen' in step) {
-        const resumed: Welcome = {
-          version: 1,
-          tunnel: hello.hello.resume!.tunnel,
-          secret: 'secret',
-          resumed: true,
-          streams: [],
-          targets: hello.hello.targets.map(() => ({ ok: true, description: 'pod/echo' })),
-          limits: {
-            maxDataPayload: LIMITS.maxDataPayload,
-            initialWindow: LIMITS.initialWindow,
-            maxStreams: LIMITS.maxStreams,
-          },
-          resumeGraceMs: 30_000,
-        };
+        const resumed = welcomeFor(hello.hello, hello.hello.resume!.tunnel, true, 30_000);
         void step.resumeWhen.then(() =>
           ws.send(encodeFrame({ type: FrameType.Welcome, stream: 0, welcome: resumed })),
         );
         return;
       }
       // A fresh tunnel every time: this gateway never resumes (it is a new process).
-      const welcome: Welcome = {
-        version: 1,
-        tunnel: `tun_${this.connections}`,
-        secret: 'secret',
-        resumed: false,
-        streams: [],
-        targets: hello.hello.targets.map(() => ({ ok: true, description: 'pod/echo' })),
-        limits: {
-          maxDataPayload: LIMITS.maxDataPayload,
-          initialWindow: LIMITS.initialWindow,
-          maxStreams: LIMITS.maxStreams,
-        },
-        resumeGraceMs: step.resumeGraceMs ?? 30_000,
-      };
+      const welcome = welcomeFor(hello.hello, `tun_${this.connections}`, false, step.resumeGraceMs ?? 30_000);
       ws.send(encodeFrame({ type: FrameType.Welcome, stream: 0, welcome }));
       // Every stream echoes what it gets.
       const session = new TunnelSession({
