@@ -214,21 +214,19 @@ export async function gatewayServicesFromConfig(
     metrics.observeAccessReviews(() => accessReviews.stats);
     // One set of per-user counts for the proxy chain and the tunnels (a tunnel is long-running).
     const limits = new RequestLimits(config.limits);
-    kube = {
-      ...proxyChain({
-        config,
-        logger,
-        upstream,
-        auth,
-        audit,
-        clientAddress,
-        openStreams: authn.openStreams,
-        accessReviews,
-        metrics,
-        limits,
-      }),
-      ...demoExtras,
+    // Everything but the authentication, shared by the gateway's chain and the content origin's.
+    const chainDeps = {
+      config,
+      logger,
+      upstream,
+      audit,
+      clientAddress,
+      openStreams: authn.openStreams,
+      accessReviews,
+      metrics,
+      limits,
     };
+    kube = { ...proxyChain({ ...chainDeps, auth }), ...demoExtras };
     if (config.http.proxyContentOrigin) {
       const gatewayChain = kube;
       // Built after the origin, whose authenticator it needs.
@@ -243,9 +241,7 @@ export async function gatewayServicesFromConfig(
       });
       // The same chain, authenticated by the content cookie alone (content-origin.ts).
       built.contentChain = proxyChain({
-        config,
-        logger,
-        upstream,
+        ...chainDeps,
         auth: new GatewayAuth({
           authenticator: new RateLimitedAuthenticator(origin.authenticator, authn.limiter, addressOf),
           identityMapper: auth.identityMapper,
@@ -254,12 +250,6 @@ export async function gatewayServicesFromConfig(
           adminGroups,
           metrics,
         }),
-        audit,
-        clientAddress,
-        openStreams: authn.openStreams,
-        accessReviews,
-        metrics,
-        limits,
       });
       contentOrigin = origin;
       logger.info({ origin: origin.origin }, 'proxied content served at its own origin');
