@@ -31,6 +31,7 @@ export {
   conflict,
   encodeStatus,
   expired,
+  failure,
   forbidden,
   gatewayTimeout,
   internal,

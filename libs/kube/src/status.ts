@@ -56,7 +56,13 @@ export interface GroupResource {
   readonly resource: string;
 }
 
-function failure(code: number, reason: StatusReason, message: string, details?: StatusDetails): KubeStatus {
+/** A Failure Status with any code and reason (the named constructors below are the usual ones). */
+export function failure(
+  code: number,
+  reason: StatusReason,
+  message: string,
+  details?: StatusDetails,
+): KubeStatus {
   const status = {
     kind: 'Status',
     apiVersion: 'v1',

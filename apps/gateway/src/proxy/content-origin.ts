@@ -25,6 +25,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  failure,
   isRequestRejection,
   resolveRequestInfo,
   writeSocketStatus,
@@ -259,17 +260,4 @@ function isLoopbackName(hostname: string): boolean {
 
 function notHere(): KubeStatus {
   return failure(404, 'NotFound', 'kgw: only proxied content is served on this origin');
-}
-
-function failure(code: number, reason: string, message: string): KubeStatus {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    details: {},
-    code,
-  } as KubeStatus;
 }
