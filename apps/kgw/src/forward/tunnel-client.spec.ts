@@ -135,10 +135,16 @@ function recordingIo(): CliIo & { text: () => string; waitFor: (pattern: RegExp)
   };
 }
 
-async function startClient(
+/**
+ * Starts `gateway` and a ForwardClient of pod/echo:7 on a free local port through it (both
+ * stopped after the test); resolves with the CLI's output and that port.
+ */
+async function forwardThrough(
   gateway: FakeGateway,
-  io: CliIo,
-): Promise<{ client: ForwardClient; port: number }> {
+): Promise<{ io: ReturnType<typeof recordingIo>; port: number }> {
+  gateways.push(gateway);
+  await gateway.listen();
+  const io = recordingIo();
   const client = new ForwardClient(
     { server: new URL(`http://127.0.0.1:${gateway.port}`), token: 'token' },
     [
@@ -150,11 +156,10 @@ async function startClient(
     ],
     io,
   );
+  clients.push(client);
   await client.start();
-  const port = Number(
-    /Forwarding from 127\.0\.0\.1:(\d+)/.exec((io as ReturnType<typeof recordingIo>).text())![1],
-  );
-  return { client, port };
+  const port = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(io.text())![1]);
+  return { io, port };
 }
 
 /** Connects to the local listener, sends `text`, resolves with the socket once it is echoed. */
@@ -184,11 +189,7 @@ describe('ForwardClient flow control', () => {
     // Granting by 2 MiB against a gateway that sends 512 KiB ahead turns every download into
     // stop-and-wait and stalls a UDP flow whose datagrams never fill the last bytes of credit.
     const gateway = new FakeGateway([{ welcome: true }]);
-    gateways.push(gateway);
-    await gateway.listen();
-    const io = recordingIo();
-    const { client, port } = await startClient(gateway, io);
-    clients.push(client);
+    const { port } = await forwardThrough(gateway);
     expect(gateway.hellos[0].window).toBe(LIMITS.maxWindow);
     (await echoed(port, 'x'.repeat(1024 * 1024))).destroy();
     // 1 MiB at a quarter of 512 KiB per Window: one per 128 KiB consumed, less the last (by 2 MiB: one per 512 KiB).
@@ -199,11 +200,7 @@ describe('ForwardClient flow control', () => {
 describe('ForwardClient reconnect', () => {
   it('a gateway that dies between the upgrade and its Welcome: the CLI retries, then takes a fresh tunnel', async () => {
     const gateway = new FakeGateway([{ welcome: true }, { dieBeforeWelcome: true }, { welcome: true }]);
-    gateways.push(gateway);
-    await gateway.listen();
-    const io = recordingIo();
-    const { client, port } = await startClient(gateway, io);
-    clients.push(client);
+    const { io, port } = await forwardThrough(gateway);
     (await echoed(port, 'before')).destroy();
 
     gateway.sockets[0].terminate();
@@ -222,11 +219,7 @@ describe('ForwardClient reconnect', () => {
       { welcome: true, resumeGraceMs: 3000 },
       { resumeWhen: new Promise<void>((r) => (abandoned = r)) },
     ]);
-    gateways.push(gateway);
-    await gateway.listen();
-    const io = recordingIo();
-    const { client, port } = await startClient(gateway, io);
-    clients.push(client);
+    const { io, port } = await forwardThrough(gateway);
     const held = await echoed(port, 'held');
     held.on('error', () => undefined);
 
@@ -245,11 +238,7 @@ describe('ForwardClient reconnect', () => {
 
   it('the gateway stays away past its grace period: open connections close, the listener stays, a fresh tunnel serves it', async () => {
     const gateway = new FakeGateway([{ welcome: true, resumeGraceMs: 200 }]);
-    gateways.push(gateway);
-    await gateway.listen();
-    const io = recordingIo();
-    const { client, port } = await startClient(gateway, io);
-    clients.push(client);
+    const { io, port } = await forwardThrough(gateway);
     const held = await echoed(port, 'held');
     const heldClosed = new Promise<void>((r) => held.once('close', () => r()));
     held.on('error', () => undefined);
