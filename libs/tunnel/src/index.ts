@@ -24,5 +24,6 @@ export {
   type SessionOptions,
   type StreamEnd,
 } from './session';
+export { SendBudget, LINK_SLACK_BYTES, type RoomWaiter } from './send-budget';
 export { bridgeSocket, type BridgeCounters } from './socket-bridge';
 export { bridgeDatagrams, type DatagramBridge, type DatagramFlow } from './datagram-bridge';

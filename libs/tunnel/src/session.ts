@@ -17,6 +17,7 @@ import {
   type StreamProgress,
   type Welcome,
 } from './frames';
+import { SendBudget, type RoomWaiter } from './send-budget';
 
 export interface SessionOptions {
   /** Credit each direction of a stream starts with, both ways (default LIMITS.initialWindow). */
@@ -30,6 +31,11 @@ export interface SessionOptions {
   receiveWindow?: number;
   maxDataPayload?: number;
   maxStreams?: number;
+  /**
+   * Bytes this side may hold for sending, all streams together (send-budget.ts); default no
+   * limit. The gateway sets it: the peer decides how much each stream would otherwise hold.
+   */
+  sendBudget?: number;
   /** Keepalive: a Ping this often while a link is attached (default 25 s). */
   pingIntervalMs?: number;
   /** No frame from the peer for this long: the link is dead (default 60 s). */
@@ -67,6 +73,8 @@ export class TunnelSession {
   readonly receiveWindow: number;
   readonly maxDataPayload: number;
   readonly maxStreams: number;
+  /** What this side holds for sending (pending, retained, the link's buffer), and its limit. */
+  readonly budget: SendBudget;
   private link: ((frame: Buffer) => void) | undefined;
   private lastOpened = 0;
   private lastHeard = Date.now();
@@ -86,6 +94,7 @@ export class TunnelSession {
     this.receiveWindow = options.receiveWindow ?? window;
     this.maxDataPayload = Math.min(options.maxDataPayload ?? LIMITS.maxDataPayload, LIMITS.maxDataPayload);
     this.maxStreams = options.maxStreams ?? LIMITS.maxStreams;
+    this.budget = new SendBudget(options.sendBudget ?? Infinity);
     this.pingIntervalMs = options.pingIntervalMs ?? 25_000;
     this.deadPeerMs = options.deadPeerMs ?? 60_000;
   }
@@ -98,9 +107,13 @@ export class TunnelSession {
     return this.closed;
   }
 
-  /** A link is up: frames go out through `send`. Streams resume only after `resume()`. */
-  attach(send: (frame: Buffer) => void): void {
+  /**
+   * A link is up: frames go out through `send`; `buffered` tells how many bytes its send buffer
+   * holds (they count against the send budget). Streams resume only after `resume()`.
+   */
+  attach(send: (frame: Buffer) => void, buffered?: () => number): void {
     this.link = send;
+    if (buffered) this.budget.useLink(buffered);
     this.lastHeard = Date.now();
     clearInterval(this.keepalive);
     if (this.pingIntervalMs > 0) {
@@ -114,6 +127,16 @@ export class TunnelSession {
     this.link = undefined;
     clearInterval(this.keepalive);
     this.keepalive = undefined;
+    this.budget.useLink(() => 0);
+  }
+
+  /**
+   * The link's send buffer emptied (the socket's 'drain'): the peer is reading, so it is alive,
+   * and what the buffer held no longer counts against the send budget.
+   */
+  linkDrained(): void {
+    this.lastHeard = Date.now();
+    this.budget.roomMayHaveAppeared();
   }
 
   private tick(): void {
@@ -276,7 +299,7 @@ export class TunnelSession {
  * gets the peer's bytes in order; call `consumed(n)` when n of them have left this process (a
  * socket write completed), which returns credit to the peer.
  */
-export class TunnelStream {
+export class TunnelStream implements RoomWaiter {
   onData: (chunk: Buffer) => void = () => undefined;
   /** The peer half-closed (Fin). */
   onEnd: () => void = () => undefined;
@@ -294,7 +317,10 @@ export class TunnelStream {
   private retainedFrom = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** A window's worth is pending: the peer's credit is what this stream waits for. */
   private blocked = false;
+  /** Queued in the session's send budget: the tunnel's room is what this stream waits for. */
+  private waitingForRoom = false;
   private ending = false;
   private finSent = false;
   // Receiving.
@@ -324,20 +350,36 @@ export class TunnelStream {
     return this.ended || this.closedForApp;
   }
 
-  /** Queues bytes for the peer. False: a window's worth is waiting; pause until onDrain. */
+  /**
+   * Queues bytes for the peer. False: a window's worth is waiting, or the tunnel's send budget is
+   * spent; pause until onDrain.
+   */
   write(chunk: Buffer): boolean {
     if (this.isClosed || this.ending) return false;
+    const budget = this.session.budget;
     if (this.datagrams) {
       if (chunk.length > this.session.maxDataPayload) return true; // too big for a frame: dropped, as UDP may
-      if (this.pendingBytes + chunk.length > this.session.sendWindow) return false; // no room: dropped
+      // No room: dropped, as UDP may.
+      if (this.pendingBytes + chunk.length > this.session.sendWindow || !budget.fits(chunk.length)) return false;
     }
     if (chunk.length > 0) {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
+      budget.pending += chunk.length;
     }
     this.flush();
     if (this.pendingBytes >= this.session.sendWindow) this.blocked = true;
-    return !this.blocked;
+    if (!this.datagrams && !this.waitingForRoom && budget.full) {
+      this.waitingForRoom = true;
+      budget.wait(this);
+    }
+    return !this.blocked && !this.waitingForRoom;
+  }
+
+  /** @internal The send budget has room again: read on, unless the window still holds us. */
+  roomAppeared(): void {
+    this.waitingForRoom = false;
+    if (!this.blocked && !this.isClosed) this.onDrain();
   }
 
   /** Half-close: a Fin follows the queued bytes. */
@@ -402,6 +444,10 @@ export class TunnelStream {
     const againBytes = this.sent - peer.received;
     this.pending = [...again, ...this.pending];
     this.pendingBytes += againBytes;
+    // The peer has [retainedFrom, peer.received): released; the rest goes back to pending.
+    const budget = this.session.budget;
+    budget.retained -= this.sent - this.retainedFrom;
+    budget.pending += againBytes;
     this.retained = [];
     this.retainedFrom = peer.received;
     this.sent = peer.received;
@@ -411,6 +457,7 @@ export class TunnelStream {
     // Our Window frames may have been lost: announce our edge again.
     this.announceWindow(true);
     this.flush();
+    budget.roomMayHaveAppeared();
     this.closeIfDone();
   }
 
@@ -463,6 +510,8 @@ export class TunnelStream {
       if (size === head.length) this.pending.shift();
       else this.pending[0] = head.subarray(size);
       this.pendingBytes -= size;
+      this.session.budget.pending -= size;
+      this.session.budget.retained += size;
       this.retained.push(piece);
       this.sent += size;
       this.session.sendRaw(encodeData(this.id, piece));
@@ -475,16 +524,21 @@ export class TunnelStream {
     }
     if (this.blocked && this.pendingBytes < this.session.sendWindow && !this.ended) {
       this.blocked = false;
-      this.onDrain();
+      if (!this.waitingForRoom) this.onDrain();
     }
   }
 
   /** Drops kept bytes the peer has consumed (it granted credit past them). */
   private trimRetained(): void {
     const consumedByPeer = this.limit - this.session.sendWindow;
+    const from = this.retainedFrom;
     while (this.retained.length > 0 && this.retainedFrom + this.retained[0].length <= consumedByPeer) {
       this.retainedFrom += this.retained[0].length;
       this.retained.shift();
+    }
+    if (this.retainedFrom !== from) {
+      this.session.budget.retained -= this.retainedFrom - from;
+      this.session.budget.roomMayHaveAppeared();
     }
   }
 
@@ -506,9 +560,20 @@ export class TunnelStream {
 
   private forgetNow(): void {
     this.ended = true;
+    const budget = this.session.budget;
+    budget.pending -= this.pendingBytes;
+    budget.retained -= this.sent - this.retainedFrom;
+    this.pendingBytes = 0;
+    this.retainedFrom = this.sent;
     this.pending = [];
     this.retained = [];
+    if (this.waitingForRoom) {
+      // Out of the queue now: a hostile peer resetting streams that wait must not grow it.
+      this.waitingForRoom = false;
+      budget.leave(this);
+    }
     this.session.forget(this);
+    budget.roomMayHaveAppeared();
   }
 
   /** @internal Ends the stream without a frame (the peer knows, or cannot be told). */

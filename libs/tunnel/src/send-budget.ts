@@ -1,0 +1,102 @@
+// What one tunnel may make this side hold on its way out, all streams together: the bytes read
+// from local sockets and waiting for the peer's credit (pending), the bytes sent and kept until
+// the peer consumes them, for a resume (retained), and the link's own send buffer (a WebSocket
+// whose peer does not read). The gateway sets a limit, because the peer decides each stream's
+// share: its announced window (up to 2 MiB pending plus 2 MiB retained per stream), whether it
+// grants credit, and whether it reads at all. Without the limit, a CLI that opens every stream
+// to a talking pod and never grants or never reads makes the gateway hold gigabytes per tunnel.
+//
+// Guards: the gateway's memory. Trusts: nothing the peer says (a peer can grant credit for bytes
+// it never read, which frees retained bytes and moves them into the link's buffer; that buffer
+// counts too). Refuses: more bytes in, once the limit is reached: a stream's write() returns
+// false (its socket is paused) and a datagram is dropped. The check comes after a chunk is
+// taken, so each stream may run one read past the limit.
+//
+// Room comes back when the peer consumes (retained bytes go) and when the link drains. Streams
+// waiting for room are all woken then, in the order they started waiting: each gets one read
+// before it waits again at the back, so room is shared round-robin and none starves. Waking only
+// some of them would risk waking idle ones while a busy one waits for a trigger that never comes.
+// The CLI leaves the limit infinite: its memory is its user's own.
+
+/** A stream that stopped reading because the tunnel had no room (TunnelStream). */
+export interface RoomWaiter {
+  roomAppeared(): void;
+}
+
+/**
+ * A send buffer smaller than this does not count: only a buffer past a socket's high-water mark
+ * (16 KiB) is sure to emit 'drain' when it empties, and a waiter counting on the link must be
+ * woken by that drain.
+ */
+export const LINK_SLACK_BYTES = 64 * 1024;
+
+export class SendBudget {
+  /** Bytes read from local sockets, waiting for the peer's credit (all streams). */
+  pending = 0;
+  /** Bytes sent, kept until the peer consumes them (all streams). */
+  retained = 0;
+  private waiting: RoomWaiter[] = [];
+  /** The other half of a double buffer: waking never allocates. */
+  private spare: RoomWaiter[] = [];
+  private waking = false;
+
+  constructor(
+    /** Bytes; Infinity: no limit. */
+    readonly limit: number,
+    /** The link's send buffer in bytes (WebSocket bufferedAmount); 0 when no link is attached. */
+    private linkBuffered: () => number = () => 0,
+  ) {}
+
+  /** Pending and retained bytes plus the link's buffer beyond its slack. */
+  get held(): number {
+    const link = this.linkBuffered();
+    return this.pending + this.retained + (link > LINK_SLACK_BYTES ? link - LINK_SLACK_BYTES : 0);
+  }
+
+  get full(): boolean {
+    return this.limit !== Infinity && this.held >= this.limit;
+  }
+
+  /** Whether `bytes` more fit without passing the limit (for datagrams, which are never split). */
+  fits(bytes: number): boolean {
+    return this.limit === Infinity || this.held + bytes <= this.limit;
+  }
+
+  /** A new link (or none): its buffer is what counts from now on. */
+  useLink(buffered: () => number): void {
+    this.linkBuffered = buffered;
+    this.roomMayHaveAppeared();
+  }
+
+  wait(waiter: RoomWaiter): void {
+    this.waiting.push(waiter);
+  }
+
+  /** A waiting stream is gone. */
+  leave(waiter: RoomWaiter): void {
+    const at = this.waiting.indexOf(waiter);
+    if (at >= 0) this.waiting.splice(at, 1);
+  }
+
+  /** Bytes were released (retained bytes consumed, a stream gone, the link drained). */
+  roomMayHaveAppeared(): void {
+    if (this.waiting.length === 0 || this.waking || this.full) return;
+    // Swap first: a woken stream that writes and finds the tunnel full again queues on the
+    // other array, behind every stream woken now.
+    const woken = this.waiting;
+    this.waiting = this.spare;
+    this.waking = true;
+    try {
+      for (const waiter of woken) waiter.roomAppeared();
+    } finally {
+      woken.length = 0;
+      this.spare = woken;
+      this.waking = false;
+    }
+  }
+
+  /** Streams waiting for room (for tests and views). */
+  get waiters(): number {
+    return this.waiting.length;
+  }
+}
