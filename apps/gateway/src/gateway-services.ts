@@ -269,6 +269,7 @@ export async function gatewayServicesFromConfig(
       openStreams: authn.openStreams,
       logger: logger.child({ component: 'forward' }),
       resumeGraceMs: config.forward.resumeGraceSeconds * 1000,
+      tunnelBufferBytes: config.forward.tunnelBufferMib * 1024 * 1024,
       metrics,
       limits,
     });

@@ -270,6 +270,15 @@ export const SETTINGS = [
     max: 3600,
     doc: 'How long a tunnel whose WebSocket dropped keeps its pod connections for the CLI to resume them.',
   },
+  {
+    env: 'KGW_FORWARD_TUNNEL_BUFFER_MIB',
+    path: 'forward.tunnelBufferMib',
+    type: 'int',
+    default: '64',
+    min: 1,
+    max: 65536,
+    doc: "What one `kgw forward` tunnel may make the gateway hold in memory, each way, in MiB. Toward the client: bytes read from its pods and not yet taken by the client (waiting for its credit, kept for a resume, or in the WebSocket's send buffer); when they reach this, the gateway stops reading the tunnel's pod connections (UDP datagrams are dropped) until the client catches up. Toward the pods: each stream may bring one 512 KiB receive window of the client's data, so a tunnel may have at most this / 512 KiB streams open at once (at most 1024; 128 at the default), announced in the Welcome. Raise it for tunnels with many parallel connections.",
+  },
   // db
   {
     env: 'DATABASE_URL',

@@ -51,6 +51,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { RequestLimits } from '../limits/request-limits';
 import { ForwardTarget, TargetError, type KubeRead, type PodEndpoint } from './forward-targets';
 import type { KubeWatch } from './service-endpoints';
+import { joinLink } from './tunnel-link';
 import {
   ApiPortForwards,
   dialDirect,
@@ -87,6 +88,13 @@ export interface ForwardTunnelsDeps {
   resumeGraceMs: number;
   /** How often open tunnels re-check their permissions (default 4 s). */
   recheckMs?: number;
+  /**
+   * What one tunnel may make the gateway hold, each way (KGW_FORWARD_TUNNEL_BUFFER_MIB): bytes
+   * read from its pods and not yet taken by the client (send budget, libs/tunnel send-budget.ts),
+   * and, through the number of streams it may open, bytes from the client not yet taken by its
+   * pods (streamsWithin). Default DEFAULT_TUNNEL_BUFFER_BYTES.
+   */
+  tunnelBufferBytes?: number;
   /** Keepalive (libs/tunnel defaults: 25 s ping, 60 s dead peer). */
   pingIntervalMs?: number;
   deadPeerMs?: number;
@@ -130,9 +138,24 @@ export interface TunnelView {
   streamsOpened: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Bytes the gateway holds now on their way to the client (read from pods, waiting for credit,
+   * kept for a resume, in the WebSocket's buffer), and the most it lets the tunnel hold.
+   */
+  sendBuffer: { held: number; limit: number };
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+export const DEFAULT_TUNNEL_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Streams one tunnel may have open so that the client's data the gateway may hold for them (one
+ * receive window each, granted when the stream opens: it cannot be taken back) stays within
+ * `bytes`. The client learns it in the Welcome; the session resets streams past it (Limit).
+ */
+export function streamsWithin(bytes = DEFAULT_TUNNEL_BUFFER_BYTES): number {
+  return Math.max(1, Math.min(LIMITS.maxStreams, Math.floor(bytes / LIMITS.initialWindow)));
+}
 const UDP_NEEDS_DIRECT =
   "UDP cannot be forwarded in this gateway's api mode: the API server's pods/portforward carries " +
   "only TCP. UDP needs the gateway's direct mode (KGW_FORWARD_MODE=direct: the gateway dials the pod IP).";
@@ -199,7 +222,7 @@ export class ForwardTunnels {
           if (!handedOver) admitted.release();
         });
         this.wss.handleUpgrade(req, socket, head, (ws) =>
-          this.onConnection(ws, req, requestId, admitted.who, handOver),
+          this.onConnection(ws, socket, req, requestId, admitted.who, handOver),
         );
       },
       (err: unknown) => {
@@ -256,6 +279,7 @@ export class ForwardTunnels {
 
   private onConnection(
     ws: WebSocket,
+    socket: Duplex,
     req: IncomingMessage,
     requestId: string,
     who: AuthenticatedRequest,
@@ -273,7 +297,7 @@ export class ForwardTunnels {
         ws.close(1002, (err as Error).message.slice(0, 120));
         return;
       }
-      const resumed = hello.resume ? this.tryResume(hello, who, ws) : false;
+      const resumed = hello.resume ? this.tryResume(hello, who, ws, socket) : false;
       // A resumed tunnel holds its slot already.
       if (resumed) return handOver()();
       const release = handOver();
@@ -282,16 +306,16 @@ export class ForwardTunnels {
         release();
       });
       this.tunnels.set(tunnel.id, tunnel);
-      void tunnel.start(ws);
+      void tunnel.start(ws, socket);
     });
     ws.on('error', () => ws.terminate());
   }
 
-  private tryResume(hello: Hello, who: AuthenticatedRequest, ws: WebSocket): boolean {
+  private tryResume(hello: Hello, who: AuthenticatedRequest, ws: WebSocket, socket: Duplex): boolean {
     const resume = hello.resume!;
     const tunnel = this.tunnels.get(resume.tunnel);
     if (!tunnel || !tunnel.owns(who, resume.secret)) return false;
-    tunnel.resume(ws, resume.streams);
+    tunnel.resume(ws, socket, resume.streams);
     return true;
   }
 
@@ -421,6 +445,8 @@ class Tunnel {
         deadPeerMs: deps.deadPeerMs,
         // What the client grants each stream (parseHello bounds it); older clients: the default.
         sendWindow: hello.window ?? LIMITS.initialWindow,
+        sendBudget: deps.tunnelBufferBytes ?? DEFAULT_TUNNEL_BUFFER_BYTES,
+        maxStreams: streamsWithin(deps.tunnelBufferBytes),
       },
     );
   }
@@ -451,6 +477,7 @@ class Tunnel {
       streamsOpened: this.streamCount,
       bytesIn: this.event.bytesIn,
       bytesOut: this.event.bytesOut,
+      sendBuffer: { held: this.session.budget.held, limit: this.session.budget.limit },
     };
   }
 
@@ -462,7 +489,7 @@ class Tunnel {
     return !this.ended && sameCaller && a.length === b.length && timingSafeEqual(a, b);
   }
 
-  async start(ws: WebSocket): Promise<void> {
+  async start(ws: WebSocket, socket: Duplex): Promise<void> {
     this.deps.openStreams?.track(this.who.caller, this.handle);
     // Resolve and authorize every target before the Welcome, so the CLI can fail early.
     await Promise.all(
@@ -493,7 +520,7 @@ class Tunnel {
     // a listener: end now, or the tunnel, its long-running slot and its watches stay forever.
     if (ws.readyState !== WebSocket.OPEN)
       return this.end(ResetCode.GoingAway, 'the client left before the Welcome');
-    this.attach(ws);
+    this.attach(ws, socket);
     this.sendWelcome(false);
     this.recheckTimer = setInterval(() => void this.recheck(), this.deps.recheckMs ?? 4000);
     this.recheckTimer.unref();
@@ -513,7 +540,7 @@ class Tunnel {
       limits: {
         maxDataPayload: LIMITS.maxDataPayload,
         initialWindow: LIMITS.initialWindow,
-        maxStreams: LIMITS.maxStreams,
+        maxStreams: this.session.maxStreams,
         clientWindow: this.session.sendWindow,
       },
       resumeGraceMs: this.deps.resumeGraceMs,
@@ -521,23 +548,27 @@ class Tunnel {
     this.session.sendFrame({ type: FrameType.Welcome, stream: 0, welcome });
   }
 
-  resume(ws: WebSocket, streams: StreamProgress[]): void {
+  resume(ws: WebSocket, socket: Duplex, streams: StreamProgress[]): void {
     clearTimeout(this.graceTimer);
     this.ws?.terminate();
-    this.attach(ws);
+    this.attach(ws, socket);
     this.sendWelcome(true);
     this.session.resume(streams);
     this.deps.logger.info({ tunnel: this.id, streams: this.session.streams.size }, 'tunnel resumed');
   }
 
-  private attach(ws: WebSocket): void {
+  private attach(ws: WebSocket, socket: Duplex): void {
     this.ws = ws;
-    this.session.attach((frame) => ws.send(frame, { binary: true }));
+    this.session.attach(
+      (frame) => ws.send(frame, { binary: true }),
+      () => ws.bufferedAmount,
+    );
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.ws !== ws) return;
       if (!isBinary) return void ws.close(1003, 'binary frames only');
       this.session.receive(data);
     });
+    joinLink(ws, socket, this.session);
     ws.on('close', () => {
       if (this.ws !== ws) return;
       this.ws = undefined;
