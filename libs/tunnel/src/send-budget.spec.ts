@@ -48,8 +48,7 @@ function gatewayWithSources(streams: number, total?: number, record = false) {
     },
     () => link.bytes,
   );
-  for (let id = 1; id <= streams; id++)
-    gateway.receive(Buffer.from([FrameType.Open, 0, 0, 0, id, 0, 0]));
+  for (let id = 1; id <= streams; id++) gateway.receive(Buffer.from([FrameType.Open, 0, 0, 0, id, 0, 0]));
   let pattern = 0;
   const speak = (source: Source): boolean => {
     if (source.paused || source.stream.isClosed) return false;
@@ -152,7 +151,10 @@ describe('send budget: a well-behaved client still gets everything', () => {
             if (link.frames.length === 0) gateway.linkDrained();
             const decoded = decodeFrame(frame);
             if (decoded.type === FrameType.Data) {
-              received.set(decoded.stream, [...(received.get(decoded.stream) ?? []), Buffer.from(decoded.data)]);
+              received.set(decoded.stream, [
+                ...(received.get(decoded.stream) ?? []),
+                Buffer.from(decoded.data),
+              ]);
               unconsumed.push({ stream: decoded.stream, bytes: decoded.data.length });
             } else if (decoded.type === FrameType.Fin) finished.add(decoded.stream);
             return true;

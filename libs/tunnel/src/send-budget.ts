@@ -33,7 +33,7 @@ export const LINK_SLACK_BYTES = 64 * 1024;
 export class SendBudget {
   /** Bytes read from local sockets, waiting for the peer's credit (all streams). */
   pending = 0;
-  /** Bytes sent, kept until the peer consumes them (all streams). */
+  /** Data frames sent, kept until the peer consumes them (all streams), headers included. */
   retained = 0;
   private waiting: RoomWaiter[] = [];
   /** The other half of a double buffer: waking never allocates. */
@@ -47,10 +47,16 @@ export class SendBudget {
     private linkBuffered: () => number = () => 0,
   ) {}
 
-  /** Pending and retained bytes plus the link's buffer beyond its slack. */
+  /**
+   * Pending bytes, plus retained frames or the link's buffer (beyond its slack), whichever is
+   * more. A retained frame waiting in the link's buffer is one buffer in both (the stream keeps
+   * the frame it sent), so the two are not added: the link's buffer counts where it holds more
+   * than every retained frame (answers to the peer, or frames a lying peer granted credit for
+   * without reading them). Sending a frame thus moves bytes; it does not grow what is held.
+   */
   get held(): number {
-    const link = this.linkBuffered();
-    return this.pending + this.retained + (link > LINK_SLACK_BYTES ? link - LINK_SLACK_BYTES : 0);
+    const link = this.linkBuffered() - LINK_SLACK_BYTES;
+    return this.pending + (link > this.retained ? link : this.retained);
   }
 
   get full(): boolean {

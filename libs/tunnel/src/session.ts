@@ -10,6 +10,7 @@ import {
   ProtocolError,
   ResetCode,
   decodeFrame,
+  HEADER_BYTES,
   encodeData,
   encodeFrame,
   type Frame,
@@ -312,9 +313,15 @@ export class TunnelStream implements RoomWaiter {
   private sent = 0;
   /** The peer lets us send up to here. */
   private limit: number;
-  /** Bytes from `retainedFrom` to `sent`: sent, perhaps not received (kept for a resume). */
+  /**
+   * Bytes from `retainedFrom` to `sent`: sent, perhaps not received (kept for a resume). Kept as
+   * the Data frames that carried them: the very buffers the link's send queue holds until they
+   * leave, so a byte waiting there costs its memory once.
+   */
   private retained: Buffer[] = [];
   private retainedFrom = 0;
+  /** The retained frames' bytes, headers included (what they cost). */
+  private retainedBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** A window's worth is pending: the peer's credit is what this stream waits for. */
@@ -360,7 +367,8 @@ export class TunnelStream implements RoomWaiter {
     if (this.datagrams) {
       if (chunk.length > this.session.maxDataPayload) return true; // too big for a frame: dropped, as UDP may
       // No room: dropped, as UDP may.
-      if (this.pendingBytes + chunk.length > this.session.sendWindow || !budget.fits(chunk.length)) return false;
+      if (this.pendingBytes + chunk.length > this.session.sendWindow || !budget.fits(chunk.length))
+        return false;
     }
     if (chunk.length > 0) {
       this.pending.push(chunk);
@@ -433,12 +441,13 @@ export class TunnelStream implements RoomWaiter {
     // Bytes [peer.received, sent) go out again, ahead of anything still queued.
     let skip = peer.received - this.retainedFrom;
     const again: Buffer[] = [];
-    for (const piece of this.retained) {
-      if (skip >= piece.length) {
-        skip -= piece.length;
+    for (const frame of this.retained) {
+      const payload = frame.length - HEADER_BYTES;
+      if (skip >= payload) {
+        skip -= payload;
         continue;
       }
-      again.push(skip > 0 ? piece.subarray(skip) : piece);
+      again.push(frame.subarray(HEADER_BYTES + skip));
       skip = 0;
     }
     const againBytes = this.sent - peer.received;
@@ -446,8 +455,9 @@ export class TunnelStream implements RoomWaiter {
     this.pendingBytes += againBytes;
     // The peer has [retainedFrom, peer.received): released; the rest goes back to pending.
     const budget = this.session.budget;
-    budget.retained -= this.sent - this.retainedFrom;
+    budget.retained -= this.retainedBytes;
     budget.pending += againBytes;
+    this.retainedBytes = 0;
     this.retained = [];
     this.retainedFrom = peer.received;
     this.sent = peer.received;
@@ -510,11 +520,13 @@ export class TunnelStream implements RoomWaiter {
       if (size === head.length) this.pending.shift();
       else this.pending[0] = head.subarray(size);
       this.pendingBytes -= size;
+      const frame = encodeData(this.id, piece);
+      this.retained.push(frame);
+      this.retainedBytes += frame.length;
       this.session.budget.pending -= size;
-      this.session.budget.retained += size;
-      this.retained.push(piece);
+      this.session.budget.retained += frame.length;
       this.sent += size;
-      this.session.sendRaw(encodeData(this.id, piece));
+      this.session.sendRaw(frame);
     }
     this.trimRetained();
     if (this.pending.length === 0 && this.ending && !this.finSent && this.session.attached) {
@@ -531,13 +543,17 @@ export class TunnelStream implements RoomWaiter {
   /** Drops kept bytes the peer has consumed (it granted credit past them). */
   private trimRetained(): void {
     const consumedByPeer = this.limit - this.session.sendWindow;
-    const from = this.retainedFrom;
-    while (this.retained.length > 0 && this.retainedFrom + this.retained[0].length <= consumedByPeer) {
-      this.retainedFrom += this.retained[0].length;
-      this.retained.shift();
+    const before = this.retainedBytes;
+    while (
+      this.retained.length > 0 &&
+      this.retainedFrom + this.retained[0].length - HEADER_BYTES <= consumedByPeer
+    ) {
+      const frame = this.retained.shift()!;
+      this.retainedFrom += frame.length - HEADER_BYTES;
+      this.retainedBytes -= frame.length;
     }
-    if (this.retainedFrom !== from) {
-      this.session.budget.retained -= this.retainedFrom - from;
+    if (this.retainedBytes !== before) {
+      this.session.budget.retained -= before - this.retainedBytes;
       this.session.budget.roomMayHaveAppeared();
     }
   }
@@ -562,8 +578,9 @@ export class TunnelStream implements RoomWaiter {
     this.ended = true;
     const budget = this.session.budget;
     budget.pending -= this.pendingBytes;
-    budget.retained -= this.sent - this.retainedFrom;
+    budget.retained -= this.retainedBytes;
     this.pendingBytes = 0;
+    this.retainedBytes = 0;
     this.retainedFrom = this.sent;
     this.pending = [];
     this.retained = [];
