@@ -233,6 +233,25 @@ describe('send budget: a well-behaved client still gets everything', () => {
   });
 });
 
+describe('send budget: answers to a client that does not read', () => {
+  it('counts the answers (Pongs) a Ping flood leaves in the link, not the Data a download puts there', () => {
+    const { gateway, sources, speak, link } = gatewayWithSources(2);
+    // A download: Data fills the link (the client reads slowly); no answers pile up.
+    for (let i = 0; i < 10; i++) sources.forEach(speak);
+    expect(link.bytes).toBeGreaterThan(LINK_SLACK_BYTES / 32);
+    expect(gateway.budget.answersPiledUp(1024)).toBe(false);
+    // A Ping flood that is never read: its Pongs do.
+    const ping = Buffer.from([FrameType.Ping, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    for (let i = 0; i < 10_000; i++) gateway.receive(ping);
+    expect(gateway.budget.answersPiledUp(100_000)).toBe(true);
+    // The link drains: they are gone.
+    link.frames.length = 0;
+    link.bytes = 0;
+    gateway.linkDrained();
+    expect(gateway.budget.answersPiledUp(1)).toBe(false);
+  });
+});
+
 describe('SendBudget', () => {
   const waiter = (name: string, log: string[], again?: () => void): RoomWaiter => ({
     roomAppeared: () => {

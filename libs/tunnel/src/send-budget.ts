@@ -35,6 +35,11 @@ export class SendBudget {
   pending = 0;
   /** Data frames sent, kept until the peer consumes them (all streams), headers included. */
   retained = 0;
+  /**
+   * Bytes of frames other than Data given to the link since its buffer was last seen empty: at
+   * least what of them still waits there. Mostly answers to the peer's frames (see answered()).
+   */
+  answers = 0;
   private waiting: RoomWaiter[] = [];
   /** The other half of a double buffer: waking never allocates. */
   private spare: RoomWaiter[] = [];
@@ -71,6 +76,38 @@ export class SendBudget {
   /** A new link (or none): its buffer is what counts from now on. */
   useLink(buffered: () => number): void {
     this.linkBuffered = buffered;
+    this.answers = 0;
+    this.roomMayHaveAppeared();
+  }
+
+  /**
+   * A frame other than Data goes to the link. Data is bounded by the budget; these are not, and
+   * most answer the peer (a Pong, a Window, a Reset), so a peer that sends and never reads would
+   * have them pile up: the gateway stops reading it when they are many (answersPiledUp).
+   */
+  answered(bytes: number): void {
+    if (this.linkBuffered() === 0) this.answers = 0;
+    this.answers += bytes;
+  }
+
+  /**
+   * Whether at least `bytes` of answers may wait in the link's buffer, and the buffer is past the
+   * slack (so a 'drain' is sure to come and end the wait). Counting from when the buffer was last
+   * empty overestimates: a link that never empties stops a well-behaved peer for a moment every
+   * `bytes` of answers (about 15 GB of uploads per MiB of Window frames).
+   */
+  answersPiledUp(bytes: number): boolean {
+    if (this.answers < bytes) return false;
+    const link = this.linkBuffered();
+    if (link > LINK_SLACK_BYTES) return true;
+    // Nearly empty: no more answers wait in it than it holds.
+    this.answers = link;
+    return false;
+  }
+
+  /** The link's buffer emptied. */
+  linkDrained(): void {
+    this.answers = 0;
     this.roomMayHaveAppeared();
   }
 

@@ -137,7 +137,7 @@ export class TunnelSession {
    */
   linkDrained(): void {
     this.lastHeard = Date.now();
-    this.budget.roomMayHaveAppeared();
+    this.budget.linkDrained();
   }
 
   private tick(): void {
@@ -159,8 +159,12 @@ export class TunnelSession {
     return seq;
   }
 
+  /** Sends a frame other than Data (those go through sendRaw, from the streams). */
   sendFrame(frame: Frame): void {
-    this.link?.(encodeFrame(frame));
+    if (!this.link) return;
+    const bytes = encodeFrame(frame);
+    this.budget.answered(bytes.length);
+    this.link(bytes);
   }
 
   /** @internal */
