@@ -238,6 +238,7 @@ export async function gatewayServicesFromConfig(
         sessionCookieName: (req) => authn.sessionCookieName(req),
         contentChain: () => built.contentChain ?? gatewayChain,
         gatewayChain: () => gatewayChain,
+        logger: logger.child({ component: 'content-origin' }),
       });
       // The same chain, authenticated by the content cookie alone (content-origin.ts).
       built.contentChain = proxyChain({

@@ -11,7 +11,8 @@
 // Origin is not the content origin, a code not bound to this browser's handshake state. On the
 // gateway origin it refuses to serve proxied content on the strength of the session cookie: a
 // browser navigation (GET/HEAD) is sent to the content origin, anything else gets 403. Bearer
-// callers (kubectl, curl) are served on the gateway origin as before.
+// callers (kubectl, curl) are served on the gateway origin as before. A failure of its own
+// (the session store down) answers a 500 Status with a request id only; the details are logged.
 //
 // The handshake (three legs, so a code cannot be planted in someone else's browser):
 //   1. gateway: GET <proxy path> with the session cookie → 303 content /kgw/content/start?to=…
@@ -24,8 +25,10 @@
 // kind, so neither can stand in for the other or for a login in progress.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import {
   failure,
+  internal,
   isRequestRejection,
   resolveRequestInfo,
   writeSocketStatus,
@@ -40,6 +43,7 @@ import {
   setCookieHeader,
   type BrowserSessions,
 } from '../auth/browser-sessions';
+import { assignRequestId } from '../logging/request-id';
 import { isProxiedContent } from './header-sanitizer';
 
 const CODE_TTL_MS = 60_000;
@@ -71,6 +75,8 @@ export interface ContentOriginOptions {
   contentChain(): ProxyHandler;
   /** The gateway origin's own chain (a stale session cookie gets its 401 there). */
   gatewayChain(): Pick<ProxyHandler, 'handleRequest'>;
+  /** Where a failure's details go (the answer has only the request id). */
+  logger: Pick<Logger, 'error'>;
 }
 
 export class ProxyContentOrigin {
@@ -112,9 +118,7 @@ export class ProxyContentOrigin {
 
   /** Leg 1 (and the 403 for unsafe methods) and leg 3, on the gateway origin. */
   handleGatewayRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.gatewayLeg(req, res).catch((err: unknown) => {
-      writeStatus(res, failure(500, 'InternalError', `kgw: ${(err as Error).message}`));
-    });
+    this.gatewayLeg(req, res).catch((err: unknown) => this.failed(req, res, err));
   }
 
   /** Everything on the content origin: legs 2 and 4, proxied content, else 404. */
@@ -122,9 +126,7 @@ export class ProxyContentOrigin {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === START_PATH) return this.start(req, res);
     if (path === ENTER_PATH) {
-      this.enter(req, res).catch((err: unknown) =>
-        writeStatus(res, failure(500, 'InternalError', `kgw: ${(err as Error).message}`)),
-      );
+      this.enter(req, res).catch((err: unknown) => this.failed(req, res, err));
       return;
     }
     if (!isProxiedContentPath(req)) return writeStatus(res, notHere());
@@ -228,6 +230,16 @@ export class ProxyContentOrigin {
     if ((!SAFE_METHODS.has(method) || req.headers.upgrade) && req.headers.origin !== this.origin)
       return { outcome: 'rejected', message: 'Cross-origin request refused.', notAGuess: true };
     return { outcome: 'authenticated', caller: session.caller };
+  }
+
+  /**
+   * A handshake leg failed (the session store is down, …): the error's message may name hosts,
+   * users or queries, so it goes to the log with a request id, and the answer has only that id.
+   */
+  private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const requestId = assignRequestId(req, res.headersSent ? undefined : res);
+    this.options.logger.error({ err, requestId, path: req.url?.split('?', 1)[0] }, 'content origin failed');
+    writeStatus(res, internal(requestId));
   }
 
   private get stateCookieName(): string {
