@@ -19,7 +19,7 @@ import {
   type Welcome,
 } from '@kgw/tunnel';
 import { CALLERS, startGatewayStack, type GatewayStack } from '../support/gateway-stack';
-import { ForwardRunner } from '../support/kgw-forward';
+import { ForwardRunner, curlLocal } from '../support/kgw-forward';
 
 const BUDGET_MIB = 8;
 const BUDGET = BUDGET_MIB << 20;
@@ -229,14 +229,28 @@ describe('a hostile kgw forward client cannot make the gateway hold more than KG
 });
 
 describe('(allowed) a well-behaved kgw forward under a small budget', () => {
+  const cliEnv = (): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: stack.dir,
+    KGW_SERVER: stack.url,
+    KGW_TOKEN: CALLERS.alice.token,
+    KGW_CA_FILE: join(stack.dir, 'hostile-ca.crt'),
+  });
+
+  it(`serves ${4 * MAX_STREAMS} parallel connections though the tunnel may have ${MAX_STREAMS} streams: the CLI keeps the rest waiting`, async () => {
+    const fwd = await forwards.start(['pod/nginx', ':80'], cliEnv());
+    const pages = await Promise.all(
+      Array.from({ length: 4 * MAX_STREAMS }, () =>
+        curlLocal(fwd.ports[0]).catch((err: Error) => `${err.message}\n${fwd.stderr()}`),
+      ),
+    );
+    for (const page of pages) expect(page).toContain('Welcome to nginx!');
+    expect(fwd.stderr()).not.toMatch(/error: an error occurred forwarding/);
+    expect(await fwd.stop()).toBe(0);
+  }, 120_000);
+
   it('echoes 8 parallel streams of 8 MiB each (8 times the budget together), every byte in order', async () => {
-    const fwd = await forwards.start(['pod/nginx', ':7'], {
-      PATH: process.env.PATH,
-      HOME: stack.dir,
-      KGW_SERVER: stack.url,
-      KGW_TOKEN: CALLERS.alice.token,
-      KGW_CA_FILE: join(stack.dir, 'hostile-ca.crt'),
-    });
+    const fwd = await forwards.start(['pod/nginx', ':7'], cliEnv());
     const port = fwd.ports[0];
     const echo = async (): Promise<void> => {
       const data = randomBytes(8 << 20);

@@ -56,6 +56,8 @@ export interface SessionEvents {
   protocolError?(error: ProtocolError): void;
   /** Keepalive expired: nothing heard for deadPeerMs. The link should be closed. */
   dead?(): void;
+  /** A stream is gone from `streams` (one less toward the peer's maxStreams). */
+  forgotten?(stream: TunnelStream): void;
 }
 
 export interface StreamEnd {
@@ -294,7 +296,9 @@ export class TunnelSession {
 
   /** @internal */
   forget(stream: TunnelStream): void {
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.events.forgotten?.(stream);
   }
 }
 

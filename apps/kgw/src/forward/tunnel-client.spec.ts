@@ -19,13 +19,19 @@ import { ForwardClient } from './tunnel-client';
 
 /** What the fake gateway does with the n-th WebSocket: answer, or die before its Welcome. */
 type Step =
-  | { welcome: true; resumeGraceMs?: number }
+  | { welcome: true; resumeGraceMs?: number; maxStreams?: number }
   | { dieBeforeWelcome: true }
   /** Resumes the Hello's tunnel, but only once `when` settles (a Welcome slow on its way). */
   | { resumeWhen: Promise<void> };
 
 /** The fake gateway's Welcome: every target resolved, the protocol's default limits. */
-function welcomeFor(hello: Hello, tunnel: string, resumed: boolean, resumeGraceMs: number): Welcome {
+function welcomeFor(
+  hello: Hello,
+  tunnel: string,
+  resumed: boolean,
+  resumeGraceMs: number,
+  maxStreams: number = LIMITS.maxStreams,
+): Welcome {
   return {
     version: 1,
     tunnel,
@@ -36,7 +42,7 @@ function welcomeFor(hello: Hello, tunnel: string, resumed: boolean, resumeGraceM
     limits: {
       maxDataPayload: LIMITS.maxDataPayload,
       initialWindow: LIMITS.initialWindow,
-      maxStreams: LIMITS.maxStreams,
+      maxStreams,
     },
     resumeGraceMs,
   };
@@ -51,6 +57,8 @@ class FakeGateway {
   readonly tunnelResets: number[] = [];
   /** Window frames the CLI sent (credit for what this gateway sends). */
   windowFrames = 0;
+  /** Open frames the CLI sent. */
+  opens = 0;
   private connections = 0;
   port = 0;
 
@@ -93,7 +101,13 @@ class FakeGateway {
         return;
       }
       // A fresh tunnel every time: this gateway never resumes (it is a new process).
-      const welcome = welcomeFor(hello.hello, `tun_${this.connections}`, false, step.resumeGraceMs ?? 30_000);
+      const welcome = welcomeFor(
+        hello.hello,
+        `tun_${this.connections}`,
+        false,
+        step.resumeGraceMs ?? 30_000,
+        step.maxStreams,
+      );
       ws.send(encodeFrame({ type: FrameType.Welcome, stream: 0, welcome }));
       // Every stream echoes what it gets.
       const session = new TunnelSession({
@@ -109,6 +123,7 @@ class FakeGateway {
       session.attach((frame) => ws.send(frame));
       ws.on('message', (frame: Buffer) => {
         if (frame[0] === FrameType.Window) this.windowFrames++;
+        if (frame[0] === FrameType.Open) this.opens++;
         session.receive(frame);
       });
       ws.on('close', () => session.detach());
@@ -194,6 +209,23 @@ describe('ForwardClient flow control', () => {
     (await echoed(port, 'x'.repeat(1024 * 1024))).destroy();
     // 1 MiB at a quarter of 512 KiB per Window: one per 128 KiB consumed, less the last (by 2 MiB: one per 512 KiB).
     expect(gateway.windowFrames).toBeGreaterThanOrEqual(4);
+  }, 30_000);
+});
+
+describe('ForwardClient stream limit', () => {
+  it("keeps connections past the Welcome's maxStreams waiting (the gateway would reset them) and opens them as streams close", async () => {
+    const gateway = new FakeGateway([{ welcome: true, maxStreams: 2 }]);
+    const { io, port } = await forwardThrough(gateway);
+    const first = await echoed(port, 'one');
+    const second = await echoed(port, 'two');
+    const third = echoed(port, 'three');
+    await io.waitFor(/2 connections open, the gateway's limit for one tunnel; new ones wait/);
+    expect(gateway.opens).toBe(2);
+    // One closes: the waiting connection gets its stream and is served.
+    first.destroy();
+    (await third).destroy();
+    expect(gateway.opens).toBe(3);
+    second.destroy();
   }, 30_000);
 });
 

@@ -76,6 +76,14 @@ const WELCOME_TIMEOUT_MS = 60_000;
  */
 const RECEIVE_WINDOW = LIMITS.maxWindow;
 
+/** The Welcome's maxStreams (the gateway's limit per tunnel); absent or malformed: the protocol's. */
+function streamLimit(welcome: Welcome | undefined): number {
+  const announced = welcome?.limits?.maxStreams;
+  if (typeof announced !== 'number' || !Number.isInteger(announced) || announced < 1)
+    return LIMITS.maxStreams;
+  return Math.min(announced, LIMITS.maxStreams);
+}
+
 /** A window from the Welcome, kept within the protocol's bounds; absent: the protocol's default. */
 function boundedWindow(announced: unknown): number {
   if (typeof announced !== 'number' || !Number.isInteger(announced)) return LIMITS.initialWindow;
@@ -253,13 +261,36 @@ export class ForwardClient {
   private accept(socket: net.Socket, listener: Listener): void {
     this.io.out(`Handling connection for ${listener.local}\n`);
     socket.setNoDelay(true);
-    if (!this.session.attached || this.reconnecting) {
+    const atLimit = this.session.streams.size >= streamLimit(this.welcome);
+    if (!this.session.attached || this.reconnecting || atLimit) {
       if (this.waiting.length >= MAX_WAITING) return void socket.destroy();
+      if (atLimit && this.waiting.length === 0 && this.session.attached)
+        this.io.err(
+          `kgw: ${this.session.streams.size} connections open, the gateway's limit for one tunnel; new ones wait for one to close\n`,
+        );
       socket.pause();
       this.waiting.push({ socket, listener });
       return;
     }
     this.openStream(socket, listener);
+  }
+
+  /**
+   * Opens streams for waiting connections while the tunnel is up and under the gateway's
+   * stream limit (a stream past it would be reset: the connection waits instead).
+   */
+  private openWaiting(): void {
+    while (
+      this.waiting.length > 0 &&
+      !this.stopped &&
+      !this.session.isClosed &&
+      this.session.attached &&
+      !this.reconnecting &&
+      this.session.streams.size < streamLimit(this.welcome)
+    ) {
+      const { socket, listener } = this.waiting.shift()!;
+      if (!socket.destroyed) this.openStream(socket, listener);
+    }
   }
 
   private openStream(socket: net.Socket, listener: Listener): void {
@@ -429,6 +460,7 @@ export class ForwardClient {
           dead: () => ws.terminate(),
           protocolError: (err) => ws.close(1002, err.message.slice(0, 120)),
           tunnelReset: (code, reason) => this.onTunnelReset(code, reason),
+          forgotten: () => this.openWaiting(),
         },
         {
           // Our Hello's window counts only once the gateway confirms it: an older gateway sends
@@ -514,7 +546,7 @@ export class ForwardClient {
         );
         this.reconnecting = false;
         this.totals.reconnects++;
-        for (const { socket, listener } of this.waiting.splice(0)) this.openStream(socket, listener);
+        this.openWaiting();
         return;
       } catch (err) {
         const e = err as CliError;
