@@ -94,7 +94,7 @@ export class SendBudget {
    * Whether at least `bytes` of answers may wait in the link's buffer, and the buffer is past the
    * slack (so a 'drain' is sure to come and end the wait). Counting from when the buffer was last
    * empty overestimates: a link that never empties stops a well-behaved peer for a moment every
-   * `bytes` of answers (about 15 GB of uploads per MiB of Window frames).
+   * `bytes` of answers (Window frames: about 3 GB of uploads per 256 KiB of them).
    */
   answersPiledUp(bytes: number): boolean {
     if (this.answers < bytes) return false;
