@@ -6,7 +6,10 @@
 //                  today), WebSocket (kubectl's default) and SPDY,
 //   kubectl-kgw  — the same with the kubeconfig pointing at kgw (which pipes the upgrade on),
 //   kgw-direct   — `kgw forward` (the built CLI) through a gateway in direct mode (pod IP),
-//   kgw-api      — the same through a gateway in api mode (pods/portforward under impersonation).
+//   kgw-api      — the same through a gateway in api mode (pods/portforward under impersonation),
+//   node-tls-pipe — two Node processes piping each connection over its own TLS connection
+//                  (bench/servers/tls-pipe.ts): the ceiling for any tunnel built like kgw's
+//                  (a Node CLI and a Node gateway with TLS between them) on this machine.
 // All forwards are opened first, then each measurement goes round every path in turn (so load
 // drifting on a shared machine falls on all alike): time to first byte of a new connection on
 // the already-open forward (p50/p99), then iperf3 throughput, 1 and 16 connections, each way. Then gateway memory per idle
@@ -21,6 +24,7 @@ import type { BenchContext, BenchLine, BenchScenario } from '../support/context'
 import {
   distPath,
   gateway,
+  gatewayTls,
   kubeconfigFile,
   kubectlEnv,
   simulator,
@@ -46,7 +50,7 @@ function profileFlags(): string[] {
 const ECHO_PORT = 7;
 const round = (value: number, digits = 1): number => Number(value.toFixed(digits));
 
-type PathName = 'raw' | 'kubectl-sim' | 'kubectl-kgw' | 'kgw-direct' | 'kgw-api';
+type PathName = 'raw' | 'kubectl-sim' | 'kubectl-kgw' | 'kgw-direct' | 'kgw-api' | 'node-tls-pipe';
 
 /**
  * KGW_BENCH_TUNNELS_BASELINE=<another build's dist/> adds `kgw-direct`/`baseline`: that build's
@@ -235,6 +239,43 @@ const PATHS: PathUnderTest[] = [
         };
       },
     })),
+  {
+    path: 'node-tls-pipe',
+    wire: 'ceiling',
+    async open(ctx, sim) {
+      const tls = await gatewayTls(ctx);
+      const caFile = join(ctx.workDir, 'tls-pipe-ca.crt');
+      writeFileSync(caFile, tls.caPem);
+      const script = distPath(ctx, 'bench', 'servers', 'tls-pipe.js');
+      const far = ctx.processes.spawn('tunnels-tls-pipe-far', process.execPath, [
+        script,
+        'far',
+        tls.certFile,
+        tls.keyFile,
+        sim.iperf3Host,
+        String(sim.iperf3Port),
+        String(sim.echoPort),
+      ]);
+      const farPorts = (await far.firstJsonLine<{ ports: number[] }>()).ports;
+      const near = ctx.processes.spawn('tunnels-tls-pipe-near', process.execPath, [
+        script,
+        'near',
+        caFile,
+        ...farPorts.map(String),
+      ]);
+      const [iperfPort, echoPort] = (await near.firstJsonLine<{ ports: number[] }>()).ports;
+      return {
+        host: '127.0.0.1',
+        iperfPort,
+        echoPort,
+        pids: { client: [near.process.pid!], gateway: [far.process.pid!], sim: [] },
+        close: async () => {
+          await near.stop();
+          await far.stop();
+        },
+      };
+    },
+  },
 ];
 
 /** ms from connect() to the first echoed byte, for `count` new connections one after another. */
@@ -442,12 +483,16 @@ interface Measured {
   throughput: Map<string, number>;
 }
 
+/**
+ * The worse direction's ratio of `value` to the best of `anchors`. With a `limit`, a target line
+ * (`target_met`); without, a reference line (where a ceiling stands, to read the targets by).
+ */
 function targetLine(
   target: string,
   streams: number,
   value: Measured | undefined,
   anchors: Array<Measured | undefined>,
-  limit: number,
+  limit: number | null,
   anchorName: string,
 ): BenchLine {
   const ratios: Record<string, number | null> = {};
@@ -464,12 +509,11 @@ function targetLine(
   const measured = worst !== undefined && !Number.isNaN(worst);
   return {
     bench: BENCH,
-    target,
+    ...(limit === null ? { reference: target } : { target }),
     streams,
     ...ratios,
     ratio: measured ? worst! : null,
-    limit,
-    target_met: measured ? worst! >= limit : null,
+    ...(limit === null ? {} : { limit, target_met: measured ? worst! >= limit : null }),
     ...(measured ? {} : { reason: 'a path was not measured in this run (filtered out, skipped or failed)' }),
   };
 }
@@ -637,6 +681,18 @@ export const tunnelsBench: BenchScenario = {
         kubectl,
         1,
         'kubectl_sim',
+      );
+      // Where the ceiling of a Node CLI + Node gateway tunnel stands on this machine.
+      const pipe = measured.get('node-tls-pipe/ceiling');
+      yield targetLine('node-tls-pipe vs raw loopback', streams, pipe, [measured.get('raw/tcp')], null, 'raw');
+      yield targetLine('node-tls-pipe vs kubectl port-forward (sim)', streams, pipe, kubectl, null, 'kubectl_sim');
+      yield targetLine(
+        'kgw-direct vs node-tls-pipe',
+        streams,
+        measured.get('kgw-direct/tunnel'),
+        [pipe],
+        null,
+        'node_tls_pipe',
       );
     }
   },

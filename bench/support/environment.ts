@@ -147,7 +147,7 @@ export function postgres(ctx: BenchContext): Promise<string> {
 }
 
 /** Gateway TLS material (a CA and a serving certificate for 127.0.0.1), made once. */
-function gatewayTls(ctx: BenchContext): Promise<{ certFile: string; keyFile: string; caPem: string }> {
+export function gatewayTls(ctx: BenchContext): Promise<{ certFile: string; keyFile: string; caPem: string }> {
   return ctx.shared('gateway-tls', async () => {
     const pki = await createPki(['localhost'], ['127.0.0.1']);
     const certFile = join(ctx.workDir, 'gateway-tls.crt');
