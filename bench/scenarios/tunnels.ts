@@ -684,8 +684,22 @@ export const tunnelsBench: BenchScenario = {
       );
       // Where the ceiling of a Node CLI + Node gateway tunnel stands on this machine.
       const pipe = measured.get('node-tls-pipe/ceiling');
-      yield targetLine('node-tls-pipe vs raw loopback', streams, pipe, [measured.get('raw/tcp')], null, 'raw');
-      yield targetLine('node-tls-pipe vs kubectl port-forward (sim)', streams, pipe, kubectl, null, 'kubectl_sim');
+      yield targetLine(
+        'node-tls-pipe vs raw loopback',
+        streams,
+        pipe,
+        [measured.get('raw/tcp')],
+        null,
+        'raw',
+      );
+      yield targetLine(
+        'node-tls-pipe vs kubectl port-forward (sim)',
+        streams,
+        pipe,
+        kubectl,
+        null,
+        'kubectl_sim',
+      );
       yield targetLine(
         'kgw-direct vs node-tls-pipe',
         streams,
