@@ -45,6 +45,7 @@ const BENCH = 'tunnels';
  */
 function profileFlags(): string[] {
   const dir = process.env.KGW_BENCH_TUNNELS_CPU_PROF;
+  if (process.env.KGW_BENCH_TUNNELS_PERF_MAP) return ['--perf-basic-prof'];
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 const ECHO_PORT = 7;

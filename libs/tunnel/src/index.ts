@@ -25,5 +25,6 @@ export {
   type StreamEnd,
 } from './session';
 export { SendBudget, LINK_SLACK_BYTES, type RoomWaiter } from './send-budget';
+export { dataFrameWriter, type OpenState } from './data-frame-writer';
 export { bridgeSocket, type BridgeCounters } from './socket-bridge';
 export { bridgeDatagrams, type DatagramBridge, type DatagramFlow } from './datagram-bridge';

@@ -46,7 +46,7 @@ function gatewayWithSources(streams: number, total?: number, record = false) {
       link.frames.push(frame);
       link.bytes += frame.length;
     },
-    () => link.bytes,
+    { buffered: () => link.bytes },
   );
   for (let id = 1; id <= streams; id++) gateway.receive(Buffer.from([FrameType.Open, 0, 0, 0, id, 0, 0]));
   let pattern = 0;

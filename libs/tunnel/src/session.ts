@@ -79,6 +79,7 @@ export class TunnelSession {
   /** What this side holds for sending (pending, retained, the link's buffer), and its limit. */
   readonly budget: SendBudget;
   private link: ((frame: Buffer) => void) | undefined;
+  private dataLink: ((stream: number, payload: Buffer) => void) | undefined;
   private lastOpened = 0;
   private lastHeard = Date.now();
   private keepalive: NodeJS.Timeout | undefined;
@@ -112,11 +113,17 @@ export class TunnelSession {
 
   /**
    * A link is up: frames go out through `send`; `buffered` tells how many bytes its send buffer
-   * holds (they count against the send budget). Streams resume only after `resume()`.
+   * holds (they count against the send budget); Data frames go through `sendData` when given (a
+   * writer that frames them without copying the payload: data-frame-writer.ts). Streams resume
+   * only after `resume()`.
    */
-  attach(send: (frame: Buffer) => void, buffered?: () => number): void {
+  attach(
+    send: (frame: Buffer) => void,
+    link: { buffered?: () => number; sendData?: (stream: number, payload: Buffer) => void } = {},
+  ): void {
     this.link = send;
-    if (buffered) this.budget.useLink(buffered);
+    this.dataLink = link.sendData;
+    if (link.buffered) this.budget.useLink(link.buffered);
     this.lastHeard = Date.now();
     clearInterval(this.keepalive);
     if (this.pingIntervalMs > 0) {
@@ -128,6 +135,7 @@ export class TunnelSession {
   /** The link went down; streams keep their state (and their unacknowledged bytes). */
   detach(): void {
     this.link = undefined;
+    this.dataLink = undefined;
     clearInterval(this.keepalive);
     this.keepalive = undefined;
     this.budget.useLink(() => 0);
@@ -161,7 +169,7 @@ export class TunnelSession {
     return seq;
   }
 
-  /** Sends a frame other than Data (those go through sendRaw, from the streams). */
+  /** Sends a frame other than Data (those go through sendData, from the streams). */
   sendFrame(frame: Frame): void {
     if (!this.link) return;
     const bytes = encodeFrame(frame);
@@ -170,10 +178,9 @@ export class TunnelSession {
   }
 
   /** @internal */
-  sendRaw(frame: Buffer): boolean {
-    if (!this.link) return false;
-    this.link(frame);
-    return true;
+  sendData(stream: number, payload: Buffer): void {
+    if (this.dataLink) this.dataLink(stream, payload);
+    else this.link?.(encodeData(stream, payload));
   }
 
   /** Client side: opens stream `id` (ids strictly increase) to target index `target`. */
@@ -323,12 +330,13 @@ export class TunnelStream implements RoomWaiter {
   private limit: number;
   /**
    * Bytes from `retainedFrom` to `sent`: sent, perhaps not received (kept for a resume). Kept as
-   * the Data frames that carried them: the very buffers the link's send queue holds until they
-   * leave, so a byte waiting there costs its memory once.
+   * the payloads the Data frames carried: with the link's data writer (data-frame-writer.ts) the
+   * very buffers its send queue holds until they leave, so a byte waiting there costs its memory
+   * once.
    */
   private retained: Buffer[] = [];
   private retainedFrom = 0;
-  /** The retained frames' bytes, headers included (what they cost). */
+  /** The retained bytes with their frames' headers (what they cost). */
   private retainedBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -449,13 +457,12 @@ export class TunnelStream implements RoomWaiter {
     // Bytes [peer.received, sent) go out again, ahead of anything still queued.
     let skip = peer.received - this.retainedFrom;
     const again: Buffer[] = [];
-    for (const frame of this.retained) {
-      const payload = frame.length - HEADER_BYTES;
-      if (skip >= payload) {
-        skip -= payload;
+    for (const piece of this.retained) {
+      if (skip >= piece.length) {
+        skip -= piece.length;
         continue;
       }
-      again.push(frame.subarray(HEADER_BYTES + skip));
+      again.push(skip > 0 ? piece.subarray(skip) : piece);
       skip = 0;
     }
     const againBytes = this.sent - peer.received;
@@ -528,13 +535,12 @@ export class TunnelStream implements RoomWaiter {
       if (size === head.length) this.pending.shift();
       else this.pending[0] = head.subarray(size);
       this.pendingBytes -= size;
-      const frame = encodeData(this.id, piece);
-      this.retained.push(frame);
-      this.retainedBytes += frame.length;
+      this.retained.push(piece);
+      this.retainedBytes += HEADER_BYTES + size;
       this.session.budget.pending -= size;
-      this.session.budget.retained += frame.length;
+      this.session.budget.retained += HEADER_BYTES + size;
       this.sent += size;
-      this.session.sendRaw(frame);
+      this.session.sendData(this.id, piece);
     }
     this.trimRetained();
     if (this.pending.length === 0 && this.ending && !this.finSent && this.session.attached) {
@@ -552,13 +558,10 @@ export class TunnelStream implements RoomWaiter {
   private trimRetained(): void {
     const consumedByPeer = this.limit - this.session.sendWindow;
     const before = this.retainedBytes;
-    while (
-      this.retained.length > 0 &&
-      this.retainedFrom + this.retained[0].length - HEADER_BYTES <= consumedByPeer
-    ) {
-      const frame = this.retained.shift()!;
-      this.retainedFrom += frame.length - HEADER_BYTES;
-      this.retainedBytes -= frame.length;
+    while (this.retained.length > 0 && this.retainedFrom + this.retained[0].length <= consumedByPeer) {
+      const piece = this.retained.shift()!;
+      this.retainedFrom += piece.length;
+      this.retainedBytes -= HEADER_BYTES + piece.length;
     }
     if (this.retainedBytes !== before) {
       this.session.budget.retained -= before - this.retainedBytes;

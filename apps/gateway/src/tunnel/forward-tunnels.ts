@@ -31,6 +31,7 @@ import {
   ResetCode,
   SUBPROTOCOL,
   TunnelSession,
+  dataFrameWriter,
   parseHello,
   FrameType,
   type Hello,
@@ -559,10 +560,10 @@ class Tunnel {
 
   private attach(ws: WebSocket, socket: Duplex): void {
     this.ws = ws;
-    this.session.attach(
-      (frame) => ws.send(frame, { binary: true }),
-      () => ws.bufferedAmount,
-    );
+    this.session.attach((frame) => ws.send(frame, { binary: true }), {
+      buffered: () => ws.bufferedAmount,
+      sendData: dataFrameWriter(ws, socket, false),
+    });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.ws !== ws) return;
       if (!isBinary) return void ws.close(1003, 'binary frames only');

@@ -6,6 +6,7 @@
 import * as dgram from 'node:dgram';
 import type { IncomingMessage } from 'node:http';
 import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import {
   FrameType,
@@ -20,6 +21,7 @@ import {
   type Hello,
   type TargetRequest,
   type Welcome,
+  dataFrameWriter,
 } from '@kgw/tunnel';
 import { CliError, ExitCode, type CliIo, type ExitCodeValue } from '../cli-outcome';
 import { unreachable, type GatewayConnection } from '../gateway-connection';
@@ -91,6 +93,8 @@ function boundedWindow(announced: unknown): number {
 }
 /** A UDP flow (one local source address) with no datagram either way for this long ends. */
 const UDP_FLOW_IDLE_MS = 60_000;
+/** Each WebSocket's upgraded socket, which its Data frames are written to directly. */
+const upgradedSockets = new WeakMap<WebSocket, Duplex>();
 
 export class ForwardClient {
   private session!: TunnelSession;
@@ -379,6 +383,7 @@ export class ForwardClient {
         });
       });
       ws.on('error', (err) => fail(unreachable(this.connection.server, err)));
+      ws.once('upgrade', (res: IncomingMessage) => upgradedSockets.set(ws, res.socket));
       let welcomeTimer: NodeJS.Timeout | undefined;
       const closedEarly = (code: number): void => {
         clearTimeout(welcomeTimer);
@@ -471,7 +476,10 @@ export class ForwardClient {
         },
       );
     }
-    this.session.attach((frame) => ws.send(frame));
+    const socket = upgradedSockets.get(ws);
+    this.session.attach((frame) => ws.send(frame), {
+      sendData: socket ? dataFrameWriter(ws, socket, true) : undefined,
+    });
     if (welcome.resumed) this.session.resume(welcome.streams);
     ws.on('message', (data: Buffer) => {
       if (this.ws === ws) this.session.receive(data);
