@@ -79,6 +79,20 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** Listens on a free loopback port; resolves with it. */
+async function listenOnLoopback(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** An API server at https://127.0.0.1:`port` (the test CA), reached over HTTP/1.1 only. */
+function http11Upstream(port: number): Upstream {
+  return loadUpstream(
+    { mode: 'direct', url: `https://127.0.0.1:${port}`, caPem, token: 't' },
+    { http2: 'off' },
+  );
+}
+
 function writeKubeconfig(name: string, text: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
@@ -343,8 +357,7 @@ describe('direct upstream over real TLS', () => {
         res.end(JSON.stringify({ status: { allowed: true } }));
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    port = await listenOnLoopback(server);
   });
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -408,8 +421,7 @@ describe('kubeconfig upstream over real TLS: client certificate and tls-server-n
         res.end('ok');
       },
     );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    port = await listenOnLoopback(server);
   });
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -465,12 +477,7 @@ describe('an API server that accepts connections and never answers (HTTP/1.1)', 
   it('a request with timeoutMs fails with its timeout error, the TLS handshake counted', async () => {
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => sockets.add(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const upstream = loadUpstream(
-      { mode: 'direct', url: `https://127.0.0.1:${port}`, caPem, token: 't' },
-      { http2: 'off' },
-    );
+    const upstream = http11Upstream(await listenOnLoopback(server));
     try {
       await expect(
         exchangeWithUpstream(upstream, {
@@ -497,10 +504,7 @@ describe('a request undici refuses at once (HTTP/1.1)', () => {
     ['a header value with a line break', false, '/version', { 'x-a': 'a\r\nb' }],
     ['a path not starting with a slash', false, 'version', {}],
   ])('%s: onError comes after requestUpstream() returned', async (_case, closed, requestPath, headers) => {
-    const upstream = loadUpstream(
-      { mode: 'direct', url: 'https://127.0.0.1:1', caPem, token: 't' },
-      { http2: 'off' },
-    );
+    const upstream = http11Upstream(1);
     if (closed) upstream.close();
     try {
       const events: string[] = [];
@@ -533,12 +537,7 @@ describe('a request body sent over HTTP/1.1', () => {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => res.end(Buffer.concat(chunks)));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const upstream = loadUpstream(
-      { mode: 'direct', url: `https://127.0.0.1:${port}`, caPem, token: 't' },
-      { http2: 'off' },
-    );
+    const upstream = http11Upstream(await listenOnLoopback(server));
     try {
       // As an IncomingMessage: not destroyed by its own end.
       const body = new Readable({ read: () => undefined, autoDestroy: false });
