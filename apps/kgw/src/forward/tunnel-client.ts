@@ -93,8 +93,6 @@ function boundedWindow(announced: unknown): number {
 }
 /** A UDP flow (one local source address) with no datagram either way for this long ends. */
 const UDP_FLOW_IDLE_MS = 60_000;
-/** Each WebSocket's upgraded socket, which its Data frames are written to directly. */
-const upgradedSockets = new WeakMap<WebSocket, Duplex>();
 
 export class ForwardClient {
   private session!: TunnelSession;
@@ -383,7 +381,9 @@ export class ForwardClient {
         });
       });
       ws.on('error', (err) => fail(unreachable(this.connection.server, err)));
-      ws.once('upgrade', (res: IncomingMessage) => upgradedSockets.set(ws, res.socket));
+      // The upgraded socket: Data frames are written to it directly (dataFrameWriter).
+      let upgraded: Duplex | undefined;
+      ws.once('upgrade', (res: IncomingMessage) => (upgraded = res.socket));
       let welcomeTimer: NodeJS.Timeout | undefined;
       const closedEarly = (code: number): void => {
         clearTimeout(welcomeTimer);
@@ -443,14 +443,14 @@ export class ForwardClient {
         }
         settled = true;
         ws.off('close', closedEarly);
-        this.adopt(ws, welcome);
+        this.adopt(ws, welcome, upgraded);
         resolve(welcome);
       });
     });
   }
 
   /** Takes a new WebSocket (and its Welcome) into use. */
-  private adopt(ws: WebSocket, welcome: Welcome): void {
+  private adopt(ws: WebSocket, welcome: Welcome, socket: Duplex | undefined): void {
     const previous = this.welcome;
     this.ws = ws;
     this.welcome = welcome;
@@ -476,7 +476,6 @@ export class ForwardClient {
         },
       );
     }
-    const socket = upgradedSockets.get(ws);
     this.session.attach((frame) => ws.send(frame), {
       sendData: socket ? dataFrameWriter(ws, socket, true) : undefined,
     });
